@@ -1,0 +1,41 @@
+# dermkit: `make demo` and `make test` do all set-up on a fresh machine (Python 3.11).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip install -q --disable-pip-version-check -c constraints.txt
+OUT    ?= runs/demo
+LEGACY := tf-keras segmentation-models efficientnet image-classifiers keras-applications
+
+.PHONY: demo test install legacy lint bench clean
+
+$(VENV)/.installed: setup.py pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip setuptools wheel
+	$(PIP) -e ".[cpu,test]"
+	touch $@
+
+install: $(VENV)/.installed
+
+# Legacy Keras 2 stack for interop tests only. tf-keras declares a dependency on the full `tensorflow`
+# wheel, which must not land on top of tensorflow-cpu: hence --no-deps, versions from constraints.txt.
+$(VENV)/.legacy: $(VENV)/.installed
+	$(PIP) --no-deps $(LEGACY)
+	touch $@
+
+legacy: $(VENV)/.legacy
+
+demo: install
+	$(PY) -m dermkit.cli demo --output $(OUT)
+
+test: install legacy
+	$(PY) -m ruff check dermkit tests examples benchmarks
+	$(PY) -m pytest -m "not slow" --durations=15 --timeout=900 -q
+
+lint: install
+	$(PY) -m ruff check dermkit tests examples benchmarks
+
+bench: install
+	for f in benchmarks/bench_*.py; do $(PY) $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,50 @@
+"""File-writing helpers shared by the whole package: no partial outputs, no silent overwrites."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+__all__ = ["check_overwrite", "atomic_path", "atomic_write_text"]
+
+
+def check_overwrite(path: str | os.PathLike, overwrite: bool) -> Path:
+    """Return ``Path(path)``; raise ``FileExistsError`` if it exists and ``overwrite`` is False."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} already exists; pass overwrite=True (or --overwrite) to replace it.")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; on success it is renamed onto ``path`` atomically.
+
+    If the body raises, the temporary file is removed and ``path`` is untouched, so a crash never leaves a
+    partially written output. The temporary name keeps the suffix, so writers that dispatch on it
+    (``PIL.Image.save``, ``pandas``, ``h5py``) behave as for the final name.
+
+    Raises:
+        FileExistsError: ``path`` exists and ``overwrite`` is False.
+    """
+    path = check_overwrite(path, overwrite)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix or ".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def atomic_write_text(path: str | os.PathLike, text: str, overwrite: bool = False) -> Path:
+    """Write ``text`` to ``path`` atomically (UTF-8). Returns the path."""
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
