@@ -1,1 +1,35 @@
-"""dermkit.models."""
+"""Model builders. Each returns a named, serialisable ``keras.Model``.
+
+Every builder follows one weights rule (kawahara2018 issue): ``encoder_weights`` ∈ {None, "imagenet", path to
+a Keras "notop" file}; ``weights`` ∈ {None, registry name, path (Keras 3, legacy Keras 2 or
+segmentation-models ``.h5``, detected from the file)}; ``preprocess=True`` makes the model take RGB float32
+in [0, 1] and apply its encoder's ImageNet preprocessing inside.
+
+Builders are imported lazily so ``import dermkit.models`` stays cheap until one is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from dermkit._optional import require_tensorflow
+
+require_tensorflow("dermkit.models")
+
+_BUILDERS = {
+    "vgg16_fcn": "dermkit.models.fcn_vgg",
+    "unet": "dermkit.models.unet",
+    "densenet_classifier": "dermkit.models.classifiers",
+}
+
+__all__ = sorted(_BUILDERS)
+
+
+def __getattr__(name: str):
+    if name in _BUILDERS:
+        return getattr(importlib.import_module(_BUILDERS[name]), name)
+    raise AttributeError(f"module 'dermkit.models' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_BUILDERS))
