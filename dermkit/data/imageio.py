@@ -99,7 +99,9 @@ def write_png(path: str | os.PathLike, array: np.ndarray, overwrite: bool = Fals
     return Path(path)
 
 
-def write_jpeg(path: str | os.PathLike, array: np.ndarray, quality: int = 95, overwrite: bool = False) -> Path:
+def write_jpeg(
+    path: str | os.PathLike, array: np.ndarray, quality: int = 95, overwrite: bool = False
+) -> Path:
     """Write an RGB ``uint8 [H, W, 3]`` array as JPEG, atomically."""
     array = np.asarray(array)
     if array.dtype != np.uint8 or array.ndim != 3 or array.shape[-1] != 3:
