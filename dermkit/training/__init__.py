@@ -1,1 +1,4 @@
-"""dermkit.training."""
+"""Training: the shared experiment runner, strategies, callbacks and trainers.
+
+Needs TensorFlow; submodules are imported on use.
+"""
