@@ -1,0 +1,40 @@
+"""Pretrained weights: registry, encoder ImageNet weights, loading of Keras 3 / Keras 2 / segmentation-models files.
+
+Every builder follows the same rules (see ``dermkit.models``): ``encoder_weights`` ∈ {None, "imagenet", path
+to a notop file} goes through :func:`build_encoder`; ``weights`` ∈ {None, registry name, path} goes through
+:func:`load_weights`. ``weights/README.md`` lists the registered files. Nothing downloads at import, and this
+package imports neither TensorFlow nor Keras until a function needs them.
+"""
+
+from dermkit.weights.legacy import assign_layer_weights, legacy_layer_names, read_legacy_h5
+from dermkit.weights.loading import (
+    ENCODERS,
+    WEIGHTS_FORMATS,
+    build_encoder,
+    detect_weights_format,
+    fetch_weights,
+    keras_cache_dir,
+    load_weights,
+    resolve_encoder_weights,
+    sha256sum,
+    weights_info,
+)
+from dermkit.weights.registry import REGISTRY, WeightsEntry
+
+__all__ = [
+    "ENCODERS",
+    "REGISTRY",
+    "WEIGHTS_FORMATS",
+    "WeightsEntry",
+    "assign_layer_weights",
+    "build_encoder",
+    "detect_weights_format",
+    "fetch_weights",
+    "keras_cache_dir",
+    "legacy_layer_names",
+    "load_weights",
+    "read_legacy_h5",
+    "resolve_encoder_weights",
+    "sha256sum",
+    "weights_info",
+]

@@ -1,0 +1,351 @@
+"""The weights rules shared by every dermkit builder.
+
+- ``encoder_weights`` ∈ {``None``, ``"imagenet"``, path to a Keras "notop" file}: :func:`build_encoder`.
+  ``"imagenet"`` uses the file in the Keras cache (``$KERAS_HOME/models`` or ``~/.keras/models``) when it is
+  there, downloads it otherwise, and, offline, fails naming the exact file, its URL and where to put it.
+- ``weights`` ∈ {``None``, registry name, path}: :func:`load_weights`. Files are recognised from their HDF5
+  attributes (:func:`detect_weights_format`): Keras 3 ``.weights.h5``, legacy Keras 2 HDF5 (matched by
+  layer name, with the builder's map for auto-named layers) or segmentation-models files (delegated to
+  :mod:`dermkit.weights.segmentation_models`).
+- Registry names are resolved by :func:`fetch_weights`: explicit path > Keras cache > URL, with a SHA-256
+  check that is on by default.
+
+Nothing here downloads at import.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import importlib
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from dermkit.errors import DermkitDataError, DermkitFileNotFoundError
+from dermkit.weights.legacy import assign_layer_weights, legacy_layer_names, read_legacy_h5
+from dermkit.weights.registry import KERAS_CACHE_SUBDIR, REGISTRY, WeightsEntry
+
+__all__ = [
+    "ENCODERS",
+    "EncoderSpec",
+    "WEIGHTS_FORMATS",
+    "build_encoder",
+    "detect_weights_format",
+    "fetch_weights",
+    "keras_cache_dir",
+    "load_weights",
+    "resolve_encoder_weights",
+    "sha256sum",
+    "weights_info",
+]
+
+logger = logging.getLogger(__name__)
+
+WEIGHTS_FORMATS = ("keras3", "legacy", "segmentation_models")
+_APPLICATIONS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/"
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """A ``keras.applications`` encoder and its ImageNet "notop" weights file."""
+
+    application: str  # attribute of keras.applications
+    notop_file: str
+    url: str
+    md5: str  # the hash keras.applications itself checks
+    min_size: int
+    preprocess: str  # ImageNetPreprocess mode
+
+
+def _spec(application, folder, notop_file, md5, min_size, preprocess) -> EncoderSpec:
+    return EncoderSpec(application, notop_file, f"{_APPLICATIONS_URL}{folder}/{notop_file}", md5, min_size,
+                       preprocess)
+
+
+ENCODERS: Mapping[str, EncoderSpec] = {
+    "vgg16": _spec("VGG16", "vgg16", "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+                   "6d6bbae143d832006294945121d1f1fc", 32, "caffe"),
+    "resnet50": _spec("ResNet50", "resnet", "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
+                      "4d473c1dd8becc155b73f8504c6f6626", 32, "caffe"),
+    "densenet121": _spec("DenseNet121", "densenet", "densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5",
+                         "30ee3e1110167f948a6b9946edeeb738", 32, "torch"),
+    "inception_resnet_v2": _spec(
+        "InceptionResNetV2", "inception_resnet_v2",
+        "inception_resnet_v2_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        "d19885ff4a710c122648d3b5c3b684e4", 75, "tf"),
+}
+
+
+# --------------------------------------------------------------------------------------------- cache
+
+
+def keras_cache_dir() -> Path:
+    """Where Keras keeps downloaded weights: ``$KERAS_HOME/models``, else ``~/.keras/models``."""
+    base = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return Path(base) / KERAS_CACHE_SUBDIR
+
+
+def _cache_candidates(file_name: str) -> list[Path]:
+    # keras.utils.get_file falls back to /tmp/.keras when the home folder is not writable.
+    return [keras_cache_dir() / file_name, Path(tempfile.gettempdir()) / ".keras" / KERAS_CACHE_SUBDIR / file_name]
+
+
+def _cached(file_name: str) -> Path | None:
+    for candidate in _cache_candidates(file_name):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def sha256sum(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
+    """SHA-256 hex digest of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(chunk_size), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _download(file_name: str, url: str, what: str, file_hash: str | None = None) -> Path:
+    """``keras.utils.get_file`` into the Keras cache; offline, say what to place where."""
+    import keras
+
+    target = keras_cache_dir() / file_name
+    try:
+        path = keras.utils.get_file(
+            file_name, origin=url, cache_dir=str(target.parent.parent), cache_subdir=KERAS_CACHE_SUBDIR,
+            file_hash=file_hash,
+        )
+    except Exception as err:  # urllib errors arrive wrapped in a bare Exception by keras
+        raise OSError(
+            f"Could not download {what} {file_name} from {url} ({type(err).__name__}: {err}). Without network "
+            f"access, download it elsewhere and place it at {target} (the Keras cache, ~/.keras/models/ "
+            "unless $KERAS_HOME is set), or pass the file's path instead."
+        ) from err
+    return Path(path)
+
+
+# ------------------------------------------------------------------------------------------- encoders
+
+
+def build_encoder(application: str, *, encoder_weights=None, input_tensor=None, input_shape=None, **kwargs):
+    """A ``keras.applications`` encoder without its classification top.
+
+    Args:
+        application: one of ``"vgg16"``, ``"resnet50"``, ``"densenet121"``, ``"inception_resnet_v2"``.
+        encoder_weights: ``None`` (random initialisation), ``"imagenet"`` (the Keras "notop" file: taken
+            from the Keras cache when present, downloaded otherwise), or a path to that notop file.
+        input_tensor: Keras tensor to build on (the encoder's layers then join the caller's graph).
+        input_shape: ``(H, W, 3)``; ``H``/``W`` may be ``None``.
+        **kwargs: passed to the application (e.g. ``pooling``).
+
+    Returns:
+        The encoder ``keras.Model`` (``include_top=False``).
+
+    Raises:
+        ValueError: unknown ``application`` or ``encoder_weights`` value (message lists the allowed ones).
+        DermkitFileNotFoundError: ``encoder_weights`` is a path that does not exist.
+        OSError: ``"imagenet"`` and the file is neither cached nor downloadable; the message names the file,
+            its URL and the folder to place it in.
+    """
+    import keras
+
+    if application not in ENCODERS:
+        raise ValueError(f"application must be one of {sorted(ENCODERS)}. Received: application={application!r}")
+    spec = ENCODERS[application]
+    weights_path = resolve_encoder_weights(application, encoder_weights)
+    if "include_top" in kwargs:
+        raise ValueError(
+            f"build_encoder always uses include_top=False. Received: include_top={kwargs['include_top']!r}"
+        )
+    constructor = getattr(keras.applications, spec.application)
+    return constructor(
+        include_top=False, weights=None if weights_path is None else str(weights_path),
+        input_tensor=input_tensor, input_shape=input_shape, **kwargs,
+    )
+
+
+def resolve_encoder_weights(application: str, encoder_weights) -> Path | None:
+    """``encoder_weights`` → ``None`` or the path of an existing notop file (cache first, then download)."""
+    spec = ENCODERS[application]
+    if encoder_weights is None:
+        return None
+    if isinstance(encoder_weights, str) and encoder_weights == "imagenet":
+        cached = _cached(spec.notop_file)
+        if cached is not None:
+            return cached
+        return _download(spec.notop_file, spec.url, f"the ImageNet weights of {spec.application}", spec.md5)
+    if isinstance(encoder_weights, (str, os.PathLike)):
+        path = Path(encoder_weights)
+        if not path.is_file():
+            raise DermkitFileNotFoundError(
+                f"{path}: encoder weights file not found (expected the Keras notop file {spec.notop_file}, "
+                f"from {spec.url})."
+            )
+        return path
+    raise ValueError(
+        "encoder_weights must be None, 'imagenet' or a path to a Keras notop .h5 file "
+        f"({spec.notop_file}). Received: encoder_weights={encoder_weights!r}"
+    )
+
+
+# ------------------------------------------------------------------------------------------- registry
+
+
+def weights_info(name: str) -> WeightsEntry:
+    """The registry entry for ``name``.
+
+    Raises:
+        ValueError: unknown name; the message lists close matches and every registered name.
+    """
+    if name in REGISTRY:
+        return REGISTRY[name]
+    close = difflib.get_close_matches(str(name), list(REGISTRY), n=3, cutoff=0.4)
+    hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+    raise ValueError(f"unknown weights name {name!r}.{hint} Registered: {sorted(REGISTRY)}.")
+
+
+def fetch_weights(name: str, *, verify: bool = True) -> Path:
+    """Path of the registered file ``name``: from the Keras cache, downloaded there when missing.
+
+    With ``verify=True`` (default) the file's SHA-256 must equal the registry's; an entry whose hash is not
+    verified yet (``sha256=None``) logs and prints the file's hash so a maintainer can fill it in.
+
+    Raises:
+        ValueError: unknown name (close matches listed).
+        OSError: not cached and not downloadable; the message names the URL and where to place the file.
+        DermkitDataError: the hash does not match.
+    """
+    entry = weights_info(name)
+    path = _cached(entry.file_name)
+    if path is None:
+        path = _download(entry.file_name, entry.url, f"the weights {entry.name!r}")
+    if verify:
+        digest = sha256sum(path)
+        if entry.sha256 is None:
+            message = (
+                f"weights {entry.name!r}: the registry has no verified sha256 yet; {path} has sha256 {digest} "
+                "(fill it into dermkit/weights/registry.py once checked against the release)."
+            )
+            logger.warning(message)
+            print(message)
+        elif digest != entry.sha256:
+            raise DermkitDataError(
+                f"{path}: sha256 {digest} does not match the registered {entry.sha256} for weights "
+                f"{entry.name!r}; delete the file and fetch it again from {entry.url}."
+            )
+    return path
+
+
+# ------------------------------------------------------------------------------------------- formats
+
+
+def detect_weights_format(path: str | os.PathLike) -> str:
+    """``"keras3"``, ``"legacy"`` or ``"segmentation_models"``, read from the HDF5 file's layout.
+
+    Keras 3 ``.weights.h5`` files hold ``layers``/``vars`` groups; Keras 2 files have a ``layer_names``
+    attribute (at the root, or in ``model_weights`` for ``model.save`` files). A Keras 2 file is taken as
+    segmentation-models' when a layer name contains ``'/'`` (keras-applications 1.0.8 names such as
+    ``conv1/conv``) or starts with ``decoder_stage``.
+
+    Raises:
+        DermkitFileNotFoundError: no such file.
+        DermkitDataError: not HDF5, or none of the three layouts.
+    """
+    import h5py
+
+    path = Path(path)
+    if not path.is_file():
+        raise DermkitFileNotFoundError(f"{path}: weights file not found.")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise DermkitDataError(f"{path}: not a readable HDF5 weights file ({err}).") from err
+    with f:
+        has_legacy = "layer_names" in f.attrs or ("model_weights" in f and "layer_names" in f["model_weights"].attrs)
+        if not has_legacy:
+            if "layers" in f or "vars" in f:
+                return "keras3"
+            raise DermkitDataError(
+                f"{path}: not a Keras weights file (no 'layer_names' attribute and no Keras 3 "
+                f"'layers'/'vars' groups; top-level keys: {sorted(f.keys())})."
+            )
+    names = legacy_layer_names(path)
+    if any("/" in n or n.startswith("decoder_stage") for n in names):
+        return "segmentation_models"
+    return "legacy"
+
+
+def load_weights(model, weights, *, name_map: Mapping[str, str] | Callable[[str], str] | None = None):
+    """Load ``weights`` into ``model`` and return it.
+
+    Args:
+        model: the built Keras model.
+        weights: ``None`` (no-op), a registry name (see ``weights/README.md``) or a path to a Keras 3
+            ``.weights.h5``, legacy Keras 2 ``.h5`` or segmentation-models ``.h5`` file.
+        name_map: for legacy files, file layer name → model layer name (dict or callable; identity by
+            default). For a registry name it defaults to the entry's ``legacy_name_map``.
+
+    Raises:
+        ValueError: unknown registry name, or ``weights`` of the wrong type.
+        DermkitFileNotFoundError: the path does not exist.
+        DermkitDataError: the file does not fit the model (every difference listed; nothing loaded).
+        NotImplementedError: a segmentation-models file but :mod:`dermkit.weights.segmentation_models` is
+            not available.
+    """
+    if weights is None:
+        return model
+    if not isinstance(weights, (str, os.PathLike)):
+        raise ValueError(
+            f"weights must be None, a registry name ({sorted(REGISTRY)}) or a path to an .h5 file. "
+            f"Received: weights={weights!r}"
+        )
+    path = Path(weights)
+    if isinstance(weights, str) and not path.exists() and weights in REGISTRY:
+        entry = REGISTRY[weights]
+        path = fetch_weights(weights)
+        if name_map is None:
+            name_map = dict(entry.legacy_name_map)
+    elif not path.exists():
+        if isinstance(weights, str) and not weights.endswith((".h5", ".hdf5", ".keras")) and os.sep not in weights:
+            weights_info(weights)  # raises with close matches
+        raise DermkitFileNotFoundError(f"{path}: weights file not found.")
+    fmt = detect_weights_format(path)
+    if fmt == "keras3":
+        _load_keras3(model, path)
+    elif fmt == "legacy":
+        assign_layer_weights(model, read_legacy_h5(path), name_map=name_map, source=str(path))
+    else:
+        try:
+            module = importlib.import_module("dermkit.weights.segmentation_models")
+            importer = module.import_segmentation_models
+        except (ImportError, AttributeError) as err:
+            raise NotImplementedError(
+                f"{path} is a segmentation-models file; loading it needs "
+                "dermkit.weights.segmentation_models.import_segmentation_models, which is not available "
+                f"({err})."
+            ) from err
+        importer(model, path)
+    return model
+
+
+def _load_keras3(model, path: Path) -> None:
+    """``model.load_weights`` on a Keras 3 file (which Keras recognises by the ``.weights.h5`` suffix)."""
+    try:
+        if path.name.endswith(".weights.h5"):
+            model.load_weights(path)
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            alias = Path(tmp) / "alias.weights.h5"
+            try:
+                os.symlink(path.resolve(), alias)
+            except OSError:
+                shutil.copyfile(path, alias)
+            model.load_weights(alias)
+    except (ValueError, KeyError) as err:
+        raise DermkitDataError(f"{path}: the Keras 3 weights do not fit the model: {err}") from err
