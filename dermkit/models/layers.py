@@ -123,7 +123,10 @@ class BilinearResizeTF1(keras.layers.Layer):
                 size = tuple(int(s) for s in static)
             else:
                 size = tf.shape(reference)[1:3]
-        y = tf.compat.v1.image.resize_bilinear(x, size, align_corners=False, half_pixel_centers=False)
+        # The op behind tf.compat.v1.image.resize_bilinear, called directly (no deprecation warning).
+        y = tf.raw_ops.ResizeBilinear(
+            images=x, size=tf.cast(size, tf.int32), align_corners=False, half_pixel_centers=False
+        )
         return tf.cast(y, x.dtype)
 
     def compute_output_shape(self, input_shape):
