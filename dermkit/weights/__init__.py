@@ -6,7 +6,7 @@ to a notop file} goes through :func:`build_encoder`; ``weights`` ∈ {None, regi
 package imports neither TensorFlow nor Keras until a function needs them.
 """
 
-from dermkit.weights.legacy import assign_layer_weights, legacy_layer_names, read_legacy_h5
+from dermkit.weights.legacy import assign_layer_weights, legacy_layer_names, read_legacy_h5, write_legacy_h5
 from dermkit.weights.loading import (
     ENCODERS,
     WEIGHTS_FORMATS,
@@ -37,4 +37,5 @@ __all__ = [
     "resolve_encoder_weights",
     "sha256sum",
     "weights_info",
+    "write_legacy_h5",
 ]

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
+from dermkit._io import atomic_path
 from dermkit.errors import DermkitDataError, DermkitFileNotFoundError
 
-__all__ = ["read_legacy_h5", "assign_layer_weights", "legacy_layer_names"]
+__all__ = ["read_legacy_h5", "assign_layer_weights", "legacy_layer_names", "write_legacy_h5"]
 
 NameMap = Mapping[str, str] | Callable[[str], str] | None
 
@@ -176,3 +177,47 @@ def _all_layers(model):
         yield layer
         if hasattr(layer, "layers"):
             yield from _all_layers(layer)
+
+
+def write_legacy_h5(
+    path: str | os.PathLike,
+    weights_by_layer: Mapping[str, list[np.ndarray]],
+    *,
+    weight_names: Mapping[str, list[str]] | None = None,
+    keras_version: str = "2.2.4",
+    backend: str = "tensorflow",
+    overwrite: bool = False,
+) -> Path:
+    """Write ``{layer name: [arrays]}`` in the Keras 2 ``save_weights`` HDF5 layout (for Keras 2 tools, tests).
+
+    Layers are listed in ``layer_names`` in the mapping's order (layers with no arrays included, as Keras 2
+    lists every layer). Weight names default to ``<layer>/kernel:0``, ``<layer>/bias:0`` for two arrays and
+    ``<layer>/weight_<i>:0`` otherwise. Written atomically.
+
+    Raises:
+        FileExistsError: ``path`` exists and ``overwrite`` is False.
+        ValueError: a ``weight_names`` entry does not have one name per array.
+    """
+    import h5py
+
+    with atomic_path(path, overwrite=overwrite) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs["layer_names"] = np.array([n.encode("utf-8") for n in weights_by_layer])
+        f.attrs["keras_version"] = keras_version.encode("utf-8")
+        f.attrs["backend"] = backend.encode("utf-8")
+        for layer_name, arrays in weights_by_layer.items():
+            group = f.create_group(layer_name)
+            names = (weight_names or {}).get(layer_name)
+            if names is None:
+                names = (
+                    [f"{layer_name}/kernel:0", f"{layer_name}/bias:0"]
+                    if len(arrays) == 2
+                    else [f"{layer_name}/weight_{i}:0" for i in range(len(arrays))]
+                )
+            if len(names) != len(arrays):
+                raise ValueError(
+                    f"layer {layer_name!r}: {len(arrays)} arrays but {len(names)} weight names. Received: {names!r}"
+                )
+            group.attrs["weight_names"] = np.array([n.encode("utf-8") for n in names])
+            for weight_name, array in zip(names, arrays):
+                group.create_dataset(weight_name, data=np.asarray(array))
+    return Path(path)
