@@ -1,1 +1,66 @@
-"""dermkit.metrics."""
+"""Metrics: NumPy / scikit-learn scoring (no TensorFlow) and, lazily, Keras metric objects for training logs.
+
+* :mod:`dermkit.metrics.jaccard` — fuzzy Jaccard, J̄1, J̄nan, Jc (kawahara2018 Eq. 8–10, Table V).
+* :mod:`dermkit.metrics.isic` — the ISIC challenges' scoring definitions (2017 Part 2, 2018 Task 1 / 3).
+* :mod:`dermkit.metrics.classification` — balanced accuracy, partial AUC, per-group rates (goel2021).
+* :mod:`dermkit.metrics.keras_metrics` — :class:`ChannelDice` for ``model.compile``; importing it needs
+  TensorFlow. ``import dermkit.metrics`` itself never imports TensorFlow: the Keras names below are
+  resolved on first access (module ``__getattr__``).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from dermkit.metrics.classification import (
+    balanced_multiclass_accuracy,
+    partial_auc_above_tpr,
+    per_group_rates,
+)
+from dermkit.metrics.isic import (
+    isic2017_part2_scores,
+    isic_classification_scores,
+    isic_segmentation_scores,
+)
+from dermkit.metrics.jaccard import (
+    channel_jaccard,
+    channel_jaccard_superpixels,
+    fuzzy_jaccard,
+    fuzzy_jaccard_superpixels,
+    mean_over_channels,
+    per_image_jaccard,
+    per_image_jaccard_superpixels,
+    table5_evaluations,
+    threshold_below,
+)
+
+_KERAS_NAMES = {"ChannelDice": "dermkit.metrics.keras_metrics", "channel_dice_metrics": "dermkit.metrics.keras_metrics"}
+
+__all__ = [
+    "balanced_multiclass_accuracy",
+    "channel_jaccard",
+    "channel_jaccard_superpixels",
+    "fuzzy_jaccard",
+    "fuzzy_jaccard_superpixels",
+    "isic2017_part2_scores",
+    "isic_classification_scores",
+    "isic_segmentation_scores",
+    "mean_over_channels",
+    "partial_auc_above_tpr",
+    "per_group_rates",
+    "per_image_jaccard",
+    "per_image_jaccard_superpixels",
+    "table5_evaluations",
+    "threshold_below",
+    *_KERAS_NAMES,
+]
+
+
+def __getattr__(name: str):
+    if name in _KERAS_NAMES:
+        return getattr(importlib.import_module(_KERAS_NAMES[name]), name)
+    raise AttributeError(f"module 'dermkit.metrics' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_KERAS_NAMES))

@@ -1,0 +1,197 @@
+"""Classification metrics shared by the ISIC definitions and the papers (NumPy + scikit-learn, no TensorFlow).
+
+Argument order: ``y_true`` first, then ``y_pred`` / ``y_score`` (the scikit-learn order). Scores named
+``*_score`` or rates: higher is better, except :func:`per_group_rates`' ``false_negative_rate``.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
+
+__all__ = [
+    "UNDECIDED",
+    "binary_counts",
+    "argmax_labels",
+    "balanced_multiclass_accuracy",
+    "roc_auc_or_nan",
+    "average_precision_or_nan",
+    "average_precision_trapezoid",
+    "partial_auc_above_tpr",
+    "per_group_rates",
+]
+
+#: Label given by :func:`argmax_labels` to a row where several classes share the maximum.
+UNDECIDED = -1
+
+
+def _binary(y, name: str) -> np.ndarray:
+    """0/1 or bool labels → bool ``[N]``; anything else is refused."""
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"{name} must be 1-D; got shape {y.shape}")
+    if y.dtype != bool and not np.isin(y, (0, 1)).all():
+        raise ValueError(f"{name} must hold binary labels (0/1 or bool); found values {np.unique(y)[:10]}")
+    return y.astype(bool)
+
+
+def binary_counts(y_true, y_pred) -> dict[str, int]:
+    """Confusion counts of binary labels: ``{"tp", "fp", "fn", "tn"}`` (ints)."""
+    t = _binary(y_true, "y_true")
+    p = _binary(y_pred, "y_pred")
+    if t.shape != p.shape:
+        raise ValueError(f"y_true has shape {t.shape} but y_pred has {p.shape}")
+    return {
+        "tp": int(np.sum(t & p)),
+        "fp": int(np.sum(~t & p)),
+        "fn": int(np.sum(t & ~p)),
+        "tn": int(np.sum(~t & ~p)),
+    }
+
+
+def argmax_labels(probs) -> np.ndarray:
+    """Row-wise argmax of ``[N, C]`` scores; a row with more than one class at its maximum gets
+    :data:`UNDECIDED` (-1), which matches no class and so always counts as wrong (the ISIC rule)."""
+    probs = np.asarray(probs, dtype=np.float64)
+    labels = probs.argmax(axis=1)
+    ties = (probs == probs.max(axis=1, keepdims=True)).sum(axis=1) > 1
+    return np.where(ties, UNDECIDED, labels)
+
+
+def balanced_multiclass_accuracy(y_true, y_pred) -> float:
+    """Mean over the classes present in ``y_true`` of per-class recall (ISIC balanced multiclass accuracy).
+
+    Equals ``sklearn.metrics.balanced_accuracy_score`` when ``y_pred`` holds no :data:`UNDECIDED`; an
+    undecided prediction is simply never equal to the true label. In [0, 1], 1 is best.
+
+    Args:
+        y_true: ``int [N]`` class labels.
+        y_pred: ``int [N]`` predicted labels, possibly :data:`UNDECIDED` (from :func:`argmax_labels`).
+    """
+    y_true = np.asarray(y_true)
+    y_pred = np.asarray(y_pred)
+    if y_true.shape != y_pred.shape or y_true.ndim != 1:
+        raise ValueError(f"y_true and y_pred must be 1-D of equal length; got {y_true.shape}, {y_pred.shape}")
+    if y_true.size == 0:
+        raise ValueError("no samples to score")
+    recalls = [np.mean(y_pred[y_true == c] == c) for c in np.unique(y_true)]
+    return float(np.mean(recalls))
+
+
+def _single_class_nan(y_true: np.ndarray, metric: str, where: str) -> bool:
+    if np.unique(y_true).size < 2:
+        src = f"{where}: " if where else ""
+        warnings.warn(
+            f"{src}{metric} is undefined when the truth holds a single class; returning NaN",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return True
+    return False
+
+
+def roc_auc_or_nan(y_true, y_score, *, where: str = "") -> float:
+    """``sklearn.metrics.roc_auc_score``, or NaN with a ``RuntimeWarning`` when ``y_true`` has one class."""
+    y_true = _binary(y_true, "y_true")
+    if _single_class_nan(y_true, "AUROC", where):
+        return float("nan")
+    return float(roc_auc_score(y_true, y_score))
+
+
+def average_precision_or_nan(y_true, y_score, *, where: str = "") -> float:
+    """``sklearn.metrics.average_precision_score`` (step-wise AP), NaN with a warning for a single class."""
+    y_true = _binary(y_true, "y_true")
+    if _single_class_nan(y_true, "average precision", where):
+        return float("nan")
+    return float(average_precision_score(y_true, y_score))
+
+
+def average_precision_trapezoid(y_true, y_score, *, where: str = "") -> float:
+    """Average precision as the ISIC 2017 scorer computed it: trapezoidal area under the PR curve.
+
+    ``sklearn.metrics.auc(recall, precision)`` on ``precision_recall_curve`` (scikit-learn's
+    ``average_precision_score`` before 0.19). Linear interpolation between PR points is optimistic: a
+    constant prediction scores ``(1 + prevalence) / 2`` (why kawahara2018 Table II's Empty row shows
+    AP ≈ 0.50) where the step-wise AP gives the prevalence. NaN with a warning for a single class.
+    """
+    y_true = _binary(y_true, "y_true")
+    if _single_class_nan(y_true, "average precision", where):
+        return float("nan")
+    precision, recall, _ = precision_recall_curve(y_true, y_score)
+    return float(auc(recall, precision))
+
+
+def partial_auc_above_tpr(y_true, y_score, *, min_tpr: float = 0.8, where: str = "") -> float:
+    """Raw partial area under the ROC curve above a sensitivity floor (ISIC "AUC, sens > 80%").
+
+    ``∫_0^1 max(TPR(FPR) − min_tpr, 0) dFPR`` with the ROC linearly interpolated between its points:
+    the region under the curve and above the line ``TPR = min_tpr``. Not McClish-corrected: it lies in
+    ``[0, 1 − min_tpr]``. With ``min_tpr = 0.8`` a perfect classifier scores 0.2 (TPR = 1 for every FPR)
+    and a random one (the diagonal TPR = FPR) ``∫_0.8^1 (f − 0.8) df = 0.2² / 2 = 0.02``.
+
+    Args:
+        y_true: binary labels ``[N]``.
+        y_score: scores ``[N]``, higher means positive.
+        min_tpr: the sensitivity floor in [0, 1); default 0.8.
+        where: prefix for the warning message.
+
+    Returns:
+        The area, or NaN with a ``RuntimeWarning`` when ``y_true`` holds a single class.
+
+    Raises:
+        ValueError: ``min_tpr`` outside [0, 1).
+    """
+    if not 0.0 <= min_tpr < 1.0:
+        raise ValueError(f"min_tpr must lie in [0, 1); received min_tpr={min_tpr!r}")
+    y_true = _binary(y_true, "y_true")
+    if _single_class_nan(y_true, "partial AUC", where):
+        return float("nan")
+    fpr, tpr, _ = roc_curve(y_true, y_score, drop_intermediate=False)
+    # TPR is non-decreasing along the curve: cut it where it first reaches min_tpr, inserting the crossing.
+    j = int(np.searchsorted(tpr, min_tpr, side="left"))
+    if j == 0:
+        f_cross = fpr[0]
+    else:
+        f_cross = fpr[j - 1] + (min_tpr - tpr[j - 1]) * (fpr[j] - fpr[j - 1]) / (tpr[j] - tpr[j - 1])
+    xs = np.concatenate([[f_cross], fpr[j:]])
+    ys = np.concatenate([[min_tpr], tpr[j:]]) - min_tpr
+    return float(np.sum(np.diff(xs) * (ys[1:] + ys[:-1]) / 2.0))  # trapezoid rule
+
+
+def per_group_rates(y_true, y_pred, groups) -> pd.DataFrame:
+    """Sensitivity and false-negative rate per group (goel2021's per-skin-tone analysis).
+
+    Args:
+        y_true: binary labels ``[N]`` (0/1 or bool), 1 = positive (e.g. malignant).
+        y_pred: binary predictions ``[N]``.
+        groups: ``[N]`` group of each sample (e.g. a skin-tone label); any hashable, sortable values.
+
+    Returns:
+        DataFrame indexed by group (sorted) with columns ``n, positives, true_positives,
+        false_negatives, sensitivity, false_negative_rate``; the two rates are NaN for a group with no
+        positives (undefined, not 0).
+
+    Raises:
+        ValueError: non-binary labels or predictions, or lengths that differ.
+    """
+    t = _binary(y_true, "y_true")
+    p = _binary(y_pred, "y_pred")
+    g = np.asarray(groups)
+    if not (t.shape == p.shape == g.shape):
+        raise ValueError(f"y_true, y_pred and groups must have equal length; got {t.shape}, {p.shape}, {g.shape}")
+    frame = pd.DataFrame({"group": g, "pos": t, "tp": t & p})
+    table = frame.groupby("group", sort=True).agg(
+        n=("pos", "size"), positives=("pos", "sum"), true_positives=("tp", "sum")
+    )
+    table = table.astype(int)
+    table["false_negatives"] = table["positives"] - table["true_positives"]
+    positives = table["positives"].to_numpy(dtype=np.float64)
+    sensitivity = np.full(len(table), np.nan)
+    np.divide(table["true_positives"].to_numpy(dtype=np.float64), positives, out=sensitivity, where=positives > 0)
+    table["sensitivity"] = sensitivity
+    table["false_negative_rate"] = 1.0 - sensitivity
+    table.index.name = "group"
+    return table

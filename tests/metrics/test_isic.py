@@ -1,0 +1,339 @@
+"""ISIC challenge scoring: 2017 Part 2 (superpixels), 2018 Task 1 (segmentation), Task 3 (classification)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import (
+    auc,
+    average_precision_score,
+    balanced_accuracy_score,
+    precision_recall_curve,
+    roc_auc_score,
+)
+
+from dermkit.data.isic import ISIC2017_FEATURES
+from dermkit.metrics.classification import (
+    UNDECIDED,
+    argmax_labels,
+    average_precision_trapezoid,
+    balanced_multiclass_accuracy,
+    partial_auc_above_tpr,
+    per_group_rates,
+)
+from dermkit.metrics.isic import (
+    CLASSIFICATION_COLUMNS,
+    PART2_COLUMNS,
+    SEGMENTATION_COLUMNS,
+    binarize_mask,
+    isic2017_part2_scores,
+    isic_classification_scores,
+    isic_segmentation_scores,
+)
+
+# ------------------------------------------------------------------------------------------ 2017 Part 2
+
+
+def _random_part2(seed=0, sizes=(40, 55, 30)):
+    rng = np.random.default_rng(seed)
+    truth = [(rng.random((n, 4)) < [0.3, 0.1, 0.15, 0.05]).astype(np.float32) for n in sizes]
+    pred = [np.clip(t * 0.4 + rng.random(t.shape) * 0.7, 0, 1) for t in truth]
+    return truth, pred
+
+
+def test_part2_layout_and_sklearn_parity():
+    truth, pred = _random_part2()
+    table = isic2017_part2_scores(truth, pred)
+    assert list(table.index) == [*ISIC2017_FEATURES, "average"]
+    assert tuple(table.columns) == PART2_COLUMNS
+    y, s = np.concatenate(truth).astype(bool), np.concatenate(pred)
+    for k, feature in enumerate(ISIC2017_FEATURES):
+        t, p = y[:, k], s[:, k]
+        decided = p > 0.5
+        precision, recall, _ = precision_recall_curve(t, p)
+        expected = {
+            "accuracy": np.mean(decided == t),
+            "auroc": roc_auc_score(t, p),
+            "average_precision": auc(recall, precision),
+            "sensitivity": np.mean(decided[t]),
+            "specificity": np.mean(~decided[~t]),
+            "average_precision_step": average_precision_score(t, p),
+        }
+        for column, value in expected.items():
+            assert table.loc[feature, column] == pytest.approx(value), (feature, column)
+    np.testing.assert_allclose(table.loc["average"], table.loc[list(ISIC2017_FEATURES)].mean(axis=0))
+
+
+def test_part2_constant_prediction_ap_is_one_plus_prevalence_over_two():
+    # kawahara2018 Table II, Empty row: all-zero predictions.
+    truth, _ = _random_part2(seed=3)
+    pred = [np.zeros_like(t) for t in truth]
+    table = isic2017_part2_scores(truth, pred)
+    prevalence = np.concatenate(truth).mean(axis=0)
+    np.testing.assert_allclose(table.loc[list(ISIC2017_FEATURES), "average_precision"], (1 + prevalence) / 2)
+    np.testing.assert_allclose(table.loc[list(ISIC2017_FEATURES), "average_precision_step"], prevalence)
+    np.testing.assert_allclose(table.loc[list(ISIC2017_FEATURES), "auroc"], 0.5)
+    np.testing.assert_allclose(table.loc[list(ISIC2017_FEATURES), "accuracy"], 1 - prevalence)
+    np.testing.assert_allclose(table.loc[list(ISIC2017_FEATURES), "sensitivity"], 0.0)
+    np.testing.assert_allclose(table.loc[list(ISIC2017_FEATURES), "specificity"], 1.0)
+
+
+def test_trapezoid_ap_hand_case():
+    # PR points (recall, precision): (1, 2/3), (0.5, 0.5), (0.5, 1), (0, 1):
+    # area = 0.5·(2/3 + 1/2)/2 + 0.5·(1 + 1)/2 = 7/24 + 1/2; step AP = 0.5·1 + 0.5·2/3
+    truth, score = [1, 0, 1, 0], [0.9, 0.8, 0.3, 0.1]
+    assert average_precision_trapezoid(truth, score) == pytest.approx(19 / 24)
+    assert average_precision_score(truth, score) == pytest.approx(5 / 6)
+
+
+def test_part2_single_class_feature_gives_nan_with_warning():
+    truth, pred = _random_part2(seed=4)
+    for t in truth:
+        t[:, 3] = 0.0  # no streaks anywhere
+    with pytest.warns(RuntimeWarning, match="streaks: .* is undefined when the truth holds a single class"):
+        table = isic2017_part2_scores(truth, pred)
+    assert table.loc["streaks", ["auroc", "average_precision", "average_precision_step", "sensitivity"]].isna().all()
+    assert not np.isnan(table.loc["streaks", "specificity"])
+    expected = table.loc[list(ISIC2017_FEATURES[:3]), "auroc"].mean()  # the average skips the NaN
+    assert table.loc["average", "auroc"] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    "truth, pred, error, message",
+    [
+        ([np.zeros((3, 4))], [np.zeros((3, 4))] * 2, ValueError, "truth has 1 images but pred has 2"),
+        ([np.zeros((3, 4))] * 2, [np.zeros((3, 4)), np.zeros((2, 4))], ValueError,
+         r"image 1: pred has shape \(2, 4\) but truth has \(3, 4\)"),
+        ([np.zeros((3, 3))], [np.zeros((3, 3))], ValueError, r"image 0: truth must be \[N_i, 4\]"),
+        ([np.zeros((2, 4))], [np.full((2, 4), 1.5)], ValueError,
+         r"image 0: predictions must be finite floats in \[0, 1\]"),
+        ([np.zeros((2, 4))], [np.full((2, 4), np.nan)], ValueError, "finite floats"),
+        ([np.full((2, 4), 0.5)], [np.zeros((2, 4))], ValueError, "image 0: truth labels must be 0 or 1"),
+        (np.zeros((1, 2, 4)), [np.zeros((2, 4))], TypeError, "truth must be a list"),
+        ([], [], ValueError, "no images to score"),
+    ],
+)  # fmt: skip
+def test_part2_errors(truth, pred, error, message):
+    with pytest.raises(error, match=message):
+        isic2017_part2_scores(truth, pred)
+
+
+# ------------------------------------------------------------------------------------------ 2018 Task 1
+
+# (truth [H, W], pred [H, W], expected per-image (accuracy, sensitivity, specificity, jaccard, threshold_j, dice))
+SEGMENTATION_CASES = [
+    # [2, 2] both empty: every score 1 by convention
+    (np.zeros((2, 2), bool), np.zeros((2, 2), bool), (1, 1, 1, 1, 1, 1)),
+    # [2, 2] tp 1, fn 1, tn 2: Jaccard 0.5 < 0.65 → threshold Jaccard 0
+    (np.array([[1, 1], [0, 0]]).astype(bool), np.array([[1, 0], [0, 0]]).astype(bool), (0.75, 0.5, 1, 0.5, 0, 2 / 3)),
+    # [2, 2] all lesion, all predicted: no negatives → specificity 1
+    (np.ones((2, 2), bool), np.ones((2, 2), bool), (1, 1, 1, 1, 1, 1)),
+    # [2, 2] no lesion, one false positive: no positives → sensitivity 1, Jaccard 0
+    (np.zeros((2, 2), bool), np.array([[1, 0], [0, 0]]).astype(bool), (0.75, 1, 0.75, 0, 0, 0)),
+    # [1, 4] uint8 0/255 at > 128 (128 → 0, 129 → 1) against float at > 0.5 (0.5 → 0, 0.51 → 1)
+    (np.array([[255, 128, 129, 0]], np.uint8), np.array([[0.9, 0.51, 0.5, 0.2]]), (0.5, 0.5, 0.5, 1 / 3, 0, 0.5)),
+    # [4, 5] tp 13, fp 7: Jaccard 0.65 exactly is kept by the threshold Jaccard
+    (np.arange(20).reshape(4, 5) < 13, np.arange(20).reshape(4, 5) < 20, (0.65, 1, 0, 0.65, 0.65, 26 / 33)),
+]
+
+
+@pytest.mark.parametrize("truth, pred, expected", SEGMENTATION_CASES)
+def test_segmentation_cases(truth, pred, expected):
+    scores = isic_segmentation_scores([truth], [pred])
+    got = tuple(scores[c] for c in SEGMENTATION_COLUMNS)
+    np.testing.assert_allclose(got, expected)
+    assert list(scores["per_image"].columns) == list(SEGMENTATION_COLUMNS)
+
+
+def test_segmentation_macro_mean_over_images_of_different_sizes():
+    truths = [case[0] for case in SEGMENTATION_CASES]
+    preds = [case[1] for case in SEGMENTATION_CASES]
+    scores = isic_segmentation_scores(truths, preds)
+    expected = np.mean([case[2] for case in SEGMENTATION_CASES], axis=0)
+    np.testing.assert_allclose([scores[c] for c in SEGMENTATION_COLUMNS], expected)
+    assert len(scores["per_image"]) == len(SEGMENTATION_CASES)
+
+
+def test_segmentation_array_input_and_threshold():
+    truth = np.array([[[0, 1], [1, 1]], [[0, 0], [0, 1]]], dtype=np.int64)  # 0/1 integers: ambiguous
+    with pytest.raises(ValueError, match="truth_masks\\[0\\]: integer mask with maximum 1 is ambiguous.*threshold="):
+        isic_segmentation_scores(truth, truth)
+    scores = isic_segmentation_scores(truth, truth, threshold=0)
+    assert scores["jaccard"] == 1.0 and scores["dice"] == 1.0
+
+
+def test_all_zero_integer_mask_is_empty_not_ambiguous():
+    empty = np.zeros((3, 3), np.uint8)
+    np.testing.assert_array_equal(binarize_mask(empty), np.zeros((3, 3), bool))
+    assert isic_segmentation_scores([empty], [empty])["jaccard"] == 1.0
+
+
+@pytest.mark.parametrize(
+    "truth, pred, message",
+    [
+        ([np.zeros((2, 2), bool)] * 2, [np.zeros((2, 2), bool), np.zeros((2, 3), bool)],
+         r"image 1: truth mask is \(2, 2\) but prediction is \(2, 3\)"),
+        ([np.zeros((2, 2), bool)], [np.zeros((2, 2), bool)] * 2, "truth_masks has 1 images but pred_masks has 2"),
+        ([np.zeros((2, 2), bool)], [np.full((2, 2), 1.2)], r"pred_masks\[0\]: float mask must hold finite values"),
+        ([np.zeros((2, 2, 3), bool)], [np.zeros((2, 2), bool)], r"truth_masks\[0\]: mask must be \[H, W\]"),
+        ([], [], "no images to score"),
+    ],
+)  # fmt: skip
+def test_segmentation_errors(truth, pred, message):
+    with pytest.raises(ValueError, match=message):
+        isic_segmentation_scores(truth, pred)
+
+
+# ------------------------------------------------------------------------------------------ classification
+
+
+def test_argmax_ties_are_undecided():
+    np.testing.assert_array_equal(argmax_labels([[0.5, 0.5], [0.2, 0.8], [0.3, 0.3]]), [UNDECIDED, 1, UNDECIDED])
+
+
+# (y_true, probs [N, 3], expected balanced accuracy)
+BALANCED_CASES = [
+    # 4 samples: class 0 recall 1/2 (one tie), class 1 recall 1, class 2 recall 1 → (1/2 + 1 + 1) / 3
+    ([0, 0, 1, 2], [[0.6, 0.2, 0.2], [0.4, 0.4, 0.2], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8]], 2.5 / 3),
+    # class 2 absent from the truth: mean over the two present classes
+    ([0, 1], [[0.6, 0.2, 0.2], [0.1, 0.1, 0.8]], 0.5),
+]
+
+
+@pytest.mark.filterwarnings("ignore:c. .* is undefined:RuntimeWarning")  # class c absent in case 2
+@pytest.mark.parametrize("y_true, probs, expected", BALANCED_CASES)
+def test_balanced_accuracy_cases(y_true, probs, expected):
+    scores = isic_classification_scores(y_true, probs, ["a", "b", "c"])
+    assert scores["balanced_accuracy"] == pytest.approx(expected)
+
+
+def test_balanced_accuracy_matches_sklearn_without_ties():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 4, 200)
+    probs = rng.random((200, 4))
+    pred = argmax_labels(probs)
+    assert (pred != UNDECIDED).all()
+    assert balanced_multiclass_accuracy(y, pred) == pytest.approx(balanced_accuracy_score(y, pred))
+
+
+def test_classification_per_class_parity_and_one_hot():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 3, 150)
+    probs = np.clip(np.eye(3)[y] * 0.3 + rng.random((150, 3)) * 0.7, 0, 1)
+    names = ["MEL", "NV", "BKL"]
+    scores = isic_classification_scores(y, probs, names)
+    one_hot = isic_classification_scores(np.eye(3, dtype=int)[y], probs, names)
+    pd.testing.assert_frame_equal(scores["per_class"], one_hot["per_class"])
+    table = scores["per_class"]
+    assert list(table.index) == names and tuple(table.columns) == CLASSIFICATION_COLUMNS
+    for k, name in enumerate(names):
+        t, p = y == k, probs[:, k]
+        assert table.loc[name, "auc"] == pytest.approx(roc_auc_score(t, p))
+        assert table.loc[name, "average_precision"] == pytest.approx(average_precision_score(t, p))
+        assert table.loc[name, "sensitivity"] == pytest.approx(np.mean(p[t] > 0.5))
+        assert table.loc[name, "specificity"] == pytest.approx(np.mean(p[~t] <= 0.5))
+        assert 0.0 <= table.loc[name, "auc_sens_80"] <= 0.2
+
+
+# (y_true, y_score, expected partial AUC above TPR 0.8)
+PARTIAL_AUC_CASES = [
+    # perfect ranking: TPR = 1 for every FPR → (1 − 0.8)·1
+    ([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9], 0.2),
+    # constant score: the ROC is the diagonal TPR = FPR → ∫_0.8^1 (f − 0.8) df = 0.2²/2
+    ([0, 1, 0, 1], [0.5, 0.5, 0.5, 0.5], 0.02),
+    # ROC (0,0) (0,.5) (.5,.5) (.5,1) (1,1): reaches TPR 0.8 at FPR 0.5 → 0.2 · 0.5
+    ([0, 0, 1, 1], [0.1, 0.6, 0.4, 0.9], 0.1),
+    # reversed ranking: ROC (0,0) (1,0) (1,1) → 0
+    ([0, 0, 1, 1], [0.9, 0.8, 0.2, 0.1], 0.0),
+]
+
+
+@pytest.mark.parametrize("y_true, y_score, expected", PARTIAL_AUC_CASES)
+def test_partial_auc_above_80(y_true, y_score, expected):
+    assert partial_auc_above_tpr(y_true, y_score) == pytest.approx(expected)
+
+
+def test_partial_auc_random_scores_near_analytic_value():
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 2, 20000)
+    assert partial_auc_above_tpr(y, rng.random(20000)) == pytest.approx(0.02, abs=0.004)
+
+
+def test_partial_auc_bad_floor():
+    with pytest.raises(ValueError, match=r"min_tpr must lie in \[0, 1\); received min_tpr=1.0"):
+        partial_auc_above_tpr([0, 1], [0.1, 0.9], min_tpr=1.0)
+
+
+def test_binary_task_with_positive_class():
+    # 6 samples [benign, malignant]; sample 5 is a tie (undecided: wrong, and not a positive decision)
+    y = [0, 0, 0, 1, 1, 1]
+    probs = [[0.9, 0.1], [0.4, 0.6], [0.8, 0.2], [0.3, 0.7], [0.7, 0.3], [0.5, 0.5]]
+    scores = isic_classification_scores(y, probs, ["benign", "malignant"], positive_class="malignant")
+    # benign recall 2/3, malignant recall 1/3
+    assert scores["balanced_accuracy"] == pytest.approx(0.5)
+    # tp 1, fp 1, fn 2
+    assert scores["precision"] == pytest.approx(0.5)
+    assert scores["f1"] == pytest.approx(2 / 5)
+    expected = pd.DataFrame(
+        [[2, 1, 0], [1, 1, 1]],
+        index=pd.Index(["benign", "malignant"], name="true"),
+        columns=pd.Index(["benign", "malignant", "undecided"], name="predicted"),
+    )
+    pd.testing.assert_frame_equal(scores["confusion_matrix"], expected)
+
+
+def test_classification_single_class_gives_nan_with_warning():
+    with pytest.warns(RuntimeWarning, match="c: .* is undefined when the truth holds a single class"):
+        scores = isic_classification_scores(
+            [0, 1, 0], [[0.6, 0.3, 0.1], [0.2, 0.7, 0.1], [0.5, 0.4, 0.1]], ["a", "b", "c"]
+        )
+    assert scores["per_class"].loc["c", ["auc", "auc_sens_80", "average_precision", "sensitivity"]].isna().all()
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"class_names": ["a"]}, "class_names has 1 names but probs has 2 columns"),
+        ({"class_names": ["a", "a"]}, "class_names must be distinct"),
+        ({"positive_class": "c"}, r"positive_class must be one of \['a', 'b'\]; received positive_class='c'"),
+        ({"truth": [0, 2]}, r"integer truth labels must lie in \[0, 2\)"),
+        ({"truth": [[1, 1], [0, 1]]}, "one-hot truth must hold 0/1 with exactly one 1 per row"),
+        ({"truth": [0, 1, 1]}, "truth has 3 labels but probs has 2 rows"),
+        ({"probs": [[0.2, 1.3], [0.5, 0.5]]}, r"probs must hold finite values in \[0, 1\]"),
+    ],
+)
+def test_classification_errors(kwargs, message):
+    args = {"truth": [0, 1], "probs": [[0.8, 0.2], [0.3, 0.7]], "class_names": ["a", "b"], **kwargs}
+    with pytest.raises(ValueError, match=message):
+        isic_classification_scores(**args)
+
+
+def test_positive_class_needs_two_classes():
+    with pytest.raises(ValueError, match="positive_class is for binary tasks"):
+        isic_classification_scores([0, 1, 2], np.eye(3), ["a", "b", "c"], positive_class="a")
+
+
+def test_per_group_rates():
+    y_true = [1, 1, 0, 1, 0, 0, 1]
+    y_pred = [1, 0, 0, 1, 1, 0, 1]
+    groups = ["B", "A", "A", "B", "C", "C", "A"]
+    table = per_group_rates(y_true, y_pred, groups)
+    assert list(table.index) == ["A", "B", "C"]
+    assert table.loc["A", ["n", "positives", "true_positives", "false_negatives"]].tolist() == [3, 2, 1, 1]
+    assert table.loc["A", "sensitivity"] == pytest.approx(0.5)
+    assert table.loc["A", "false_negative_rate"] == pytest.approx(0.5)
+    assert table.loc["B", "sensitivity"] == 1.0 and table.loc["B", "false_negative_rate"] == 0.0
+    assert np.isnan(table.loc["C", "sensitivity"]) and np.isnan(table.loc["C", "false_negative_rate"])
+
+
+@pytest.mark.parametrize(
+    "y_true, y_pred, groups, message",
+    [
+        ([0, 2], [0, 1], ["a", "b"], "y_true must hold binary labels"),
+        ([0, 1], [0, 1], ["a"], "must have equal length"),
+    ],
+)
+def test_per_group_rates_errors(y_true, y_pred, groups, message):
+    with pytest.raises(ValueError, match=message):
+        per_group_rates(y_true, y_pred, groups)
