@@ -5,7 +5,8 @@ a Keras "notop" file}; ``weights`` ∈ {None, registry name, path (Keras 3, lega
 segmentation-models ``.h5``, detected from the file)}; ``preprocess=True`` makes the model take RGB float32
 in [0, 1] and apply its encoder's ImageNet preprocessing inside.
 
-Builders are imported lazily so ``import dermkit.models`` stays cheap until one is used.
+Builders are imported lazily so ``import dermkit.models`` stays cheap (and TensorFlow-free) until one is used;
+``dermkit.models.baselines`` is NumPy only.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ from __future__ import annotations
 import importlib
 
 from dermkit._optional import require_tensorflow
-
-require_tensorflow("dermkit.models")
 
 _BUILDERS = {
     "vgg16_fcn": "dermkit.models.fcn_vgg",
@@ -27,6 +26,7 @@ __all__ = sorted(_BUILDERS)
 
 def __getattr__(name: str):
     if name in _BUILDERS:
+        require_tensorflow(f"dermkit.models.{name}")
         return getattr(importlib.import_module(_BUILDERS[name]), name)
     raise AttributeError(f"module 'dermkit.models' has no attribute {name!r}")
 
