@@ -32,8 +32,8 @@ setup(
     ],
     extras_require={
         # TensorFlow comes only through an extra so users choose their build.
-        "cpu": ["tensorflow-cpu>=2.16,<2.22"],
-        "gpu": ["tensorflow[and-cuda]>=2.16,<2.22"],
+        "cpu": ["tensorflow-cpu>=2.16,<2.22", "tensorboard>=2.16"],
+        "gpu": ["tensorflow[and-cuda]>=2.16,<2.22", "tensorboard>=2.16"],
         "test": ["pytest>=8", "pytest-timeout>=2.2", "ruff>=0.5"],
     },
     entry_points={"console_scripts": ["dermkit=dermkit.cli:main"]},

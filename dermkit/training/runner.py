@@ -168,9 +168,10 @@ class RunSession:
         cbs: list[keras.callbacks.Callback] = [
             keras.callbacks.TerminateOnNaN(),
             keras.callbacks.BackupAndRestore(str(work / "backup")),
-            keras.callbacks.TensorBoard(str(work / "logs"), write_graph=False),
             keras.callbacks.CSVLogger(str(work / "history.csv"), append=True),
         ]
+        if _tensorboard_available():
+            cbs.append(keras.callbacks.TensorBoard(str(work / "logs"), write_graph=False))
         if validation_data is not None:
             cbs.append(
                 keras.callbacks.ModelCheckpoint(
@@ -203,6 +204,12 @@ class RunSession:
             "restored_best": restored,
             "diverged": diverged,
         }
+
+
+def _tensorboard_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("tensorboard") is not None
 
 
 # -- the result store -------------------------------------------------------------------------------------
