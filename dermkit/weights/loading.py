@@ -334,8 +334,31 @@ def load_weights(model, weights, *, name_map: Mapping[str, str] | Callable[[str]
     return model
 
 
+def _keras3_shape_check(model, path: Path) -> None:
+    """Keras 3 files key layers by class-derived names (``dense_1``), not layer names, and ignore extra
+    layers silently: compare the file's arrays with the model's weights (count and shapes) first."""
+    from collections import Counter
+
+    import h5py
+
+    shapes: list[tuple[int, ...]] = []
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda _, obj: shapes.append(tuple(obj.shape)) if isinstance(obj, h5py.Dataset) else None)
+    file_shapes = Counter(shapes)
+    model_shapes = Counter(tuple(w.shape) for w in model.weights)
+    if file_shapes != model_shapes:
+        only_file = sorted((file_shapes - model_shapes).elements())
+        only_model = sorted((model_shapes - file_shapes).elements())
+        raise DermkitDataError(
+            f"{path}: the Keras 3 weights do not fit the model: the file holds {sum(file_shapes.values())} arrays, "
+            f"the model {sum(model_shapes.values())}; shapes only in the file: {only_file}; only in the model: "
+            f"{only_model}. Nothing was loaded."
+        )
+
+
 def _load_keras3(model, path: Path) -> None:
     """``model.load_weights`` on a Keras 3 file (which Keras recognises by the ``.weights.h5`` suffix)."""
+    _keras3_shape_check(model, path)
     try:
         if path.name.endswith(".weights.h5"):
             model.load_weights(path)
