@@ -70,27 +70,24 @@ class BackboneSpec:
     Attributes:
         skips: encoder layers whose outputs feed decoder stages 0, 1, ... (deepest first). These are
             segmentation-models' ``get_feature_layers(name, n=4)``: for DenseNet121 its layer indices
-            (311, 139, 51, 4) in keras-applications 1.0.8, which name the layers below.
+            (311, 139, 51, 4) in keras-applications 1.0.8, which name the layers below. Its VGG16 table
+            also lists ``block1_conv2``, but ``Unet`` takes the first four only: stage 4 has no skip.
         center_block: whether the encoder ends in a max-pooling, after which segmentation-models inserts
             two Conv3×3(512) → BN → ReLU blocks (``center_block1``, ``center_block2``).
-        params: parameter count of ``Unet(name, classes=1)`` on 3-channel input (segmentation-models 1.0.1).
     """
 
     skips: tuple[str, ...]
     center_block: bool
-    params: int
 
 
 BACKBONES: dict[str, BackboneSpec] = {
     "densenet121": BackboneSpec(
         skips=("pool4_conv", "pool3_conv", "pool2_conv", "conv1_relu"),
         center_block=False,
-        params=12_144_977,
     ),
     "vgg16": BackboneSpec(
         skips=("block5_conv3", "block4_conv3", "block3_conv3", "block2_conv2"),
         center_block=True,
-        params=23_752_273,
     ),
 }
 
