@@ -331,11 +331,17 @@ def _classifier(solver: str = "lbfgs"):
     return make_pipeline(StandardScaler(), LogisticRegression(solver=solver, max_iter=3000, class_weight="balanced"))
 
 
+@pytest.fixture(scope="module")
+def learn2017_root(tmp_path_factory):
+    """40 training and 24 test images, not the conftest tree: enough superpixels to score per feature."""
+    return make_isic2017(tmp_path_factory.mktemp("learn2017"), n_train=40, n_val=1, n_test=24, seed=11)
+
+
 @_needs("load_isic2017")
-def test_isic2017_features_learnable_per_superpixel(tmp_path):
+def test_isic2017_features_learnable_per_superpixel(learn2017_root):
     from sklearn.metrics import roc_auc_score
 
-    root = make_isic2017(tmp_path, n_train=40, n_val=1, n_test=24, image_size=(64, 64), seed=11)
+    root = learn2017_root
 
     def xy(split):
         df = isic.load_isic2017(root, split)
@@ -348,6 +354,18 @@ def test_isic2017_features_learnable_per_superpixel(tmp_path):
     for k, name in enumerate(ISIC2017_FEATURES):
         model = _classifier("liblinear").fit(x_train, y_train[:, k])
         scores[name] = roc_auc_score(y_test[:, k], model.predict_proba(x_test)[:, 1])
+    assert min(scores.values()) >= 0.8, scores
+
+
+@_needs("load_isic2017")
+def test_isic2017_part3_learnable_per_image(learn2017_root):
+    from sklearn.metrics import roc_auc_score
+
+    train, test = (isic.load_isic2017(learn2017_root, split) for split in ("training", "test"))
+    x_train, x_test = (np.stack([_image_statistics(p) for p in df["image_path"]]) for df in (train, test))
+    y_train, y_test = ((df["melanoma"] + 2 * df["seborrheic_keratosis"]).to_numpy() for df in (train, test))
+    proba = _classifier().fit(x_train, y_train).predict_proba(x_test)  # columns: nevus, melanoma, SK
+    scores = {name: roc_auc_score(y_test == k, proba[:, k]) for k, name in [(1, "melanoma"), (2, "SK")]}
     assert min(scores.values()) >= 0.8, scores
 
 
