@@ -1,1 +1,30 @@
-"""dermkit.losses."""
+"""Losses (need TensorFlow): kawahara2018's Dice-F1 loss and the weighted binary cross-entropy baseline.
+
+- :class:`DiceF1Loss` / :func:`dice_f1_coefficient` — negative multi-label Sørensen-Dice-F1 over mini-batch
+  partitions (kawahara2018 Eq. 3–7), exact over the global batch under ``tf.distribute``.
+- :class:`WeightedBinaryCrossentropy` / :func:`weighted_binary_crossentropy` — BCE with per-channel pixel
+  weights; :func:`median_frequency_weights` computes them (Eigen & Fergus 2015).
+
+Every loss class is registered with Keras (package ``"dermkit"``), so compiled models reload without
+``custom_objects``.
+"""
+
+from dermkit._optional import require_tensorflow
+
+require_tensorflow("dermkit.losses")
+
+from dermkit.losses.dice import PARTITIONS, DiceF1Loss, dice_f1_coefficient  # noqa: E402
+from dermkit.losses.weighting import (  # noqa: E402
+    WeightedBinaryCrossentropy,
+    median_frequency_weights,
+    weighted_binary_crossentropy,
+)
+
+__all__ = [
+    "PARTITIONS",
+    "DiceF1Loss",
+    "WeightedBinaryCrossentropy",
+    "dice_f1_coefficient",
+    "median_frequency_weights",
+    "weighted_binary_crossentropy",
+]
