@@ -203,7 +203,7 @@ class DiceF1Loss(keras.losses.Loss):
         """
         self.alpha, self.beta = _validate_options(partition, alpha, beta)
         self.partition = partition
-        # The value is already a scalar: Keras' reduction leaves a scalar as it is. float32 always: the
+        # `reduction` is never applied (__call__ below returns the scalar of `call`); float32 always: the
         # sums must not run in float16 under mixed precision.
         super().__init__(name=name, reduction="sum_over_batch_size", dtype="float32")
 
