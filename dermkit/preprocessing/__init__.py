@@ -1,1 +1,32 @@
-"""dermkit.preprocessing."""
+"""Preprocessing on NumPy arrays (no TensorFlow): crop-to-mask (goel2021 §5.1) and skin tone (goel2021 §7).
+
+- :mod:`dermkit.preprocessing.crop`: :func:`crop_to_mask`, :func:`lesion_bbox`, :func:`binarize_mask`,
+  :func:`segment_and_crop` (runs a trained segmenter over a dataset; calls only ``model.predict``).
+- :mod:`dermkit.preprocessing.skin_tone`: the 18-tone palette :data:`SKIN_TONES` (Monk Skin Tone scale
+  interpolated in CIELAB), ITA°, :func:`estimate_skin_tone`, :func:`replace_background`.
+"""
+
+from dermkit.preprocessing.crop import binarize_mask, crop_to_mask, lesion_bbox, segment_and_crop
+from dermkit.preprocessing.skin_tone import (
+    SKIN_TONE_LABELS,
+    SKIN_TONES,
+    SkinTone,
+    estimate_skin_tone,
+    individual_typology_angle,
+    ita_category,
+    replace_background,
+)
+
+__all__ = [
+    "binarize_mask",
+    "crop_to_mask",
+    "lesion_bbox",
+    "segment_and_crop",
+    "SKIN_TONES",
+    "SKIN_TONE_LABELS",
+    "SkinTone",
+    "estimate_skin_tone",
+    "individual_typology_angle",
+    "ita_category",
+    "replace_background",
+]

@@ -1,0 +1,170 @@
+"""Keras callbacks shared by the papers' training runs.
+
+- :class:`BestBalancedAccuracy` — model selection by validation balanced accuracy (goel2021 Section 5.2:
+  "we select the best models based on the balanced accuracy"; the best epoch is usually an early one).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from dermkit._optional import require_tensorflow
+
+require_tensorflow("dermkit.training.callbacks")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+__all__ = ["BestBalancedAccuracy", "class_labels"]
+
+
+def class_labels(y) -> np.ndarray:
+    """Integer class labels ``[N]`` from one-hot / probability ``[N, K]`` (argmax) or labels ``[N]``/``[N, 1]``.
+
+    A single-column float array of probabilities (a sigmoid output) is thresholded at 0.5.
+    """
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] > 1:
+        return np.argmax(y, axis=1)
+    y = y.reshape(-1)
+    if np.issubdtype(y.dtype, np.floating) and y.size and not np.all(np.equal(np.mod(y, 1), 0)):
+        return (y > 0.5).astype(np.int64)
+    return y.astype(np.int64)
+
+
+def _predict_with_labels(model, validation_data, batch_size):
+    """``(y_true, y_pred)`` over the validation data, read once so shuffled datasets stay aligned."""
+    if isinstance(validation_data, (tuple, list)):
+        if len(validation_data) not in (2, 3):
+            raise ValueError(
+                "validation_data as a tuple must be (x, y) or (x, y, sample_weight). "
+                f"Received a tuple of length {len(validation_data)}"
+            )
+        x, y = validation_data[0], validation_data[1]
+        return np.asarray(y), model.predict(x, batch_size=batch_size, verbose=0)
+    truths, preds = [], []
+    for batch in validation_data:  # tf.data.Dataset or any iterable of (x, y[, w]) batches
+        if not isinstance(batch, (tuple, list)) or len(batch) < 2:
+            raise ValueError("validation_data batches must be (x, y) or (x, y, sample_weight) tuples")
+        truths.append(keras.ops.convert_to_numpy(batch[1]))
+        preds.append(keras.ops.convert_to_numpy(model.predict_on_batch(batch[0])))
+    if not truths:
+        raise ValueError("validation_data is empty")
+    return np.concatenate(truths), np.concatenate(preds)
+
+
+def _save_atomically(model, filepath: Path) -> None:
+    """``model.save_weights`` (``.weights.h5``) or ``model.save`` (``.keras``) via a temporary file + rename."""
+    name = filepath.name
+    suffix = ".weights.h5" if name.endswith(".weights.h5") else ".keras"
+    filepath.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=suffix, dir=filepath.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        tmp.unlink()  # Keras refuses to write onto some existing files; the name stays reserved enough
+        if suffix == ".weights.h5":
+            model.save_weights(tmp)
+        else:
+            model.save(tmp)
+        os.replace(tmp, filepath)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+class BestBalancedAccuracy(keras.callbacks.Callback):
+    """Compute validation balanced accuracy every epoch, log it, keep (and restore) the best epoch's weights.
+
+    Balanced accuracy is ``sklearn.metrics.balanced_accuracy_score`` of the argmax labels: the mean over
+    classes of per-class recall (goel2021: the mean of malignant and benign accuracy; 1 is best, chance is
+    ``1/K``). It is written into the epoch's ``logs`` as ``val_balanced_accuracy`` (so ``History`` and
+    callbacks placed *after* this one in the list — ``ModelCheckpoint(monitor="val_balanced_accuracy",
+    mode="max")``, ``CSVLogger`` — see it).
+
+    On improvement (strictly greater than the best so far) the weights are copied in memory and, when
+    ``filepath`` is given, saved there atomically (temporary file + rename: an interrupted save never leaves
+    a broken file). At the end of training the best weights are restored (``restore_best_weights``).
+    The best value and epoch are in :attr:`best` and :attr:`best_epoch` (0-based).
+
+    The in-memory copy does not survive a process restart: with ``BackupAndRestore`` a resumed run starts
+    the comparison afresh (use ``filepath`` to keep the best weights on disk).
+    """
+
+    def __init__(
+        self,
+        validation_data,
+        filepath: str | os.PathLike | None = None,
+        *,
+        batch_size: int | None = None,
+        restore_best_weights: bool = True,
+        log_name: str = "val_balanced_accuracy",
+        verbose: int = 0,
+    ):
+        """Args:
+            validation_data: ``(x, y)`` / ``(x, y, sample_weight)`` arrays, or a ``tf.data.Dataset`` (or any
+                re-iterable) of such batches. ``y`` is one-hot ``[N, K]`` or integer labels ``[N]``.
+                Sample weights are ignored (balanced accuracy weighs classes, not samples).
+            filepath: where to save the best weights: a ``.weights.h5`` name (``save_weights``) or ``.keras``
+                (whole model). None (default) keeps them in memory only.
+            batch_size: ``predict`` batch size for array inputs. Default None (Keras' 32).
+            restore_best_weights: load the best epoch's weights into the model at the end of training.
+                Default True.
+            log_name: the key written into ``logs``. Default ``"val_balanced_accuracy"``.
+            verbose: 1 prints the value each epoch. Default 0.
+
+        Raises:
+            ValueError: ``filepath`` does not end in ``.weights.h5`` or ``.keras``; bad ``validation_data``.
+        """
+        super().__init__()
+        if validation_data is None:
+            raise ValueError("validation_data is required. Received: validation_data=None")
+        if isinstance(validation_data, (tuple, list)) and len(validation_data) not in (2, 3):
+            raise ValueError(
+                "validation_data as a tuple must be (x, y) or (x, y, sample_weight). "
+                f"Received a tuple of length {len(validation_data)}"
+            )
+        if filepath is not None:
+            filepath = Path(filepath)
+            if not (filepath.name.endswith(".weights.h5") or filepath.suffix == ".keras"):
+                raise ValueError(
+                    "filepath must end in '.weights.h5' (weights) or '.keras' (whole model). "
+                    f"Received: filepath={str(filepath)!r}"
+                )
+        self.validation_data = validation_data
+        self.filepath = filepath
+        self.batch_size = batch_size
+        self.restore_best_weights = bool(restore_best_weights)
+        self.log_name = log_name
+        self.verbose = int(verbose)
+        self.best = -np.inf
+        self.best_epoch = None
+        self.best_weights = None
+
+    def on_train_begin(self, logs=None):
+        self.best = -np.inf
+        self.best_epoch = None
+        self.best_weights = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        from sklearn.metrics import balanced_accuracy_score
+
+        y_true, y_pred = _predict_with_labels(self.model, self.validation_data, self.batch_size)
+        score = float(balanced_accuracy_score(class_labels(y_true), class_labels(y_pred)))
+        if logs is not None:
+            logs[self.log_name] = score
+        if self.verbose:
+            print(f"Epoch {epoch + 1}: {self.log_name}={score:.4f} (best {max(score, self.best):.4f})")
+        if score > self.best:
+            self.best, self.best_epoch = score, epoch
+            self.best_weights = self.model.get_weights()
+            if self.filepath is not None:
+                _save_atomically(self.model, self.filepath)
+
+    def on_train_end(self, logs=None):
+        if self.restore_best_weights and self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+            if self.verbose:
+                print(f"Restored the weights of epoch {self.best_epoch + 1} ({self.log_name}={self.best:.4f})")
