@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -15,7 +16,25 @@ from PIL import Image, UnidentifiedImageError
 from dermkit._io import atomic_path
 from dermkit.errors import DermkitDataError, DermkitFileNotFoundError
 
-__all__ = ["read_image", "read_mask", "read_rgb_png", "image_size", "write_png", "write_jpeg"]
+__all__ = [
+    "ImageInfo",
+    "image_info",
+    "image_size",
+    "read_image",
+    "read_mask",
+    "read_rgb_png",
+    "write_png",
+    "write_jpeg",
+]
+
+
+class ImageInfo(NamedTuple):
+    """What an image file's header says, without decoding pixels."""
+
+    height: int
+    width: int
+    mode: str  #: PIL mode, e.g. "RGB", "L", "P"
+    format: str | None  #: PIL format name, e.g. "PNG", "JPEG"
 
 
 def _open(path: str | os.PathLike) -> Image.Image:
@@ -26,7 +45,7 @@ def _open(path: str | os.PathLike) -> Image.Image:
         img = Image.open(path)
     except UnidentifiedImageError as exc:
         raise DermkitDataError(f"{path}: not a readable image ({exc})") from exc
-    except OSError as exc:
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise DermkitDataError(f"{path}: cannot open image ({exc})") from exc
     return img
 
@@ -38,20 +57,34 @@ def _decode(path: str | os.PathLike, mode: str) -> np.ndarray:
         if img.mode != mode:
             img = img.convert(mode)
         return np.asarray(img)
-    except (OSError, SyntaxError, ValueError) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise DermkitDataError(f"{path}: corrupt or truncated image ({exc})") from exc
+    finally:
+        img.close()
+
+
+def image_info(path: str | os.PathLike) -> ImageInfo:
+    """Size, mode and format from the file header only (cheap; no pixel decode).
+
+    A file that is not an image at all fails here; a file cut short after its header is only caught by
+    decoding it (:func:`read_image`, :func:`read_mask`, :func:`read_rgb_png`).
+
+    Raises:
+        DermkitFileNotFoundError: the file does not exist.
+        DermkitDataError: the header cannot be read.
+    """
+    img = _open(path)
+    try:
+        width, height = img.size
+        return ImageInfo(int(height), int(width), img.mode, img.format)
     finally:
         img.close()
 
 
 def image_size(path: str | os.PathLike) -> tuple[int, int]:
     """``(height, width)`` from the file header only (cheap; no pixel decode)."""
-    img = _open(path)
-    try:
-        width, height = img.size
-    finally:
-        img.close()
-    return height, width
+    info = image_info(path)
+    return info.height, info.width
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
@@ -65,23 +98,19 @@ def read_rgb_png(path: str | os.PathLike) -> np.ndarray:
     Used for superpixel index PNGs, where the channel bytes carry an integer: unlike OpenCV (BGR), PIL
     returns channels in stored order. Palette or grey PNGs are refused: they cannot hold an RGB index.
     """
-    img = _open(path)
-    try:
-        if img.mode not in ("RGB", "RGBA"):
-            raise DermkitDataError(f"{path}: expected an RGB PNG (superpixel index), found mode {img.mode!r}")
-    finally:
-        img.close()
-    arr = _decode(path, "RGBA") if img.mode == "RGBA" else _decode(path, "RGB")
+    info = image_info(path)
+    if info.format != "PNG":
+        # A lossy JPEG would scramble the index bytes: refuse rather than return wrong indices.
+        raise DermkitDataError(f"{path}: expected a PNG (superpixel index), found format {info.format!r}")
+    if info.mode not in ("RGB", "RGBA"):
+        raise DermkitDataError(f"{path}: expected an RGB PNG (superpixel index), found mode {info.mode!r}")
+    arr = _decode(path, info.mode)
     return np.ascontiguousarray(arr[..., :3])
 
 
 def read_mask(path: str | os.PathLike) -> np.ndarray:
     """Decode a single-channel mask PNG to ``uint8 [H, W]`` (RGB masks are reduced by their first channel)."""
-    img = _open(path)
-    try:
-        mode = img.mode
-    finally:
-        img.close()
+    mode = image_info(path).mode
     if mode in ("L", "1", "P", "I", "I;16"):
         arr = _decode(path, "L")
     else:
@@ -99,9 +128,7 @@ def write_png(path: str | os.PathLike, array: np.ndarray, overwrite: bool = Fals
     return Path(path)
 
 
-def write_jpeg(
-    path: str | os.PathLike, array: np.ndarray, quality: int = 95, overwrite: bool = False
-) -> Path:
+def write_jpeg(path: str | os.PathLike, array: np.ndarray, quality: int = 95, overwrite: bool = False) -> Path:
     """Write an RGB ``uint8 [H, W, 3]`` array as JPEG, atomically."""
     array = np.asarray(array)
     if array.dtype != np.uint8 or array.ndim != 3 or array.shape[-1] != 3:
