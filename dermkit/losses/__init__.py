@@ -4,6 +4,8 @@
   partitions (kawahara2018 Eq. 3–7), exact over the global batch under ``tf.distribute``.
 - :class:`WeightedBinaryCrossentropy` / :func:`weighted_binary_crossentropy` — BCE with per-channel pixel
   weights; :func:`median_frequency_weights` computes them (Eigen & Fergus 2015).
+- :class:`WeightedCategoricalCrossentropy` — class-weighted cross-entropy normalised by the batch's total
+  weight (goel2021 Section 3.2), exact under ``tf.distribute``.
 
 Every loss class is registered with Keras (package ``"dermkit"``), so compiled models reload without
 ``custom_objects``.
@@ -13,6 +15,10 @@ from dermkit._optional import require_tensorflow
 
 require_tensorflow("dermkit.losses")
 
+from dermkit.losses.class_weighted import (  # noqa: E402
+    WeightedCategoricalCrossentropy,
+    weighted_categorical_crossentropy,
+)
 from dermkit.losses.dice import PARTITIONS, DiceF1Loss, dice_f1_coefficient  # noqa: E402
 from dermkit.losses.weighting import (  # noqa: E402
     WeightedBinaryCrossentropy,
@@ -24,7 +30,9 @@ __all__ = [
     "PARTITIONS",
     "DiceF1Loss",
     "WeightedBinaryCrossentropy",
+    "WeightedCategoricalCrossentropy",
     "dice_f1_coefficient",
     "median_frequency_weights",
     "weighted_binary_crossentropy",
+    "weighted_categorical_crossentropy",
 ]

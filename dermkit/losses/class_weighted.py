@@ -24,15 +24,9 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from keras import ops  # noqa: E402
 
+from dermkit.losses._distribute import all_reduce_sum, replica_share  # noqa: E402
+
 __all__ = ["WeightedCategoricalCrossentropy", "weighted_categorical_crossentropy"]
-
-
-def _replica_context():
-    """The ``tf.distribute`` replica context when more than one replica runs in sync, else None."""
-    context = tf.distribute.get_replica_context()
-    if context is None or context.num_replicas_in_sync <= 1:
-        return None
-    return context
 
 
 def _validate_class_weights(class_weights) -> tuple[float, ...]:
@@ -97,9 +91,7 @@ def weighted_categorical_crossentropy(y_true, y_pred, class_weights, *, from_log
         sample_weights = sample_weights * ops.reshape(ops.cast(sample_weight, "float32"), (-1,))
     numerator = ops.sum(sample_weights * ops.cast(per_sample, "float32"))
     denominator = ops.sum(sample_weights)
-    context = _replica_context()
-    if context is not None:
-        numerator, denominator = context.all_reduce(tf.distribute.ReduceOp.SUM, [numerator, denominator])
+    numerator, denominator = all_reduce_sum([numerator, denominator])
     return ops.divide_no_nan(numerator, denominator)
 
 
@@ -151,10 +143,7 @@ class WeightedCategoricalCrossentropy(keras.losses.Loss):
             loss = weighted_categorical_crossentropy(
                 y_true, y_pred, self.class_weights, from_logits=self.from_logits, sample_weight=sample_weight
             )
-            context = _replica_context()
-            if context is not None:
-                loss = loss / float(context.num_replicas_in_sync)
-            return loss
+            return replica_share(loss)
 
     def call(self, y_true, y_pred):
         return weighted_categorical_crossentropy(

@@ -33,6 +33,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from dermkit.losses._distribute import all_reduce_sum, replica_context, replica_share
+
 __all__ = ["PARTITIONS", "DiceF1Loss", "dice_f1_coefficient"]
 
 PARTITIONS = ("volume", "channel_image", "channel_batch")
@@ -68,18 +70,6 @@ def _check_shapes(y_true, y_pred) -> None:
             "y_true and y_pred must have the same shape [B, ..., K]; "
             f"received y_true.shape={tuple(y_true.shape)}, y_pred.shape={tuple(y_pred.shape)}"
         )
-
-
-def _replica_context():
-    """The ``tf.distribute`` replica context when running on more than one replica in sync, else None.
-
-    In the cross-replica context (e.g. a direct call inside ``strategy.scope()``) and under the default
-    strategy this is None: the value is then computed on exactly the tensors given.
-    """
-    context = tf.distribute.get_replica_context()
-    if context is None or context.num_replicas_in_sync <= 1:
-        return None
-    return context
 
 
 def dice_f1_coefficient(y_true, y_pred, *, partition="channel_batch", alpha=0.0, beta=1.0):
@@ -134,18 +124,16 @@ def dice_f1_coefficient(y_true, y_pred, *, partition="channel_batch", alpha=0.0,
     intersection = ops.sum(y_pred * y_true, axis=axes)  # TP
     total = ops.sum(y_pred, axis=axes) + ops.sum(y_true, axis=axes)  # 2·TP + FP + FN
 
-    context = _replica_context()
+    context = replica_context()
     if context is not None and partition != "channel_image":
-        intersection, total = context.all_reduce(tf.distribute.ReduceOp.SUM, [intersection, total])
+        intersection, total = all_reduce_sum([intersection, total], context)
 
     # Eq. 4; divide_no_nan defines 0/0 (only reachable with alpha = beta = 0) as 0, with a zero gradient.
     scores = ops.divide_no_nan(2.0 * intersection + alpha, total + beta)
 
     if context is not None and partition == "channel_image":
         # Eq. 6 over the global batch: the mean of all B·K per-image scores, whatever the replica split.
-        score_sum, count = context.all_reduce(
-            tf.distribute.ReduceOp.SUM, [ops.sum(scores), ops.cast(ops.size(scores), "float32")]
-        )
+        score_sum, count = all_reduce_sum([ops.sum(scores), ops.cast(ops.size(scores), "float32")], context)
         return score_sum / count
     return ops.mean(scores)
 
@@ -219,14 +207,9 @@ class DiceF1Loss(keras.losses.Loss):
 
     def call(self, y_true, y_pred):
         score = dice_f1_coefficient(y_true, y_pred, partition=self.partition, alpha=self.alpha, beta=self.beta)
-        loss = 1.0 - score
-        context = _replica_context()
-        if context is not None:
-            # Keras sums the replicas' gradients (and multiplies the tracked loss by R): each replica holds
-            # the global loss, so it contributes 1/R of it. Gradients through the all-reduce make the sum
-            # exact (see the class docstring).
-            loss = loss / float(context.num_replicas_in_sync)
-        return loss
+        # Keras sums the replicas' gradients (and multiplies the tracked loss by R): each replica holds the
+        # global loss, so it contributes 1/R of it (see the class docstring and dermkit.losses._distribute).
+        return replica_share(1.0 - score)
 
     def get_config(self):
         return {"partition": self.partition, "alpha": self.alpha, "beta": self.beta, "name": self.name}

@@ -27,7 +27,11 @@ __all__ = sorted(_BUILDERS)
 def __getattr__(name: str):
     if name in _BUILDERS:
         require_tensorflow(f"dermkit.models.{name}")
-        return getattr(importlib.import_module(_BUILDERS[name]), name)
+        builder = getattr(importlib.import_module(_BUILDERS[name]), name)
+        # Importing ``dermkit.models.unet`` binds the *module* to this package's ``unet`` attribute; store the
+        # builder so ``dermkit.models.unet`` is the function whatever was imported before.
+        globals()[name] = builder
+        return builder
     raise AttributeError(f"module 'dermkit.models' has no attribute {name!r}")
 
 
