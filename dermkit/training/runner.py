@@ -154,18 +154,23 @@ class RunSession:
         steps_per_epoch: int | None = None,
         callbacks: Iterable[keras.callbacks.Callback] = (),
         monitor: str = "val_loss",
+        mode: str = "min",
     ) -> dict[str, Any]:
         """Train with the standard callbacks; restore the best-on-``monitor`` weights. Returns a summary dict.
 
-        Callbacks: ``TerminateOnNaN``; ``BackupAndRestore`` (a killed run resumes at its last finished epoch);
-        ``ModelCheckpoint`` of the best epoch by ``monitor`` (when there is validation data); ``TensorBoard``
-        and ``CSVLogger`` logs under the experiment's work folder.
+        Callbacks, in order: the caller's ``callbacks`` first (so a metric they add to the epoch logs, such as
+        ``val_balanced_accuracy``, can be monitored); ``TerminateOnNaN``; ``BackupAndRestore`` (a killed run
+        resumes at its last finished epoch); ``CSVLogger`` and ``TensorBoard`` logs under the experiment's work
+        folder; ``ModelCheckpoint`` of the best epoch by ``monitor`` (``mode`` ``"min"`` or ``"max"``) when there
+        is validation data.
         """
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max'. Received: mode={mode!r}")
         if self.options.epochs is not None:
             epochs = int(self.options.epochs)
         work = self.workdir(key)
         best = work / "best.weights.h5"
-        cbs: list[keras.callbacks.Callback] = [
+        cbs: list[keras.callbacks.Callback] = list(callbacks) + [
             keras.callbacks.TerminateOnNaN(),
             keras.callbacks.BackupAndRestore(str(work / "backup")),
             keras.callbacks.CSVLogger(str(work / "history.csv"), append=True),
@@ -175,10 +180,9 @@ class RunSession:
         if validation_data is not None:
             cbs.append(
                 keras.callbacks.ModelCheckpoint(
-                    str(best), monitor=monitor, save_best_only=True, save_weights_only=True
+                    str(best), monitor=monitor, mode=mode, save_best_only=True, save_weights_only=True
                 )
             )
-        cbs += list(callbacks)
         start = time.perf_counter()
         history = model.fit(
             train_data,
@@ -200,7 +204,7 @@ class RunSession:
             "epochs_run": len(losses),
             "train_seconds": round(seconds, 2),
             "final_loss": float(losses[-1]) if losses else math.nan,
-            f"best_{monitor}": float(min(monitored)) if monitored else math.nan,
+            f"best_{monitor}": float((min if mode == "min" else max)(monitored)) if monitored else math.nan,
             "restored_best": restored,
             "diverged": diverged,
         }
