@@ -9,8 +9,13 @@ Subcommands now:
 * ``dermkit synth {isic2017,ham10000,isic2018-task3,isic2020} ROOT [--n-train N --n-val N --n-test N |
   --n-images N] [--image-size H W] [--seed S] [--overwrite]`` — write a synthetic dataset in the real
   ISIC format.
-* ``dermkit demo [--output DIR] [--overwrite]`` — generate (or reuse) the embedded synthetic ISIC 2017 data
-  under ``DIR/data/isic2017`` and print its SYNTHETIC summary.
+* ``dermkit demo [--output DIR] [--overwrite]`` — the main job on the embedded synthetic data: the quick
+  reproductions of every paper (``DIR/<paper>/``), then where their tables and figures are.
+* ``dermkit reproduce PAPER --data ROOT|synthetic [--table T ...] [--quick] --output DIR [...]`` — a paper's
+  tables (see :mod:`dermkit.training.runner`).
+* ``dermkit predict isic2017-part2 --weights NAME|PATH IMAGES_DIR OUT_DIR`` — write ``_features.json``
+  predictions (progress bar, resumes).
+* ``dermkit score isic2017-part2 TRUTH_DIR PRED_DIR`` — the official ISIC 2017 Part 2 table.
 """
 
 from __future__ import annotations
@@ -85,28 +90,136 @@ def run_synth(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------------------------
 # demo
 # ---------------------------------------------------------------------------------------------------------
+#: Papers the demo reproduces (``--quick`` on synthetic data), in order.
+DEMO_PAPERS = ("kawahara2018", "goel2021")
+
+
 def add_demo_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "demo",
-        help="run the demo on the embedded synthetic data",
-        description="Generate (or reuse) the embedded synthetic ISIC 2017 data under OUTPUT/data/isic2017 and "
-        "print its summary. Everything it reports is SYNTHETIC.",
+        help="run the main job on the embedded synthetic data",
+        description="The quick reproduction of every paper on the embedded SYNTHETIC data, each under "
+        "OUTPUT/<paper>/ (re-running resumes finished rows), then where the tables and figures are.",
     )
     parser.add_argument("--output", type=Path, default=Path("runs/demo"), help="output folder (default: runs/demo)")
-    parser.add_argument("--overwrite", action="store_true", help="regenerate the synthetic data")
+    parser.add_argument("--papers", nargs="+", default=list(DEMO_PAPERS), choices=list(DEMO_PAPERS))
+    parser.add_argument("--overwrite", action="store_true", help="start every reproduction afresh")
+    parser.add_argument("--quiet", action="store_true", help="no per-epoch logs")
     parser.set_defaults(func=run_demo)
     return parser
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from dermkit.data.synthetic import is_synthetic, make_isic2017, summarize_isic2017
+    import importlib.util
 
-    data_root = args.output / "data" / "isic2017"
-    reused = is_synthetic(data_root, "isic2017") and not args.overwrite
-    make_isic2017(data_root, overwrite=args.overwrite)
-    print(summarize_isic2017(data_root))
+    from dermkit.training.options import RunOptions
+
+    summary = []
+    for paper in args.papers:
+        if importlib.util.find_spec(f"dermkit.papers.{paper}") is None:
+            print(f"demo: dermkit.papers.{paper} is not available in this version, skipped")
+            continue
+        from dermkit.training.runner import reproduce
+
+        out = args.output / paper
+        print(f"=== SYNTHETIC demo: {paper} --quick → {out}", flush=True)
+        run = reproduce(paper, RunOptions(output=out, data="synthetic", quick=True, overwrite=args.overwrite,
+                                          verbose=0 if args.quiet else 1))
+        summary.append((paper, out, run["files"]))
     print()
-    print(f"SYNTHETIC ISIC 2017 data ({'reused' if reused else 'generated'}): {data_root.resolve()}")
+    print("SYNTHETIC demo finished. Tables and figures:")
+    for paper, out, files in summary:
+        print(f"  {paper}: {out.resolve()}")
+        for path in files:
+            print(f"    {path}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------------
+# reproduce
+# ---------------------------------------------------------------------------------------------------------
+def add_reproduce_parser(subparsers) -> argparse.ArgumentParser:
+    from dermkit.training.options import add_reproduce_arguments
+
+    parser = subparsers.add_parser(
+        "reproduce",
+        help="reproduce a paper's tables",
+        description="Run (or resume) a paper's experiment grid and write its tables (Markdown + CSV) and figures.",
+    )
+    parser.add_argument("paper", choices=list(DEMO_PAPERS), help="which paper")
+    add_reproduce_arguments(parser)
+    parser.set_defaults(func=run_reproduce)
+    return parser
+
+
+def run_reproduce(args: argparse.Namespace) -> int:
+    from dermkit.training.options import options_from_args
+    from dermkit.training.runner import reproduce
+
+    reproduce(args.paper, options_from_args(args))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------------
+# predict / score
+# ---------------------------------------------------------------------------------------------------------
+_TASKS = ("isic2017-part2",)
+
+
+def add_predict_parser(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "predict",
+        help="predict ISIC 2017 Part 2 _features.json files for a folder of images",
+        description="For every ISIC_*.jpg (with its _superpixels.png) in IMAGES_DIR, write "
+        "OUT_DIR/<id>_features.json: resize → predict → resize back → superpixel means (kawahara2018 Eq. 2). "
+        "Existing predictions are kept, so an interrupted run resumes.",
+    )
+    parser.add_argument("task", choices=_TASKS)
+    parser.add_argument("images_dir", type=Path)
+    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("--weights", required=True, help="registry name (weights/README.md) or a weights file")
+    parser.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"), help="model input size")
+    parser.add_argument("--overwrite", action="store_true", help="redo existing predictions")
+    parser.set_defaults(func=run_predict)
+    return parser
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from dermkit.inference import predict_isic2017_folder
+    from dermkit.weights import pretrained_model
+
+    size = tuple(args.input_size) if args.input_size else None
+    model = pretrained_model(args.weights, input_size=size)
+    paths = predict_isic2017_folder(model, args.images_dir, args.out_dir, overwrite=args.overwrite)
+    print(f"{len(paths)} predictions in {args.out_dir}")
+    return 0
+
+
+def add_score_parser(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "score",
+        help="score ISIC 2017 Part 2 predictions against ground truth",
+        description="Official ISIC 2017 Part 2 scores (all superpixels of all images pooled per feature; AP is the "
+        "2017 scorer's trapezoidal area, AP_step today's step-wise one).",
+    )
+    parser.add_argument("task", choices=_TASKS)
+    parser.add_argument("truth_dir", type=Path, help="folder of ground-truth *_features.json")
+    parser.add_argument("pred_dir", type=Path, help="folder of predicted *_features.json")
+    parser.add_argument("--csv", type=Path, help="also write the table as CSV")
+    parser.set_defaults(func=run_score)
+    return parser
+
+
+def run_score(args: argparse.Namespace) -> int:
+    from dermkit._io import atomic_path
+    from dermkit.inference import score_isic2017_folder
+
+    table = score_isic2017_folder(args.truth_dir, args.pred_dir)
+    print(table.to_string(float_format=lambda v: f"{v:.3f}"))
+    if args.csv:
+        with atomic_path(args.csv) as tmp:
+            table.to_csv(tmp)
+        print(f"wrote {args.csv}")
     return 0
 
 
@@ -117,6 +230,9 @@ def run_demo(args: argparse.Namespace) -> int:
 SUBCOMMANDS: dict[str, Callable] = {
     "synth": add_synth_parser,
     "demo": add_demo_parser,
+    "reproduce": add_reproduce_parser,
+    "predict": add_predict_parser,
+    "score": add_score_parser,
 }
 
 

@@ -1,6 +1,8 @@
 """The papers' figures, drawn with Matplotlib's Agg backend (no display needed, no global pyplot state).
 
 - :func:`plot_per_tone_rates` — sensitivity and false-negative rate per skin tone (goel2021 Figures 4 and 6).
+- :func:`plot_superpixel_pipeline` — superpixels → mask → pixel prediction → superpixels (kawahara2018 Fig. 1).
+- :func:`plot_feature_overlays` — ground truth / prediction / overlap per dermoscopic feature (kawahara2018 Fig. 4).
 
 Every function writes its file atomically and refuses to overwrite an existing one unless
 ``overwrite=True``; it returns the path written.
@@ -17,7 +19,7 @@ import pandas as pd
 
 from dermkit._io import atomic_path, check_overwrite
 
-__all__ = ["plot_per_tone_rates"]
+__all__ = ["plot_per_tone_rates", "plot_superpixel_pipeline", "plot_feature_overlays"]
 
 _SENSITIVITY_COLOUR = "#1f77b4"
 _FNR_COLOUR = "#d62728"
@@ -129,3 +131,145 @@ def _rectangle(xy, width, height, colour, transform):
 
     return Rectangle(xy, width, height, facecolor=colour, edgecolor="0.3", linewidth=0.4,
                      transform=transform, clip_on=False)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# kawahara2018
+# ---------------------------------------------------------------------------------------------------------
+#: kawahara2018 Fig. 4 colours: ground truth green, prediction dark blue, overlap light blue.
+_TRUTH_RGB = np.array([0.1, 0.8, 0.1])
+_PRED_RGB = np.array([0.05, 0.1, 0.6])
+_OVERLAP_RGB = np.array([0.45, 0.8, 1.0])
+
+
+def _as_float_image(image: np.ndarray) -> np.ndarray:
+    image = np.asarray(image)
+    return image.astype(np.float32) / 255.0 if image.dtype == np.uint8 else image.astype(np.float32)
+
+
+def _overlay(image: np.ndarray, truth: np.ndarray, pred: np.ndarray, alpha: float = 0.6) -> np.ndarray:
+    """Blend Fig. 4's colours onto ``image`` where ``truth`` / ``pred`` (bool ``[H, W]``) hold."""
+    out = image.copy()
+    for where, colour in ((truth & ~pred, _TRUTH_RGB), (pred & ~truth, _PRED_RGB), (truth & pred, _OVERLAP_RGB)):
+        out[where] = (1 - alpha) * out[where] + alpha * colour
+    return out
+
+
+def plot_superpixel_pipeline(
+    image: np.ndarray,
+    index: np.ndarray,
+    truth_sp: np.ndarray,
+    pred_pixels: np.ndarray,
+    path: str | os.PathLike,
+    *,
+    channels: tuple[int, ...] = (0, 3),
+    channel_names: tuple[str, ...] = ("pigment network", "negative network", "milia-like cyst", "streaks"),
+    title: str | None = None,
+    overwrite: bool = False,
+    dpi: int = 120,
+) -> Path:
+    """kawahara2018 Fig. 1: superpixels → segmentation (Eq. 1), pixel prediction, prediction → superpixels (Eq. 2).
+
+    One row per channel in ``channels`` (Fig. 1 shows pigment network and streaks): the image with superpixel
+    boundaries, the ground-truth superpixels painted as a mask, the pixel-wise prediction, and the prediction
+    averaged per superpixel.
+
+    Args:
+        image: ``[H, W, 3]`` uint8 or float in [0, 1].
+        index: ``int [H, W]`` superpixel index map.
+        truth_sp: ``[N, K]`` ground-truth superpixel labels.
+        pred_pixels: ``[H, W, K]`` predicted probabilities at the image's size.
+        path: output file (format from the suffix).
+        channels: which feature channels to show (rows).
+        channel_names: names of the K channels.
+        title: figure title (say SYNTHETIC for synthetic data).
+        overwrite: replace an existing file.
+        dpi: raster resolution.
+
+    Raises:
+        FileExistsError: ``path`` exists and ``overwrite`` is False.
+        DermkitDataError: sizes disagree (from Eq. 1 / Eq. 2).
+    """
+    from skimage.segmentation import find_boundaries
+
+    from dermkit.data.superpixels import mask_to_superpixels, superpixels_to_mask
+
+    path = check_overwrite(path, overwrite)
+    image = _as_float_image(image)
+    truth_mask = superpixels_to_mask(index, truth_sp)
+    pred_sp_mask = superpixels_to_mask(index, mask_to_superpixels(pred_pixels, index, num_superpixels=len(truth_sp)))
+    bounds = find_boundaries(index, mode="inner")
+    with_bounds = image.copy()
+    with_bounds[bounds] = (1.0, 1.0, 0.0)
+    figure = _new_figure((10.0, 2.6 * len(channels) + 0.4))
+    columns = ("image + superpixels", "truth superpixels → mask (Eq. 1)", "pixel prediction",
+               "prediction → superpixels (Eq. 2)")
+    for row, k in enumerate(channels):
+        panels = (with_bounds, truth_mask[..., k], pred_pixels[..., k], pred_sp_mask[..., k])
+        for col, panel in enumerate(panels):
+            axes = figure.add_subplot(len(channels), 4, row * 4 + col + 1)
+            if panel.ndim == 3:
+                axes.imshow(panel)
+            else:
+                axes.imshow(panel, cmap="viridis", vmin=0.0, vmax=1.0)
+            axes.set_xticks([])
+            axes.set_yticks([])
+            if row == 0:
+                axes.set_title(columns[col], fontsize=8)
+            if col == 0:
+                axes.set_ylabel(channel_names[k], fontsize=9)
+    if title:
+        figure.suptitle(title, fontsize=10)
+    return _save(figure, Path(path), overwrite, dpi)
+
+
+def plot_feature_overlays(
+    images,
+    truth_masks,
+    pred_masks,
+    path: str | os.PathLike,
+    *,
+    channel_names: tuple[str, ...] = ("Pigment Network", "Negative Network", "Milia-like Cyst", "Streaks"),
+    threshold: float = 0.5,
+    title: str | None = None,
+    overwrite: bool = False,
+    dpi: int = 120,
+) -> Path:
+    """kawahara2018 Fig. 4: each feature (columns) overlaid on sample images (rows).
+
+    Green: ground truth only; dark blue: predicted only (probability ≥ ``threshold``); light blue: both.
+
+    Args:
+        images: list of ``[H_i, W_i, 3]`` images (uint8 or float in [0, 1]).
+        truth_masks: list of ``[H_i, W_i, K]`` ground-truth masks (Eq. 1 paintings).
+        pred_masks: list of ``[H_i, W_i, K]`` predicted probabilities.
+        path: output file.
+        channel_names: column titles.
+        threshold: a pixel is predicted positive at ``>= threshold``.
+        title: figure title (say SYNTHETIC for synthetic data).
+        overwrite: replace an existing file.
+        dpi: raster resolution.
+
+    Raises:
+        ValueError: lists of different lengths or no image. FileExistsError: as usual.
+    """
+    path = check_overwrite(path, overwrite)
+    if not (len(images) == len(truth_masks) == len(pred_masks)) or not len(images):
+        raise ValueError(
+            f"need equally many images, truth and predicted masks (at least one). Received: {len(images)}, "
+            f"{len(truth_masks)}, {len(pred_masks)}"
+        )
+    k = len(channel_names)
+    figure = _new_figure((2.4 * k, 2.4 * len(images) + 0.4))
+    for row, (image, truth, pred) in enumerate(zip(images, truth_masks, pred_masks)):
+        image = _as_float_image(image)
+        for col in range(k):
+            axes = figure.add_subplot(len(images), k, row * k + col + 1)
+            axes.imshow(_overlay(image, np.asarray(truth)[..., col] >= 0.5, np.asarray(pred)[..., col] >= threshold))
+            axes.set_xticks([])
+            axes.set_yticks([])
+            if row == 0:
+                axes.set_title(channel_names[col], fontsize=9)
+    if title:
+        figure.suptitle(title, fontsize=10)
+    return _save(figure, Path(path), overwrite, dpi)

@@ -31,6 +31,7 @@ from typing import Any
 
 from dermkit._io import atomic_write_text
 from dermkit._optional import require_tensorflow
+from dermkit.training.options import RunOptions, add_reproduce_arguments, options_from_args
 from dermkit.training.report import Table, write_table
 
 require_tensorflow("dermkit.training.runner")
@@ -40,7 +41,17 @@ import tensorflow as tf  # noqa: E402
 
 from dermkit.training.strategy import get_strategy, set_determinism, set_precision  # noqa: E402
 
-__all__ = ["Experiment", "RunOptions", "RunSession", "reproduce", "load_paper", "PAPERS"]
+__all__ = [
+    "Experiment",
+    "RunOptions",
+    "RunSession",
+    "reproduce",
+    "load_paper",
+    "select_experiments",
+    "add_reproduce_arguments",
+    "options_from_args",
+    "PAPERS",
+]
 
 #: Paper modules runnable by :func:`reproduce` / ``dermkit reproduce``.
 PAPERS = ("kawahara2018", "goel2021")
@@ -66,28 +77,6 @@ class Experiment:
     params: Mapping[str, Any]
     reported: Mapping[str, Mapping[str, float]] = dataclasses.field(default_factory=dict)
     quick: bool = False
-
-
-@dataclasses.dataclass(frozen=True)
-class RunOptions:
-    """What the user asked for (the ``reproduce`` command line)."""
-
-    output: Path
-    data: str = "synthetic"
-    tables: tuple[str, ...] = ("all",)
-    quick: bool = False
-    strategy: Any = "default"
-    mixed_precision: str | bool | None = None
-    jit: bool = False
-    seed: int = 0
-    deterministic: bool = False
-    overwrite: bool = False
-    verbose: int = 1
-    epochs: int | None = None
-
-    @property
-    def synthetic(self) -> bool:
-        return self.data == "synthetic"
 
 
 def load_paper(paper: str | ModuleType) -> ModuleType:
@@ -326,42 +315,6 @@ def reproduce(
         print(table.to_markdown())
     sys.stdout.flush()
     return {"results": results, "tables": tables, "files": files}
-
-
-def add_reproduce_arguments(parser, paper_tables: Sequence[str] | None = None) -> None:
-    """The ``reproduce`` options shared by ``dermkit reproduce`` and ``examples/<paper>/reproduce.py``."""
-    choices = list(paper_tables) + ["all"] if paper_tables else None
-    parser.add_argument("--data", default="synthetic", help="dataset root(s), or 'synthetic' (default)")
-    parser.add_argument("--table", nargs="+", default=["all"], choices=choices, help="tables to reproduce")
-    parser.add_argument("--quick", action="store_true", help="small, CPU-sized run (minutes)")
-    parser.add_argument("--output", required=True, type=Path, help="output folder (resumed when re-run)")
-    parser.add_argument("--strategy", default="default", choices=["default", "mirrored", "multiworker"])
-    parser.add_argument("--mixed-precision", nargs="?", const="mixed_float16", default=None,
-                        choices=["mixed_float16", "mixed_bfloat16"], help="mixed precision policy")
-    parser.add_argument("--jit", action="store_true", help="compile train steps with XLA")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--deterministic", action="store_true", help="enable TF op determinism")
-    parser.add_argument("--epochs", type=int, default=None, help="override every row's epoch count")
-    parser.add_argument("--overwrite", action="store_true", help="discard an earlier run in --output")
-    parser.add_argument("--quiet", action="store_true", help="no per-epoch logs")
-
-
-def options_from_args(args) -> RunOptions:
-    """Build :class:`RunOptions` from parsed :func:`add_reproduce_arguments` arguments."""
-    return RunOptions(
-        output=Path(args.output),
-        data=args.data,
-        tables=tuple(args.table),
-        quick=args.quick,
-        strategy=args.strategy,
-        mixed_precision=args.mixed_precision,
-        jit=args.jit,
-        seed=args.seed,
-        deterministic=args.deterministic,
-        overwrite=args.overwrite,
-        verbose=0 if args.quiet else 1,
-        epochs=args.epochs,
-    )
 
 
 _ = tf  # TensorFlow is imported for its side effect of configuring Keras' backend first

@@ -19,7 +19,17 @@ from dermkit.weights.loading import (
     sha256sum,
     weights_info,
 )
+from dermkit.weights.pretrained import pretrained_model
 from dermkit.weights.registry import REGISTRY, WeightsEntry
+
+
+def import_segmentation_models(model, h5_path):
+    """Load a segmentation-models (qubvel, tf-keras) ``.h5`` into a dermkit U-Net; see
+    :func:`dermkit.weights.segmentation_models.import_segmentation_models`."""
+    from dermkit.weights.segmentation_models import import_segmentation_models as _import
+
+    return _import(model, h5_path)
+
 
 __all__ = [
     "ENCODERS",
@@ -30,9 +40,11 @@ __all__ = [
     "build_encoder",
     "detect_weights_format",
     "fetch_weights",
+    "import_segmentation_models",
     "keras_cache_dir",
     "legacy_layer_names",
     "load_weights",
+    "pretrained_model",
     "read_legacy_h5",
     "resolve_encoder_weights",
     "sha256sum",

@@ -1,0 +1,28 @@
+"""Reproduce kawahara2018 (Kawahara & Hamarneh, IEEE JBHI 2018) Tables I–V.
+
+    python examples/kawahara2018/reproduce.py --data synthetic --quick --output runs/kawahara2018-quick
+    python examples/kawahara2018/reproduce.py --data /data/isic2017 --table all --output runs/kawahara2018
+
+``--quick`` on the embedded synthetic data takes a few minutes on 2 CPU cores (64×64, random encoder, Table IV's
+eight rows, Table II's baselines, Table V's evaluations of the VGG skip model). Full scale (336×336, 100 epochs
+per row, ImageNet VGG16) needs a CUDA GPU and the ISIC 2017 archives unpacked under ROOT (docs/data.md).
+Re-running resumes: finished rows are skipped, a killed row restarts from its last epoch.
+Same as ``dermkit reproduce kawahara2018 ...``.
+"""
+
+import argparse
+
+from dermkit.training.options import add_reproduce_arguments, options_from_args
+
+
+def main() -> None:
+    from dermkit.papers import kawahara2018
+    from dermkit.training.runner import reproduce
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_reproduce_arguments(parser, kawahara2018.TABLES)
+    reproduce(kawahara2018, options_from_args(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
