@@ -179,6 +179,7 @@ class RunSession:
             epochs=epochs,
             steps_per_epoch=steps_per_epoch,
             callbacks=cbs,
+            shuffle=False,  # datasets arrive shuffled (or sampled) by dermkit.data.pipelines
             verbose=2 if self.options.verbose else 0,
         )
         seconds = time.perf_counter() - start
