@@ -189,6 +189,10 @@ EXPERIMENTS: list[Experiment] = [
 ]
 
 
+#: Table V's rows in the paper's order (the VGG skip model is Table IV's last row).
+TABLE5_ORDER = ("t5_inception_resnet_v2_skip", "t5_resnet50_skip", "t5_vgg16_unet", "t4_row8")
+
+
 def settings(session) -> dict[str, Any]:
     """The run's settings: :data:`QUICK` or :data:`FULL`."""
     return dict(QUICK if session.options.quick else FULL)
@@ -322,8 +326,9 @@ def make_tables(results: dict[str, dict], data, session) -> list[Table]:
                             rows, label, synthetic, [quick_note] if session.options.quick else []))
     if "V" in wanted:
         rows = [
-            TableRow(exp.label, {m: results.get(exp.key, {}).get("avg", {}).get(m) for m in _T5}, exp.reported["V"])
-            for exp in EXPERIMENTS if "V" in exp.tables
+            TableRow(by_key[key].label, {m: results.get(key, {}).get("avg", {}).get(m) for m in _T5},
+                     by_key[key].reported["V"])
+            for key in TABLE5_ORDER
         ]
         tables.append(Table("V", "Base models and connection types (averaged over features)", _T5, rows, label,
                             synthetic, [quick_note] if session.options.quick else []))
