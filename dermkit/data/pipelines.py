@@ -1,0 +1,840 @@
+"""tf.data pipelines: DataFrames from :mod:`dermkit.data.isic` → batched ``(input, target)`` datasets.
+
+Builders (all return a ``tf.data.Dataset`` of ``(input, target)`` pairs — never a third element, which
+Keras would read as sample weights):
+
+* :func:`feature_dataset` — ISIC 2017 Part 2 (kawahara2018): image ``float32 [B, H, W, 3]`` in [0, 1] and
+  feature mask ``float32 [B, H, W, 4]`` (PN, NN, MC, ST). The mask is built by kawahara2018 Eq. 1 from
+  the superpixel *index map* resized with nearest neighbour (and warped with nearest neighbour by
+  augmentation): labels stay exact, no soft mask is ever resized and re-binarised.
+* :func:`segmentation_dataset` — lesion masks (ISIC 2017 Part 1, ISIC 2018 Task 1, HAM10000; goel2021,
+  bisla2019): image and mask ``float32 [B, H, W, C]`` (C = number of mask columns, 1 by default).
+* :func:`classification_dataset` — image and one-hot ``float32 [B, num_classes]`` (or ``int32 [B]``).
+* :func:`iter_isic2017_eval` — per-image iterator at original resolution for Part 2 scoring (NumPy only).
+
+Pipeline per element: file paths → parallel decode (``tf.io``, ``num_parallel_calls=AUTOTUNE``) →
+resize to ``image_size`` → optional cache of the decoded, resized inputs (``cache="memory"`` or a cache
+file prefix) → optional shuffle / repeat → optional augmentation (:class:`Augment`) → batch → prefetch.
+Images are cached as ``uint8`` (4× less memory); they enter models as RGB ``float32`` in [0, 1].
+
+Errors. Before any graph is built, every file is checked in Python (``validate="header"``, the default):
+missing files, unreadable headers, superpixel maps or masks whose size differs from the image, and bad
+feature JSON all raise :class:`~dermkit.errors.DermkitDataError` naming the file. Inside the graph, a
+superpixel count that differs from the JSON label count, or an image/map size mismatch, fails with an
+``InvalidArgumentError`` whose message holds the file path. A file corrupted after its header (truncated
+JPEG) is only caught by ``validate="full"``, which decodes every file once in Python.
+
+Sampling. ``sampler=`` takes a :class:`~dermkit.data.sampling.MultiLabelBatchSampler` or
+:class:`~dermkit.data.sampling.ClassBalancedBatchSampler`: each epoch's batches are exactly the
+sampler's index batches (then ``shuffle`` must stay False and ``batch_size`` must match).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dermkit._optional import require_tensorflow
+
+require_tensorflow("dermkit.data.pipelines")
+
+import tensorflow as tf  # noqa: E402
+
+from dermkit.data.imageio import image_size as _header_size  # noqa: E402
+from dermkit.data.imageio import read_image, read_mask  # noqa: E402
+from dermkit.data.isic import ISIC2017_FEATURES, read_superpixel_labels, read_superpixels  # noqa: E402
+from dermkit.errors import DermkitDataError, DermkitFileNotFoundError  # noqa: E402
+
+__all__ = [
+    "Augment",
+    "AugmentConfig",
+    "feature_dataset",
+    "segmentation_dataset",
+    "classification_dataset",
+    "iter_isic2017_eval",
+]
+
+AUTOTUNE = tf.data.AUTOTUNE
+_VALIDATE = ("none", "header", "full")
+_FILL_MODES = ("reflect", "constant", "nearest", "wrap")
+_MASK_INTERPOLATIONS = ("nearest", "bilinear")
+_IMAGE_RESIZES = ("auto", "area", "bilinear", "antialias")
+
+
+# --------------------------------------------------------------------------------------------------------
+# Augmentation
+# --------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Augment:
+    """Switchable train-time augmentation; geometric parts move image and target together.
+
+    Geometric transforms (flips, 90° rotations, one random affine combining rotation, scale and shear about
+    the image centre) are applied identically to the image (bilinear) and to its spatial target: the
+    superpixel index map (nearest, so Eq. 1 labels stay exact), or lesion masks (nearest, or bilinear and
+    left soft when ``mask_interpolation="bilinear"``). Colour jitter touches the image only and the result
+    is clipped to [0, 1].
+
+    Args:
+        flip_horizontal: random left-right flip, p = 0.5.
+        flip_vertical: random up-down flip, p = 0.5.
+        rot90: random multiple of 90° (k ∈ {0, 1, 2, 3}; {0, 2} for non-square sizes, which keep shape).
+        rotation: maximum rotation in degrees, angle ~ U(-rotation, rotation); 0 = off. goel2021: 90.
+        scale: ``(low, high)`` zoom factor range ~ U(low, high) (> 1 enlarges); ``None`` = off.
+            goel2021: (0.8, 1.2).
+        shear: maximum shear angle in degrees, ~ U(-shear, shear); 0 = off. goel2021: 20.
+        brightness: maximum brightness delta added (image in [0, 1]); 0 = off.
+        contrast: contrast factor ~ U(1 - contrast, 1 + contrast); 0 = off.
+        saturation: saturation factor ~ U(1 - saturation, 1 + saturation); 0 = off.
+        hue: maximum hue shift (fraction of the colour circle, ≤ 0.5); 0 = off.
+        fill_mode: how the affine transform fills pixels from outside the image: "reflect" (default),
+            "constant" (image 0, masks 0, superpixel targets 0 for every feature), "nearest" or "wrap".
+
+    kawahara2018 used flips and rotations (``Augment()`` with defaults); bisla2019 flips only
+    (``Augment(rot90=False)``); goel2021 ``Augment(rot90=False, rotation=90, scale=(0.8, 1.2), shear=20)``.
+
+    Raises:
+        ValueError: a negative amount, ``scale`` not ``(low, high)`` with ``0 < low <= high``, ``hue`` above
+            0.5, ``contrast`` or ``saturation`` ≥ 1, or an unknown ``fill_mode``.
+    """
+
+    flip_horizontal: bool = True
+    flip_vertical: bool = True
+    rot90: bool = True
+    rotation: float = 0.0
+    scale: tuple[float, float] | None = None
+    shear: float = 0.0
+    brightness: float = 0.0
+    contrast: float = 0.0
+    saturation: float = 0.0
+    hue: float = 0.0
+    fill_mode: str = "reflect"
+
+    def __post_init__(self) -> None:
+        for name in ("rotation", "shear", "brightness", "contrast", "saturation", "hue"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
+                raise ValueError(f"Augment.{name} must be a number >= 0. Received: {name}={value!r}")
+        if self.hue > 0.5:
+            raise ValueError(f"Augment.hue must be <= 0.5. Received: hue={self.hue!r}")
+        for name in ("contrast", "saturation"):
+            if getattr(self, name) >= 1:
+                raise ValueError(f"Augment.{name} must be < 1. Received: {name}={getattr(self, name)!r}")
+        if self.shear >= 90:
+            raise ValueError(f"Augment.shear must be < 90 degrees. Received: shear={self.shear!r}")
+        if self.scale is not None:
+            try:
+                low, high = (float(v) for v in self.scale)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"Augment.scale must be (low, high) or None. Received: scale={self.scale!r}") from exc
+            if not 0 < low <= high:
+                raise ValueError(f"Augment.scale needs 0 < low <= high. Received: scale={self.scale!r}")
+            object.__setattr__(self, "scale", (low, high))
+        if self.fill_mode not in _FILL_MODES:
+            raise ValueError(f"Augment.fill_mode must be one of {_FILL_MODES}. Received: fill_mode={self.fill_mode!r}")
+
+    @property
+    def has_affine(self) -> bool:
+        return self.rotation > 0 or self.shear > 0 or (self.scale is not None and self.scale != (1.0, 1.0))
+
+    @property
+    def has_colour(self) -> bool:
+        return any(v > 0 for v in (self.brightness, self.contrast, self.saturation, self.hue))
+
+
+#: Alias: the issue's name for :class:`Augment`.
+AugmentConfig = Augment
+
+
+def _affine_transform(seed: tf.Tensor, aug: Augment, height: int, width: int) -> tf.Tensor:
+    """Projective-transform vector ``[8]`` (output → input pixel mapping) for one random affine."""
+    seeds = tf.random.experimental.stateless_split(seed, 3)
+    rad = math.pi / 180.0
+    theta = tf.random.stateless_uniform([], seeds[0], -aug.rotation * rad, aug.rotation * rad)
+    shear = tf.random.stateless_uniform([], seeds[1], -aug.shear * rad, aug.shear * rad)
+    low, high = aug.scale if aug.scale is not None else (1.0, 1.0)
+    zoom = tf.random.stateless_uniform([], seeds[2], low, high)
+    # Forward map about the centre: A = R(theta) · Shear(shear) · zoom; the op wants the inverse.
+    cos, sin, tan = tf.cos(theta), tf.sin(theta), tf.tan(shear)
+    a00, a01 = zoom * cos, zoom * (cos * tan - sin)
+    a10, a11 = zoom * sin, zoom * (sin * tan + cos)
+    det = a00 * a11 - a01 * a10
+    i00, i01, i10, i11 = a11 / det, -a01 / det, -a10 / det, a00 / det
+    cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
+    return tf.stack(
+        [i00, i01, cx - i00 * cx - i01 * cy, i10, i11, cy - i10 * cx - i11 * cy, 0.0, 0.0]
+    )
+
+
+def _warp(x: tf.Tensor, transform: tf.Tensor, interpolation: str, fill_mode: str, fill_value: float):
+    out = tf.raw_ops.ImageProjectiveTransformV3(
+        images=x[None],
+        transforms=transform[None],
+        output_shape=tf.shape(x)[:2],
+        fill_value=tf.constant(fill_value, tf.float32),
+        interpolation=interpolation,
+        fill_mode=fill_mode.upper(),
+    )
+    return out[0]
+
+
+def _dihedral_choices(aug: Augment, square: bool) -> tuple[tuple[int, ...], int | None]:
+    """Quarter turns to draw from and the flip axis: together the group the enabled flips/turns generate.
+
+    Drawing a uniform element of that group has the same distribution as applying each enabled flip
+    (p = 0.5) and turn independently, in at most two data moves instead of three.
+    """
+    if aug.rot90 and square:
+        turns = (0, 1, 2, 3)
+    elif aug.rot90 or (aug.flip_horizontal and aug.flip_vertical):
+        turns = (0, 2)  # half turns: the only turn a non-square size allows; fh · fv is one too
+    else:
+        turns = (0,)
+    if not (aug.flip_horizontal or aug.flip_vertical):
+        return turns, None
+    # With a half turn available, a left-right flip also yields the up-down one (rot180 · fh = fv).
+    return turns, 0 if (turns == (0,) and not aug.flip_horizontal) else 1
+
+
+def _augment(
+    image: tf.Tensor,
+    target: tf.Tensor | None,
+    seed: tf.Tensor,
+    aug: Augment,
+    *,
+    target_interpolation: str,
+    target_fill: float,
+) -> tuple[tf.Tensor, tf.Tensor | None]:
+    """Apply ``aug`` to ``image`` (uint8 [H, W, 3]) and, geometrically, to ``target`` ([H, W, C]).
+
+    Flips and quarter turns run on the uint8 image (4× less data to move); the result is the float32 image
+    in [0, 1] and the transformed target.
+    """
+    height, width = int(image.shape[0]), int(image.shape[1])
+    seeds = tf.random.experimental.stateless_split(seed, 8)
+
+    def both(fn):
+        return fn(image), (None if target is None else fn(target))
+
+    turns, flip_axis = _dihedral_choices(aug, height == width)
+    if len(turns) > 1:
+        k = tf.gather(turns, tf.random.stateless_uniform([], seeds[2], 0, len(turns), dtype=tf.int32))
+        image, target = both(lambda t: tf.image.rot90(t, k))
+        image.set_shape([height, width, 3])
+        if target is not None:
+            target.set_shape([height, width, target.shape[-1]])
+    if flip_axis is not None:
+        flip = tf.random.stateless_uniform([], seeds[0]) < 0.5
+        image, target = both(lambda t: tf.cond(flip, lambda: tf.reverse(t, [flip_axis]), lambda: t))
+    image = tf.cast(image, tf.float32) / 255.0
+    if aug.has_affine:
+        transform = _affine_transform(seeds[3], aug, height, width)
+        image = _warp(image, transform, "BILINEAR", aug.fill_mode, 0.0)
+        if target is not None:
+            target = _warp(target, transform, target_interpolation, aug.fill_mode, target_fill)
+    if aug.brightness > 0:
+        image = tf.image.stateless_random_brightness(image, aug.brightness, seeds[4])
+    if aug.contrast > 0:
+        image = tf.image.stateless_random_contrast(image, 1 - aug.contrast, 1 + aug.contrast, seeds[5])
+    if aug.saturation > 0:
+        image = tf.image.stateless_random_saturation(image, 1 - aug.saturation, 1 + aug.saturation, seeds[6])
+    if aug.hue > 0:
+        image = tf.image.stateless_random_hue(image, aug.hue, seeds[7])
+    if aug.has_colour:
+        image = tf.clip_by_value(image, 0.0, 1.0)
+    return image, target
+
+
+# --------------------------------------------------------------------------------------------------------
+# Argument checks and pre-graph validation (Python, with file names)
+# --------------------------------------------------------------------------------------------------------
+def _check_resize(image_resize: str) -> None:
+    if image_resize not in _IMAGE_RESIZES:
+        raise ValueError(f"image_resize must be one of {_IMAGE_RESIZES}. Received: image_resize={image_resize!r}")
+
+
+def _check_size(image_size) -> tuple[int, int]:
+    if isinstance(image_size, (int, np.integer)) and not isinstance(image_size, bool):
+        image_size = (image_size, image_size)
+    try:
+        h, w = (int(v) for v in image_size)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"image_size must be (height, width) or an int. Received: image_size={image_size!r}") from exc
+    if h < 1 or w < 1:
+        raise ValueError(f"image_size must be positive. Received: image_size={image_size!r}")
+    return h, w
+
+
+def _check_frame(df: pd.DataFrame, columns: Sequence[str], builder: str) -> None:
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"{builder}: df must be a pandas DataFrame. Received: {type(df).__name__}")
+    if len(df) == 0:
+        raise ValueError(f"{builder}: the frame is empty")
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"{builder}: column(s) {missing} not found; the frame has columns {list(df.columns)}")
+    for c in columns:
+        if df[c].isna().any():
+            bad = df.index[df[c].isna()][:3].tolist()
+            raise DermkitDataError(f"{builder}: column {c!r} has missing values (rows {bad}...)")
+
+
+def _paths(df: pd.DataFrame, column: str) -> list[str]:
+    return [os.fspath(p) for p in df[column]]
+
+
+def _validate_pairs(
+    images: list[str], others: Sequence[list[str]], validate: str, readers: Sequence[Callable]
+) -> None:
+    """Check every image and its same-size companions (superpixel maps, masks) before building a graph."""
+    if validate not in _VALIDATE:
+        raise ValueError(f"validate must be one of {_VALIDATE}. Received: validate={validate!r}")
+    if validate == "none":
+        for path in [p for col in (images, *others) for p in col]:
+            if not os.path.isfile(path):
+                raise DermkitFileNotFoundError(f"{path}: file not found")
+        return
+    for i, image in enumerate(images):
+        if validate == "full":
+            size = read_image(image).shape[:2]
+        else:
+            size = _header_size(image)
+        for column, reader in zip(others, readers):
+            path = column[i]
+            other = reader(path).shape[:2] if validate == "full" else _header_size(path)
+            if tuple(other) != tuple(size):
+                raise DermkitDataError(
+                    f"{path}: size {other[1]}×{other[0]} (W×H) differs from its image {image} "
+                    f"({size[1]}×{size[0]})"
+                )
+
+
+def _check_sampler(sampler, n: int, batch_size: int | None, shuffle: bool, cache) -> int:
+    if not hasattr(sampler, "batches") or not hasattr(sampler, "batch_size"):
+        raise TypeError(
+            "sampler must be a dermkit.data.sampling sampler (with .batches(epoch) and .batch_size). "
+            f"Received: {type(sampler).__name__}"
+        )
+    if batch_size is not None and int(batch_size) != sampler.batch_size:
+        raise ValueError(
+            f"batch_size={batch_size} differs from the sampler's batch_size={sampler.batch_size}; pass "
+            "batch_size=None or the same value"
+        )
+    if shuffle:
+        raise ValueError("shuffle=True conflicts with sampler=: the sampler already chooses each batch")
+    if cache is not None and cache != "memory":
+        raise ValueError(f"with sampler=, cache must be None or 'memory'. Received: cache={cache!r}")
+    first = np.asarray(sampler.batches(0))
+    if first.size and (first.min() < 0 or first.max() >= n):
+        raise ValueError(f"the sampler yields row positions outside [0, {n}): was it built for another frame?")
+    return int(sampler.batch_size)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Graph-side decoding
+# --------------------------------------------------------------------------------------------------------
+def _decode_image(path: tf.Tensor) -> tf.Tensor:
+    """Image file → RGB ``uint8 [H, W, 3]``; JPEGs with the accurate integer DCT (as PIL / libjpeg's default,
+    so training inputs match the NumPy readers used at evaluation; TF's default fast DCT is off by ~2 levels)."""
+    data = tf.io.read_file(path)
+    image = tf.cond(
+        tf.io.is_jpeg(data),
+        lambda: tf.io.decode_jpeg(data, channels=3, dct_method="INTEGER_ACCURATE"),
+        lambda: tf.io.decode_image(data, channels=3, expand_animations=False),
+    )
+    image.set_shape([None, None, 3])
+    return image
+
+
+def _decode_index(path: tf.Tensor) -> tf.Tensor:
+    """Superpixel PNG → ``int32 [H, W, 1]`` index ``R + 256·G + 65536·B`` (decode_png keeps stored order).
+
+    On little-endian hosts the RGBA bytes (R, G, B, 255) are reinterpreted as one int32 and the alpha byte
+    masked off — the same value as the shifts, in one pass instead of four (the map has ~800k pixels).
+    """
+    data = tf.io.read_file(path)
+    if sys.byteorder == "little":
+        rgba = tf.io.decode_png(data, channels=4, dtype=tf.uint8)
+        index = tf.bitwise.bitwise_and(tf.bitcast(rgba, tf.int32), 0xFFFFFF)
+    else:  # pragma: no cover - big-endian hosts
+        rgb = tf.cast(tf.io.decode_png(data, channels=3, dtype=tf.uint8), tf.int32)
+        index = rgb[..., 0] + tf.bitwise.left_shift(rgb[..., 1], 8) + tf.bitwise.left_shift(rgb[..., 2], 16)
+    return index[..., None]
+
+
+def _decode_mask(path: tf.Tensor) -> tf.Tensor:
+    """Mask PNG → ``uint8 [H, W, 1]`` of 0/1, binarised at > 128 (ISIC scoring convention)."""
+    mask = tf.io.decode_png(tf.io.read_file(path), channels=1, dtype=tf.uint8)
+    return tf.cast(mask > 128, tf.uint8)
+
+
+def _assert_same_size(a: tf.Tensor, b: tf.Tensor, path_a: tf.Tensor, path_b: tf.Tensor) -> tf.Operation:
+    same = tf.reduce_all(tf.equal(tf.shape(a)[:2], tf.shape(b)[:2]))
+    return tf.debugging.Assert(
+        same, ["size mismatch:", path_b, tf.shape(b)[:2], "vs its image", path_a, tf.shape(a)[:2]]
+    )
+
+
+def _resize_image(image: tf.Tensor, size: tuple[int, int], method: str) -> tf.Tensor:
+    """Resize ``uint8 [H, W, 3]`` to ``size``; stays ``uint8`` (rounded) for a 4× cheaper cache.
+
+    "auto": area averaging when shrinking both sides (anti-aliased, like OpenCV's INTER_AREA, and ~5× cheaper
+    than antialiased bilinear), else bilinear; "area", "bilinear" and "antialias" (bilinear with an
+    anti-aliasing kernel) force one method.
+    """
+    if method == "auto":
+        shape = tf.shape(image)
+        shrink = tf.logical_and(shape[0] >= size[0], shape[1] >= size[1])
+        out = tf.cond(
+            shrink,
+            lambda: tf.image.resize(image, size, method="area"),
+            lambda: tf.image.resize(image, size, method="bilinear"),
+        )
+    elif method == "antialias":
+        out = tf.image.resize(image, size, method="bilinear", antialias=True)
+    else:
+        out = tf.image.resize(image, size, method=method)
+    return tf.cast(tf.clip_by_value(tf.round(out), 0, 255), tf.uint8)
+
+
+def _resize_nearest(x: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
+    return tf.image.resize(x, size, method="nearest")
+
+
+# --------------------------------------------------------------------------------------------------------
+# Assembly shared by the three builders
+# --------------------------------------------------------------------------------------------------------
+@dataclass
+class _Task:
+    """What differs between tasks: how to load one row (cacheable) and how to finish it into a pair."""
+
+    n: int
+    load: Callable  # i -> (i, image uint8 [h, w, 3], spatial [h, w, C] or a dummy scalar)
+    finish: Callable  # (i, image float32, spatial) -> (input, target)
+    spatial_interpolation: str = "NEAREST"
+    spatial_fill: float = 0.0
+    has_spatial: bool = True
+
+
+def _materialise(task: _Task) -> Callable:
+    """Decode every row once (in parallel) into variables; return an ``i → element`` lookup."""
+    ds = tf.data.Dataset.range(task.n).map(task.load, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+    images, spatial = [], []
+    for _, image, extra in ds.as_numpy_iterator():
+        images.append(image)
+        spatial.append(extra)
+    image_var = tf.Variable(np.stack(images), trainable=False, name="cached_images")
+    spatial_var = tf.Variable(np.stack(spatial), trainable=False, name="cached_targets")
+
+    def lookup(i):
+        return i, tf.gather(image_var, i), tf.gather(spatial_var, i)
+
+    return lookup
+
+
+def _assemble(
+    task: _Task,
+    *,
+    batch_size: int | None,
+    augment: Augment | None,
+    cache,
+    shuffle: bool,
+    shuffle_buffer: int | None,
+    seed: int | None,
+    repeat: bool,
+    drop_remainder: bool,
+    sampler,
+) -> tf.data.Dataset:
+    if augment is not None and not isinstance(augment, Augment):
+        raise TypeError(f"augment must be an Augment or None. Received: {type(augment).__name__}")
+    if cache is not None and not (cache == "memory" or isinstance(cache, (str, os.PathLike))):
+        raise ValueError(f"cache must be None, 'memory' or a cache file path. Received: cache={cache!r}")
+    if sampler is not None:
+        batch_size = _check_sampler(sampler, task.n, batch_size, shuffle, cache)
+        drop_remainder = True
+    elif batch_size is None or isinstance(batch_size, bool) or int(batch_size) < 1:
+        raise ValueError(f"batch_size must be a positive integer. Received: batch_size={batch_size!r}")
+    batch_size = int(batch_size)
+
+    if sampler is None:
+        ds = tf.data.Dataset.range(task.n)
+        if shuffle and cache is None:  # shuffle cheap indices before decoding
+            ds = ds.shuffle(task.n, seed=seed, reshuffle_each_iteration=True)
+        ds = ds.map(task.load, num_parallel_calls=AUTOTUNE)
+        if cache is not None:
+            ds = ds.cache("" if cache == "memory" else os.fspath(cache))
+            if shuffle:
+                ds = ds.shuffle(shuffle_buffer or task.n, seed=seed, reshuffle_each_iteration=True)
+        if repeat:
+            ds = ds.repeat()
+    else:
+
+        def indices():
+            while True:
+                yield from (int(i) for i in np.concatenate(list(sampler)))
+                if not repeat:
+                    return
+
+        ds = tf.data.Dataset.from_generator(indices, output_signature=tf.TensorSpec([], tf.int64))
+        load = _materialise(task) if cache == "memory" else task.load
+        ds = ds.map(load, num_parallel_calls=AUTOTUNE)
+
+    def finish(i, image_u8, spatial, element_seed=None):
+        if augment is None:
+            image = tf.cast(image_u8, tf.float32) / 255.0
+        else:
+            image, spatial = _augment(
+                image_u8,
+                spatial if task.has_spatial else None,
+                element_seed,
+                augment,
+                target_interpolation=task.spatial_interpolation,
+                target_fill=task.spatial_fill,
+            )
+        return task.finish(i, image, spatial)
+
+    if augment is not None:
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2, drop_remainder=True)
+        ds = tf.data.Dataset.zip((ds, seeds)).map(
+            lambda element, s: finish(*element, s), num_parallel_calls=AUTOTUNE
+        )
+    else:
+        ds = ds.map(finish, num_parallel_calls=AUTOTUNE)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder, num_parallel_calls=AUTOTUNE)
+    return ds.prefetch(AUTOTUNE)
+
+
+def _ragged_labels(labels: list[np.ndarray]) -> tuple[tf.Tensor, tf.Tensor]:
+    """Per-image ``[N_i, 4]`` label arrays → (flat ``[ΣN, 4]``, row starts ``[n + 1]``)."""
+    starts = np.concatenate([[0], np.cumsum([len(a) for a in labels])]).astype(np.int64)
+    flat = np.concatenate(labels).astype(np.float32) if labels else np.zeros((0, 4), np.float32)
+    return tf.constant(flat), tf.constant(starts)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Public builders
+# --------------------------------------------------------------------------------------------------------
+def feature_dataset(
+    df: pd.DataFrame,
+    *,
+    image_size,
+    batch_size: int | None,
+    image_column: str = "image_path",
+    superpixels_column: str = "superpixels_path",
+    features_column: str = "features_path",
+    augment: Augment | None = None,
+    cache=None,
+    shuffle: bool = False,
+    shuffle_buffer: int | None = None,
+    seed: int | None = None,
+    repeat: bool = False,
+    drop_remainder: bool = False,
+    sampler=None,
+    image_resize: str = "auto",
+    validate: str = "header",
+) -> tf.data.Dataset:
+    """ISIC 2017 Part 2 dermoscopic-feature masks (kawahara2018): ``(image, mask)`` batches.
+
+    The superpixel index map is decoded from its RGB PNG (``R + 256·G + 65536·B``), resized with nearest
+    neighbour (half-pixel centres: source pixel ``floor((y + 0.5) · H / h)``) to ``image_size``, warped
+    with nearest neighbour by augmentation, and only then painted with the per-superpixel labels
+    (kawahara2018 Eq. 1). The JSON labels are read and validated in Python before the graph is built.
+
+    Args:
+        df: from :func:`dermkit.data.isic.load_isic2017` (one row per image with superpixel and feature
+            files).
+        image_size: ``(height, width)`` (or an int for square) of the network input, e.g. 336.
+        batch_size: images per batch (kawahara2018: 12); ``None`` only with ``sampler``.
+        image_column / superpixels_column / features_column: columns holding the three paths.
+        augment: an :class:`Augment`, or None for none.
+        cache: None, "memory", or a cache file prefix (``tf.data.Dataset.cache``); caches decoded, resized
+            image (uint8) and index map (int32). A cache file belongs to this exact frame and size: delete
+            it when either changes. With ``sampler``, only "memory" (decoded once into variables).
+        shuffle: reshuffle every epoch (indices before decoding; after the cache when caching).
+        shuffle_buffer: shuffle buffer after a cache (default: the whole set).
+        seed: seed of shuffling and augmentation (None = random).
+        repeat: repeat forever (use ``steps_per_epoch``).
+        drop_remainder: drop a last, smaller batch.
+        sampler: a :class:`~dermkit.data.sampling.MultiLabelBatchSampler` built on this frame's rows,
+            e.g. from :func:`~dermkit.data.sampling.labels_present_from_features`.
+        image_resize: how the image is resized: "auto" (default: area averaging when shrinking, bilinear
+            when enlarging), "area", "bilinear" (no anti-aliasing, as ``keras.layers.Resizing``) or
+            "antialias" (bilinear with an anti-aliasing kernel; slowest).
+        validate: "header" (default: files exist, headers readable, sizes match), "full" (decode every
+            file once in Python; catches truncated files, naming them) or "none" (existence only).
+
+    Returns:
+        ``tf.data.Dataset`` of ``(image float32 [B, h, w, 3] in [0, 1], mask float32 [B, h, w, 4])``,
+        channels in :data:`~dermkit.data.isic.ISIC2017_FEATURES` order.
+
+    Raises:
+        ValueError: bad arguments or missing columns.
+        DermkitDataError / DermkitFileNotFoundError: a missing or malformed file (named in the message).
+    """
+    size = _check_size(image_size)
+    _check_resize(image_resize)
+    _check_frame(df, [image_column, superpixels_column, features_column], "feature_dataset")
+    images, superpixels = _paths(df, image_column), _paths(df, superpixels_column)
+    _validate_pairs(images, [superpixels], validate, [read_superpixels])
+    labels = [read_superpixel_labels(p) for p in _paths(df, features_column)]
+    flat, starts = _ragged_labels(labels)
+    image_paths, index_paths = tf.constant(images), tf.constant(superpixels)
+
+    def load(i):
+        image_path, index_path = tf.gather(image_paths, i), tf.gather(index_paths, i)
+        image, index = _decode_image(image_path), _decode_index(index_path)
+        num = tf.cast(tf.gather(starts, i + 1) - tf.gather(starts, i), tf.int32)
+        found = tf.reduce_max(index) + 1
+        checks = [
+            _assert_same_size(image, index, image_path, index_path),
+            tf.debugging.Assert(
+                tf.equal(found, num),
+                [index_path, "has", found, "superpixels (max index + 1) but its JSON labels have", num],
+            ),
+        ]
+        with tf.control_dependencies(checks):
+            return i, _resize_image(image, size, image_resize), _resize_nearest(index, size)
+
+    def finish(i, image, index):
+        rows = flat[tf.gather(starts, i) : tf.gather(starts, i + 1)]
+        index = index[..., 0]
+        mask = tf.gather(rows, tf.maximum(index, 0))  # Eq. 1: mask[x, k] = labels[s(x), k]
+        mask = tf.where((index >= 0)[..., None], mask, 0.0)  # constant-fill pixels from augmentation
+        image.set_shape([*size, 3])
+        mask.set_shape([*size, len(ISIC2017_FEATURES)])
+        return image, mask
+
+    task = _Task(len(df), load, finish, spatial_interpolation="NEAREST", spatial_fill=-1.0)
+    return _assemble(
+        task, batch_size=batch_size, augment=augment, cache=cache, shuffle=shuffle,
+        shuffle_buffer=shuffle_buffer, seed=seed, repeat=repeat, drop_remainder=drop_remainder,
+        sampler=sampler,
+    )
+
+
+def _default_mask_column(df: pd.DataFrame) -> str:
+    for column in ("mask_path", "segmentation_path"):
+        if column in df.columns:
+            return column
+    raise ValueError(
+        "segmentation_dataset: no mask column given and neither 'mask_path' nor 'segmentation_path' is in "
+        f"the frame (columns {list(df.columns)}); pass mask_column="
+    )
+
+
+def segmentation_dataset(
+    df: pd.DataFrame,
+    *,
+    image_size,
+    batch_size: int | None,
+    mask_column: str | Sequence[str] | None = None,
+    image_column: str = "image_path",
+    mask_interpolation: str = "nearest",
+    augment: Augment | None = None,
+    cache=None,
+    shuffle: bool = False,
+    shuffle_buffer: int | None = None,
+    seed: int | None = None,
+    repeat: bool = False,
+    drop_remainder: bool = False,
+    sampler=None,
+    image_resize: str = "auto",
+    validate: str = "header",
+) -> tf.data.Dataset:
+    """Lesion segmentation (goel2021, bisla2019, ISIC 2017 Part 1 / 2018 Task 1): ``(image, mask)`` batches.
+
+    Masks are read as single-channel PNGs and binarised at > 128 (ISIC convention), then resized to
+    ``image_size`` with ``mask_interpolation``: "nearest" (stays 0/1) or "bilinear" (soft values at edges,
+    deliberately not re-binarised). Augmentation warps masks with the same interpolation.
+
+    Args:
+        df: frame from a dermkit loader.
+        image_size: ``(height, width)`` or an int (goel2021: 448×592 U-Net, 448×576 DenseNet U-Net).
+        batch_size: images per batch.
+        mask_column: column of mask paths, or a list of columns stacked as channels (e.g. ISIC 2018 Task 2
+            attributes); default "mask_path", else "segmentation_path".
+        image_column: column of image paths.
+        mask_interpolation: "nearest" or "bilinear".
+        augment, cache, shuffle, shuffle_buffer, seed, repeat, drop_remainder, sampler, image_resize, validate:
+            as in :func:`feature_dataset` (a sampler here is e.g. a
+            :class:`~dermkit.data.sampling.ClassBalancedBatchSampler`).
+
+    Returns:
+        ``tf.data.Dataset`` of ``(image float32 [B, h, w, 3] in [0, 1], mask float32 [B, h, w, C])``.
+
+    Raises:
+        ValueError: bad arguments or missing columns. DermkitDataError: missing or malformed files.
+    """
+    size = _check_size(image_size)
+    _check_resize(image_resize)
+    if mask_interpolation not in _MASK_INTERPOLATIONS:
+        raise ValueError(
+            f"mask_interpolation must be one of {_MASK_INTERPOLATIONS}. Received: {mask_interpolation!r}"
+        )
+    if mask_column is None:
+        mask_column = _default_mask_column(df)
+    columns = [mask_column] if isinstance(mask_column, str) else list(mask_column)
+    _check_frame(df, [image_column, *columns], "segmentation_dataset")
+    images = _paths(df, image_column)
+    masks = [_paths(df, c) for c in columns]
+    _validate_pairs(images, masks, validate, [read_mask] * len(masks))
+    image_paths = tf.constant(images)
+    mask_paths = tf.constant(np.stack([np.asarray(m, dtype=object) for m in masks], axis=1).astype(str))
+    nearest = mask_interpolation == "nearest"
+
+    def load(i):
+        image_path = tf.gather(image_paths, i)
+        image = _decode_image(image_path)
+        channels, checks = [], []
+        for c in range(len(columns)):
+            mask_path = mask_paths[i, c]
+            mask = _decode_mask(mask_path)
+            checks.append(_assert_same_size(image, mask, image_path, mask_path))
+            channels.append(mask)
+        with tf.control_dependencies(checks):
+            mask = tf.concat(channels, axis=-1)
+            if nearest:
+                mask = _resize_nearest(mask, size)
+            else:
+                mask = tf.image.resize(tf.cast(mask, tf.float32), size, method="bilinear")
+            return i, _resize_image(image, size, image_resize), mask
+
+    def finish(i, image, mask):
+        image.set_shape([*size, 3])
+        mask = tf.cast(mask, tf.float32)
+        mask.set_shape([*size, len(columns)])
+        return image, mask
+
+    task = _Task(len(df), load, finish, spatial_interpolation="NEAREST" if nearest else "BILINEAR")
+    return _assemble(
+        task, batch_size=batch_size, augment=augment, cache=cache, shuffle=shuffle,
+        shuffle_buffer=shuffle_buffer, seed=seed, repeat=repeat, drop_remainder=drop_remainder,
+        sampler=sampler,
+    )
+
+
+def classification_dataset(
+    df: pd.DataFrame,
+    *,
+    image_size,
+    batch_size: int | None,
+    label_column: str = "label",
+    num_classes: int | None = None,
+    one_hot: bool = True,
+    image_column: str = "image_path",
+    augment: Augment | None = None,
+    cache=None,
+    shuffle: bool = False,
+    shuffle_buffer: int | None = None,
+    seed: int | None = None,
+    repeat: bool = False,
+    drop_remainder: bool = False,
+    sampler=None,
+    image_resize: str = "auto",
+    validate: str = "header",
+) -> tf.data.Dataset:
+    """Image classification (goel2021, bisla2019, codella2018): ``(image, label)`` batches.
+
+    Args:
+        df: frame with image paths and integer labels (``df.attrs["class_names"]`` gives the class count
+            when ``num_classes`` is None, else ``max(label) + 1``).
+        image_size: ``(height, width)`` or an int (e.g. 224).
+        batch_size: images per batch.
+        label_column: integer class column (default "label").
+        num_classes: number of classes (one-hot width); labels must lie in ``[0, num_classes)``.
+        one_hot: one-hot ``float32 [B, num_classes]`` (default) or integer ``int32 [B]``.
+        image_column: column of image paths.
+        augment, cache, shuffle, shuffle_buffer, seed, repeat, drop_remainder, sampler, image_resize, validate:
+            as in :func:`feature_dataset` (sampler: e.g. a
+            :class:`~dermkit.data.sampling.ClassBalancedBatchSampler` on ``df[label_column]``).
+
+    Returns:
+        ``tf.data.Dataset`` of ``(image float32 [B, h, w, 3] in [0, 1], label)``.
+
+    Raises:
+        ValueError: bad arguments, missing columns, non-integer labels or labels outside the class range.
+    """
+    size = _check_size(image_size)
+    _check_resize(image_resize)
+    _check_frame(df, [image_column, label_column], "classification_dataset")
+    raw = df[label_column].to_numpy()
+    labels = raw.astype(np.int64)
+    if np.any(labels != raw):
+        raise ValueError(f"classification_dataset: column {label_column!r} must hold integer class indices")
+    if num_classes is None:
+        names = df.attrs.get("class_names")
+        num_classes = len(names) if names else int(labels.max()) + 1
+    if labels.min() < 0 or labels.max() >= num_classes:
+        raise ValueError(
+            f"classification_dataset: labels must lie in [0, {num_classes}); found {sorted(set(labels))}"
+        )
+    images = _paths(df, image_column)
+    _validate_pairs(images, [], validate, [])
+    image_paths, label_values = tf.constant(images), tf.constant(labels.astype(np.int32))
+
+    def load(i):
+        image = _decode_image(tf.gather(image_paths, i))
+        return i, _resize_image(image, size, image_resize), tf.zeros([], tf.uint8)
+
+    def finish(i, image, _):
+        image.set_shape([*size, 3])
+        label = tf.gather(label_values, i)
+        return image, (tf.one_hot(label, num_classes, dtype=tf.float32) if one_hot else label)
+
+    task = _Task(len(df), load, finish, has_spatial=False)
+    return _assemble(
+        task, batch_size=batch_size, augment=augment, cache=cache, shuffle=shuffle,
+        shuffle_buffer=shuffle_buffer, seed=seed, repeat=repeat, drop_remainder=drop_remainder,
+        sampler=sampler,
+    )
+
+
+# --------------------------------------------------------------------------------------------------------
+# Evaluation at original resolution
+# --------------------------------------------------------------------------------------------------------
+def iter_isic2017_eval(
+    df: pd.DataFrame,
+    *,
+    image_column: str = "image_path",
+    superpixels_column: str = "superpixels_path",
+    features_column: str = "features_path",
+) -> Iterator[dict]:
+    """Yield one dict per image at its original size, for ISIC 2017 Part 2 scoring (NumPy, no graph).
+
+    Each dict holds ``image_id`` (str), ``image`` (``float32 [H, W, 3]`` RGB in [0, 1]), ``superpixels``
+    (``int32 [H, W]`` index map), ``labels`` (``float32 [N, 4]`` truth in ISIC2017_FEATURES order, or None
+    when the row has no features file) and ``path`` (the image path). Predict on ``image`` (resized as the
+    model needs), resize the prediction back to ``[H, W]``, then average it per superpixel (Eq. 2).
+
+    Raises:
+        ValueError: missing columns. DermkitDataError: unreadable files, image/map size mismatch, or a label
+            count that differs from the map's superpixel count (each naming the file).
+    """
+    _check_frame(df, [image_column, superpixels_column], "iter_isic2017_eval")
+    ids = df["image_id"] if "image_id" in df.columns else [Path(p).stem for p in df[image_column]]
+    features = df[features_column] if features_column in df.columns else [None] * len(df)
+    for image_id, image_path, index_path, json_path in zip(ids, df[image_column], df[superpixels_column], features):
+        image = read_image(image_path)
+        index = read_superpixels(index_path)
+        if index.shape != image.shape[:2]:
+            raise DermkitDataError(
+                f"{index_path}: size {index.shape[1]}×{index.shape[0]} differs from its image {image_path} "
+                f"({image.shape[1]}×{image.shape[0]})"
+            )
+        labels = None
+        if json_path is not None and not (isinstance(json_path, float) and np.isnan(json_path)):
+            labels = read_superpixel_labels(json_path, num_superpixels=int(index.max()) + 1)
+        yield {
+            "image_id": str(image_id),
+            "image": image.astype(np.float32) / 255.0,
+            "superpixels": index,
+            "labels": labels,
+            "path": os.fspath(image_path),
+        }
+

@@ -1,0 +1,495 @@
+"""tf.data builders (dermkit.data.pipelines): shapes, Eq. 1 on resized index maps, augmentation, caching,
+samplers, errors. Tiny files built here with PIL (40×48 px), so the tests do not depend on the synthetic
+generator."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from dermkit.data.isic import ISIC2017_FEATURES, write_superpixel_labels
+from dermkit.data.sampling import (
+    ClassBalancedBatchSampler,
+    MultiLabelBatchSampler,
+    labels_present_from_features,
+)
+from dermkit.data.superpixels import encode_superpixels, superpixels_to_mask
+from dermkit.errors import DermkitDataError, DermkitFileNotFoundError
+
+tf = pytest.importorskip("tensorflow")
+pipelines = pytest.importorskip("dermkit.data.pipelines")
+Augment = pipelines.Augment
+
+HEIGHT, WIDTH = 40, 48
+GRID = (4, 6)  # superpixel grid: 24 superpixels of 10×8 px
+
+
+def grid_index(height=HEIGHT, width=WIDTH, grid=GRID):
+    rows = np.arange(height) * grid[0] // height
+    cols = np.arange(width) * grid[1] // width
+    return (rows[:, None] * grid[1] + cols[None, :]).astype(np.int32)
+
+
+def make_isic2017(tmp_path, n=6, *, fmt="png", seed=0, present=None):
+    """n images with grid superpixels; image colour is a function of the superpixel (checks alignment)."""
+    rng = np.random.default_rng(seed)
+    index = grid_index()
+    num = int(index.max()) + 1
+    rows = []
+    for i in range(n):
+        image_id = f"ISIC_{i:07d}"
+        palette = rng.integers(0, 256, size=(num, 3), dtype=np.uint8)
+        image = palette[index]
+        labels = (rng.random((num, 4)) < 0.3).astype(np.float32)
+        if present is not None:
+            labels[:, ~present[i]] = 0
+            for k in np.flatnonzero(present[i]):
+                labels[rng.integers(num), k] = 1
+        image_path = tmp_path / f"{image_id}.{'jpg' if fmt == 'jpeg' else 'png'}"
+        Image.fromarray(image).save(image_path, quality=95) if fmt == "jpeg" else Image.fromarray(image).save(
+            image_path
+        )
+        sp_path = tmp_path / f"{image_id}_superpixels.png"
+        Image.fromarray(encode_superpixels(index)).save(sp_path)
+        seg = np.zeros((HEIGHT, WIDTH), np.uint8)
+        seg[10:30, 12 + i : 36] = 255
+        seg_path = tmp_path / f"{image_id}_segmentation.png"
+        Image.fromarray(seg).save(seg_path)
+        json_path = write_superpixel_labels(tmp_path / f"{image_id}_features.json", labels)
+        rows.append(
+            dict(
+                image_id=image_id,
+                image_path=str(image_path),
+                segmentation_path=str(seg_path),
+                superpixels_path=str(sp_path),
+                features_path=str(json_path),
+                melanoma=i % 2,
+                seborrheic_keratosis=0,
+                palette=palette,
+                labels=labels,
+            )
+        )
+    return pd.DataFrame(rows)
+
+
+def nearest_half_pixel(index, size):
+    """Reference nearest resize with half-pixel centres: source = floor((y + 0.5) · H / h)."""
+    h, w = size
+    rows = np.minimum(((np.arange(h) + 0.5) * index.shape[0] / h).astype(int), index.shape[0] - 1)
+    cols = np.minimum(((np.arange(w) + 0.5) * index.shape[1] / w).astype(int), index.shape[1] - 1)
+    return index[rows][:, cols]
+
+
+def as_list(ds):
+    return [(x.numpy(), y.numpy()) for x, y in ds]
+
+
+@pytest.fixture()
+def isic17(tmp_path):
+    return make_isic2017(tmp_path)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Feature masks (kawahara2018 Eq. 1 on the resized index map)
+# ----------------------------------------------------------------------------------------------------------
+def test_feature_dataset_yields_pairs_of_the_documented_shapes(isic17):
+    ds = pipelines.feature_dataset(isic17, image_size=(20, 24), batch_size=4)
+    assert len(ds.element_spec) == 2
+    batches = as_list(ds)
+    assert [x.shape for x, _ in batches] == [(4, 20, 24, 3), (2, 20, 24, 3)]
+    assert [y.shape for _, y in batches] == [(4, 20, 24, 4), (2, 20, 24, 4)]
+    x, y = batches[0]
+    assert x.dtype == np.float32 and y.dtype == np.float32
+    assert 0.0 <= x.min() and x.max() <= 1.0
+    assert set(np.unique(y)) <= {0.0, 1.0}
+
+
+@pytest.mark.parametrize("size", [(20, 24), (40, 48), (57, 33)])
+def test_feature_mask_is_eq1_on_the_nearest_resized_index_map(isic17, size):
+    ds = pipelines.feature_dataset(isic17, image_size=size, batch_size=6)
+    _, masks = as_list(ds)[0]
+    for mask, labels in zip(masks, isic17["labels"]):
+        expected = superpixels_to_mask(nearest_half_pixel(grid_index(), size), labels)
+        np.testing.assert_array_equal(mask, expected)
+
+
+def test_image_at_native_size_is_the_decoded_rgb_in_unit_range(isic17):
+    images, _ = as_list(pipelines.feature_dataset(isic17, image_size=(HEIGHT, WIDTH), batch_size=6))[0]
+    for image, palette in zip(images, isic17["palette"]):
+        np.testing.assert_allclose(image, palette[grid_index()] / 255.0, atol=1e-6)
+
+
+def test_jpeg_images_decode_close_to_pil(tmp_path):
+    df = make_isic2017(tmp_path, n=2, fmt="jpeg")
+    images, _ = as_list(pipelines.feature_dataset(df, image_size=(HEIGHT, WIDTH), batch_size=2))[0]
+    for image, path in zip(images, df["image_path"]):
+        reference = np.asarray(Image.open(path).convert("RGB"), np.float32) / 255.0
+        assert np.abs(image - reference).mean() < 2 / 255
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Augmentation
+# ----------------------------------------------------------------------------------------------------------
+def dihedral(x):
+    """The 8 flips/quarter-turns of a square [H, W, C] array."""
+    out = []
+    for k in range(4):
+        r = np.rot90(x, k)
+        out += [r, r[:, ::-1]]
+    return out
+
+
+def test_flips_and_rot90_move_image_and_mask_together(isic17):
+    size = (24, 24)
+    plain = as_list(pipelines.feature_dataset(isic17, image_size=size, batch_size=6))[0]
+    seen = set()
+    for epoch in range(2):
+        ds = pipelines.feature_dataset(isic17, image_size=size, batch_size=6, augment=Augment(), seed=epoch)
+        images, masks = as_list(ds)[0]
+        for j in range(6):
+            matches = [t for t, im in enumerate(dihedral(plain[0][j])) if np.array_equal(im, images[j])]
+            assert matches, "augmented image is not a flip/rotation of the original"
+            t = matches[0]
+            np.testing.assert_array_equal(masks[j], dihedral(plain[1][j])[t])
+            seen.add(t)
+    assert len(seen) > 2
+
+
+def test_affine_warp_keeps_mask_aligned_with_image(isic17):
+    """Image colour identifies the superpixel, so inside superpixels the mask must match its labels."""
+    aug = Augment(flip_horizontal=False, flip_vertical=False, rot90=False, rotation=30, scale=(0.8, 1.2), shear=15)
+    ds = pipelines.feature_dataset(isic17, image_size=(HEIGHT, WIDTH), batch_size=6, augment=aug, seed=3)
+    images, masks = as_list(ds)[0]
+    plain = as_list(pipelines.feature_dataset(isic17, image_size=(HEIGHT, WIDTH), batch_size=6))[0][0]
+    assert not np.allclose(images, plain)
+    agree = total = 0
+    for image, mask, palette, labels in zip(images, masks, isic17["palette"], isic17["labels"]):
+        assert set(np.unique(mask)) <= {0.0, 1.0}  # nearest warp: never soft
+        distance = np.abs(image[:, :, None, :] * 255.0 - palette[None, None].astype(np.float32)).max(-1)
+        sp = distance.argmin(-1)
+        clean = distance.min(-1) < 0.5  # pixel colour is exactly one superpixel's (not a blend)
+        agree += int((mask[clean] == labels[sp[clean]]).all(-1).sum())
+        total += int(clean.sum())
+    assert total > 0.5 * images[..., 0].size
+    assert agree / total > 0.97
+
+
+def test_augmentation_is_seeded_and_changes_between_epochs(isic17):
+    aug = Augment(rotation=20, brightness=0.1, contrast=0.2, saturation=0.2, hue=0.05)
+    build = lambda: pipelines.feature_dataset(isic17, image_size=24, batch_size=6, augment=aug, seed=7)  # noqa: E731
+    ds = build()
+    first, second = as_list(ds)[0], as_list(ds)[0]
+    again = as_list(build())[0]
+    np.testing.assert_array_equal(first[0], again[0])
+    np.testing.assert_array_equal(first[1], again[1])
+    assert not np.array_equal(first[0], second[0])
+    assert first[0].min() >= 0 and first[0].max() <= 1
+
+
+def test_rot90_on_non_square_sizes_keeps_the_shape(isic17):
+    ds = pipelines.feature_dataset(isic17, image_size=(20, 24), batch_size=3, augment=Augment(), seed=1)
+    for x, y in as_list(ds):
+        assert x.shape[1:] == (20, 24, 3) and y.shape[1:] == (20, 24, 4)
+
+
+def test_constant_fill_gives_zero_targets_outside(isic17):
+    aug = Augment(flip_horizontal=False, flip_vertical=False, rot90=False, scale=(0.5, 0.5), fill_mode="constant")
+    images, masks = as_list(pipelines.feature_dataset(isic17, image_size=24, batch_size=6, augment=aug, seed=0))[0]
+    assert np.all(images[:, 0, 0] == 0) and np.all(masks[:, 0, 0] == 0)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(rotation=-1), "rotation must be a number >= 0"),
+        (dict(scale=(1.2, 0.8)), "0 < low <= high"),
+        (dict(scale=3), r"scale must be \(low, high\)"),
+        (dict(hue=0.7), "hue must be <= 0.5"),
+        (dict(contrast=1.0), "contrast must be < 1"),
+        (dict(fill_mode="mirror"), "fill_mode must be one of"),
+    ],
+)
+def test_augment_rejects_bad_settings(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        Augment(**kwargs)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Caching, shuffling, repeat
+# ----------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("cache", ["memory", "file"])
+def test_cached_dataset_matches_uncached(isic17, tmp_path, cache):
+    cache_arg = str(tmp_path / "cache" / "feat") if cache == "file" else "memory"
+    if cache == "file":
+        (tmp_path / "cache").mkdir()
+    plain = as_list(pipelines.feature_dataset(isic17, image_size=24, batch_size=4))
+    ds = pipelines.feature_dataset(isic17, image_size=24, batch_size=4, cache=cache_arg)
+    for _ in range(2):
+        for (x, y), (px, py) in zip(as_list(ds), plain):
+            np.testing.assert_array_equal(x, px)
+            np.testing.assert_array_equal(y, py)
+    if cache == "file":
+        assert list((tmp_path / "cache").iterdir())
+
+
+@pytest.mark.parametrize("cache", [None, "memory"])
+def test_shuffle_reorders_each_epoch_and_repeat_never_ends(isic17, cache):
+    ds = pipelines.feature_dataset(isic17, image_size=24, batch_size=6, shuffle=True, seed=0, cache=cache)
+    epochs = [as_list(ds)[0][0][:, 0, 0, 0] for _ in range(3)]
+    assert sorted(epochs[0]) == sorted(epochs[1])
+    assert any(not np.array_equal(epochs[0], e) for e in epochs[1:])
+    repeated = pipelines.feature_dataset(isic17, image_size=24, batch_size=4, repeat=True)
+    assert len(list(repeated.take(5))) == 5
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Samplers inside tf.data
+# ----------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("cache", [None, "memory"])
+def test_multilabel_sampler_batches_hold_each_feature(tmp_path, cache):
+    present = np.zeros((12, 4), bool)
+    present[:, 0] = True  # pigment network common; the rest rare
+    present[[1, 7], 1] = True
+    present[[4], 2] = True
+    present[[2, 9, 11], 3] = True
+    df = make_isic2017(tmp_path, n=12, present=present)
+    np.testing.assert_array_equal(labels_present_from_features(df), present)
+    sampler = MultiLabelBatchSampler(present, batch_size=10, per_label=2, seed=0, num_batches=3)
+    ds = pipelines.feature_dataset(df, image_size=20, batch_size=None, sampler=sampler, cache=cache)
+    for epoch in range(2):
+        batches = as_list(ds)
+        assert len(batches) == 3
+        expected = sampler.batches(epoch)
+        for (_, masks), rows in zip(batches, expected):
+            counts = (masks.reshape(len(masks), -1, 4).max(axis=1) > 0).sum(axis=0)
+            assert np.all(counts >= 2), counts
+            np.testing.assert_array_equal(counts, present[rows].sum(axis=0))
+
+
+def test_sampler_arguments_are_checked(isic17):
+    sampler = MultiLabelBatchSampler(np.ones((6, 4), bool), batch_size=8, per_label=2)
+    with pytest.raises(ValueError, match="differs from the sampler's batch_size=8"):
+        pipelines.feature_dataset(isic17, image_size=20, batch_size=4, sampler=sampler)
+    with pytest.raises(ValueError, match="shuffle=True conflicts"):
+        pipelines.feature_dataset(isic17, image_size=20, batch_size=8, sampler=sampler, shuffle=True)
+    big = MultiLabelBatchSampler(np.ones((50, 4), bool), batch_size=8, per_label=2)
+    with pytest.raises(ValueError, match="outside"):
+        pipelines.feature_dataset(isic17, image_size=20, batch_size=8, sampler=big)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Segmentation and classification
+# ----------------------------------------------------------------------------------------------------------
+def test_segmentation_masks_nearest_stay_binary_bilinear_stay_soft(isic17):
+    x, y = as_list(pipelines.segmentation_dataset(isic17, image_size=(17, 21), batch_size=6))[0]
+    assert y.shape == (6, 17, 21, 1) and set(np.unique(y)) <= {0.0, 1.0} and y.max() == 1
+    _, soft = as_list(
+        pipelines.segmentation_dataset(isic17, image_size=(17, 21), batch_size=6, mask_interpolation="bilinear")
+    )[0]
+    assert np.any((soft > 0) & (soft < 1))
+    both = pipelines.segmentation_dataset(
+        isic17, image_size=20, batch_size=2, mask_column=["segmentation_path", "segmentation_path"]
+    )
+    assert both.element_spec[1].shape.as_list() == [None, 20, 20, 2]
+
+
+def test_segmentation_augmentation_moves_mask_with_image(tmp_path):
+    df = make_isic2017(tmp_path, n=4)
+    # Put the mask into the image's red channel: they must stay identical after any geometric warp.
+    for path, seg in zip(df["image_path"], df["segmentation_path"]):
+        mask = np.asarray(Image.open(seg))
+        Image.fromarray(np.stack([mask, mask, mask], -1)).save(path)
+    aug = Augment(rotation=40, scale=(0.9, 1.1), shear=10)
+    x, y = as_list(pipelines.segmentation_dataset(df, image_size=32, batch_size=4, augment=aug, seed=2))[0]
+    agree = ((x[..., 0] > 0.5) == (y[..., 0] > 0.5)).mean()
+    assert agree > 0.97
+
+
+def test_classification_labels_one_hot_and_integer(isic17):
+    df = isic17.assign(label=[0, 1, 2, 0, 1, 2])
+    df.attrs["class_names"] = ["a", "b", "c", "d"]
+    x, y = as_list(pipelines.classification_dataset(df, image_size=16, batch_size=6))[0]
+    assert x.shape == (6, 16, 16, 3) and y.shape == (6, 4)
+    np.testing.assert_array_equal(y.argmax(1), [0, 1, 2, 0, 1, 2])
+    _, ints = as_list(pipelines.classification_dataset(df, image_size=16, batch_size=6, one_hot=False))[0]
+    np.testing.assert_array_equal(ints, [0, 1, 2, 0, 1, 2])
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 2\)"):
+        pipelines.classification_dataset(df, image_size=16, batch_size=2, num_classes=2)
+
+
+@pytest.mark.parametrize("cache", [None, "memory"])
+def test_class_balanced_sampler_in_classification_batches(tmp_path, cache):
+    df = make_isic2017(tmp_path, n=10).assign(label=[0, 0, 0, 0, 0, 0, 0, 1, 1, 2])
+    sampler = ClassBalancedBatchSampler(df["label"].to_numpy(), batch_size=7, seed=1, num_batches=4)
+    ds = pipelines.classification_dataset(df, image_size=8, batch_size=7, one_hot=False, sampler=sampler, cache=cache)
+    batches = as_list(ds)
+    assert len(batches) == 4
+    for _, labels in batches:
+        counts = np.bincount(labels, minlength=3)
+        assert counts.min() >= 2 and counts.max() <= 3, counts
+
+
+def test_fit_accepts_the_pairs(isic17):
+    keras = pytest.importorskip("keras")
+    ds = pipelines.feature_dataset(isic17, image_size=16, batch_size=3, augment=Augment(), seed=0)
+    inputs = keras.Input((16, 16, 3), name="image")
+    outputs = keras.layers.Conv2D(4, 1, activation="sigmoid", name="head")(inputs)
+    model = keras.Model(inputs, outputs, name="tiny")
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    history = model.fit(ds, epochs=1, verbose=0, shuffle=False)
+    assert np.isfinite(history.history["loss"][0])
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Errors name the file
+# ----------------------------------------------------------------------------------------------------------
+def test_missing_file_is_named(isic17):
+    df = isic17.copy()
+    df.loc[2, "superpixels_path"] = df.loc[2, "superpixels_path"].replace("0000002", "9999999")
+    with pytest.raises(DermkitFileNotFoundError, match="ISIC_9999999_superpixels.png"):
+        pipelines.feature_dataset(df, image_size=20, batch_size=2)
+    with pytest.raises(DermkitFileNotFoundError, match="ISIC_9999999_superpixels.png"):
+        pipelines.feature_dataset(df, image_size=20, batch_size=2, validate="none")
+
+
+def test_size_mismatch_is_named(isic17):
+    Image.fromarray(encode_superpixels(grid_index(30, 48))).save(isic17.loc[1, "superpixels_path"])
+    with pytest.raises(DermkitDataError, match=r"ISIC_0000001_superpixels.png: size 48×30"):
+        pipelines.feature_dataset(isic17, image_size=20, batch_size=2)
+    with pytest.raises(DermkitDataError, match="ISIC_0000001_superpixels.png"):
+        list(pipelines.iter_isic2017_eval(isic17))
+
+
+def test_bad_json_is_named(isic17):
+    path = isic17.loc[3, "features_path"]
+    with open(path, "w") as f:
+        json.dump({"pigment_network": [0, 1]}, f)
+    with pytest.raises(DermkitDataError, match="ISIC_0000003_features.json: missing key"):
+        pipelines.feature_dataset(isic17, image_size=20, batch_size=2)
+
+
+def test_label_count_mismatch_inside_the_graph_names_the_file(isic17):
+    labels = np.zeros((30, 4), np.float32)  # the map has 24 superpixels
+    write_superpixel_labels(isic17.loc[4, "features_path"], labels, overwrite=True)
+    ds = pipelines.feature_dataset(isic17, image_size=20, batch_size=6)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="ISIC_0000004_superpixels.png"):
+        as_list(ds)
+
+
+def test_truncated_image_is_named_with_full_validation(tmp_path):
+    df = make_isic2017(tmp_path, n=2, fmt="jpeg")
+    data = open(df.loc[1, "image_path"], "rb").read()
+    with open(df.loc[1, "image_path"], "wb") as f:
+        f.write(data[: len(data) // 2])
+    with pytest.raises(DermkitDataError, match="ISIC_0000001.jpg"):
+        pipelines.feature_dataset(df, image_size=20, batch_size=2, validate="full")
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(image_size=(0, 20), batch_size=2), ValueError, "image_size must be positive"),
+        (dict(image_size="big", batch_size=2), ValueError, "image_size must be"),
+        (dict(image_size=20, batch_size=0), ValueError, "batch_size must be a positive integer"),
+        (dict(image_size=20, batch_size=2, cache=3), ValueError, "cache must be None, 'memory'"),
+        (dict(image_size=20, batch_size=2, augment={"rotation": 10}), TypeError, "augment must be an Augment"),
+        (dict(image_size=20, batch_size=2, validate="some"), ValueError, "validate must be one of"),
+        (dict(image_size=20, batch_size=2, features_column="feats"), ValueError, r"column\(s\) \['feats'\]"),
+        (dict(image_size=20, batch_size=2, image_resize="cubic"), ValueError, "image_resize must be one of"),
+        (dict(image_size=20, batch_size=2, sampler=[[0, 1]]), TypeError, "sampler must be a dermkit.data.sampling"),
+    ],
+)
+def test_bad_arguments_are_rejected(isic17, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        pipelines.feature_dataset(isic17, **kwargs)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Evaluation iterator
+# ----------------------------------------------------------------------------------------------------------
+def test_eval_iterator_yields_original_resolution(isic17):
+    items = list(pipelines.iter_isic2017_eval(isic17))
+    assert [d["image_id"] for d in items] == list(isic17["image_id"])
+    for item, labels, palette in zip(items, isic17["labels"], isic17["palette"]):
+        assert item["image"].shape == (HEIGHT, WIDTH, 3) and item["image"].dtype == np.float32
+        np.testing.assert_allclose(item["image"], palette[grid_index()] / 255.0)
+        np.testing.assert_array_equal(item["superpixels"], grid_index())
+        np.testing.assert_array_equal(item["labels"], labels)
+        assert item["labels"].shape == (24, len(ISIC2017_FEATURES))
+
+
+def test_with_the_synthetic_fixture(isic2017_root):
+    pytest.importorskip("dermkit.data.synthetic")
+    from dermkit.data.isic import load_isic2017
+
+    df = load_isic2017(isic2017_root, split="training")
+    ds = pipelines.feature_dataset(df, image_size=32, batch_size=8, augment=Augment(), seed=0, cache="memory")
+    x, y = next(iter(ds))
+    assert x.shape == (8, 32, 32, 3) and y.shape == (8, 32, 32, 4)
+    first = next(pipelines.iter_isic2017_eval(df))
+    assert first["labels"].shape[0] == first["superpixels"].max() + 1
+
+
+def test_index_png_decodes_all_24_bits_like_the_numpy_reader(tmp_path):
+    from dermkit.data.isic import read_superpixels
+
+    index = np.random.default_rng(0).integers(0, 1 << 24, size=(9, 11)).astype(np.int32)
+    rgb, rgba = tmp_path / "rgb.png", tmp_path / "rgba.png"
+    Image.fromarray(encode_superpixels(index)).save(rgb)
+    Image.fromarray(np.dstack([encode_superpixels(index), np.full((9, 11), 9, np.uint8)])).save(rgba)
+    for path in (rgb, rgba):
+        decoded = pipelines._decode_index(tf.constant(str(path))).numpy()[..., 0]
+        np.testing.assert_array_equal(decoded, index)
+        np.testing.assert_array_equal(decoded, read_superpixels(path))
+
+
+def test_ham10000_fixture_split_upsample_and_batches(ham10000_root):
+    pytest.importorskip("dermkit.data.synthetic")
+    from dermkit.data.isic import load_ham10000
+    from dermkit.data.sampling import random_upsample
+    from dermkit.data.splits import grouped_split
+
+    df = grouped_split(load_ham10000(ham10000_root), seed=0)
+    assert (df.groupby("group")["split"].nunique() == 1).all()
+    train = random_upsample(df[df["split"] == "train"], seed=0)
+    assert train["label"].value_counts().nunique() == 1
+    x, y = next(iter(pipelines.classification_dataset(train, image_size=32, batch_size=7, shuffle=True, seed=0)))
+    assert x.shape == (7, 32, 32, 3) and y.shape == (7, len(df.attrs["class_names"]))
+    sampler = ClassBalancedBatchSampler(df["label"].to_numpy(), batch_size=14, seed=0, num_batches=2)
+    ds = pipelines.classification_dataset(df, image_size=16, batch_size=14, one_hot=False, sampler=sampler)
+    batches = as_list(ds)
+    for _, labels in batches:
+        np.testing.assert_array_equal(np.bincount(labels, minlength=7), np.full(7, 2))
+    masks = pipelines.segmentation_dataset(df, image_size=32, batch_size=8, augment=Augment(rotation=10), seed=0)
+    x, y = next(iter(masks))
+    assert y.shape == (8, 32, 32, 1) and set(np.unique(y.numpy())) <= {0.0, 1.0}
+
+
+@pytest.mark.parametrize(
+    "aug, size, allowed",
+    [
+        # dihedral(x) order: [id, fh, r90, r90·fh, r180, r180·fh (= fv), r270, r270·fh]
+        (Augment(flip_horizontal=False, rot90=False), (24, 24), {0, 5}),  # up-down flip only
+        (Augment(flip_vertical=False, rot90=False), (24, 24), {0, 1}),  # left-right flip only
+        (Augment(flip_horizontal=False, flip_vertical=False), (20, 24), {0, 4}),  # turns, non-square: half
+        (Augment(rot90=False), (24, 24), {0, 1, 4, 5}),  # both flips: fh, fv and fh·fv = r180
+    ],
+)
+def test_each_switch_draws_only_its_own_transforms(isic17, aug, size, allowed):
+    plain = as_list(pipelines.feature_dataset(isic17, image_size=size, batch_size=6))[0][0]
+    ds = pipelines.feature_dataset(isic17, image_size=size, batch_size=6, augment=aug, seed=0)
+    seen = set()
+    for _ in range(2):
+        for j, image in enumerate(as_list(ds)[0][0]):
+            if size[0] == size[1]:
+                candidates = dihedral(plain[j])
+            else:
+                candidates = [plain[j], plain[j][:, ::-1], None, None, plain[j][::-1, ::-1], plain[j][::-1]]
+            matches = {t for t, c in enumerate(candidates) if c is not None and np.array_equal(c, image)}
+            assert matches & allowed, f"drew a transform outside {allowed}: matches {matches}"
+            seen |= matches & allowed
+    assert seen == allowed
