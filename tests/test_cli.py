@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -13,7 +14,7 @@ from dermkit.data.synthetic import MANIFEST_NAME, read_manifest
 
 
 def test_subcommands_registered():
-    assert {"synth", "demo"} <= set(SUBCOMMANDS)
+    assert {"synth", "demo", "reproduce", "predict", "score"} <= set(SUBCOMMANDS)
     with pytest.raises(SystemExit) as exc:
         build_parser().parse_args([])
     assert exc.value.code == 2
@@ -64,19 +65,71 @@ def test_synth_rejects_options_of_other_datasets(tmp_path, capsys):
         main(["synth", "isic2019", str(tmp_path)])
 
 
-def test_demo_generates_then_reuses(tmp_path, capsys):
-    # (--overwrite is passed straight to make_isic2017, tested with `synth` above and in test_synthetic.py)
-    assert main(["demo", "--output", str(tmp_path)]) == 0
+def test_demo_runs_every_quick_reproduction(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("tensorflow")
+    import dermkit.training.runner as runner
+
+    calls = []
+
+    def fake_reproduce(paper, options):
+        calls.append((paper, options))
+        table = options.output / "table_X.md"
+        return {"files": [table], "results": {}, "tables": []}
+
+    monkeypatch.setattr(runner, "reproduce", fake_reproduce)
+    assert main(["demo", "--output", str(tmp_path), "--quiet"]) == 0
+    assert [paper for paper, _ in calls] == ["kawahara2018", "goel2021"]
+    for paper, options in calls:
+        assert options.quick and options.data == "synthetic" and options.output == tmp_path / paper
+        assert options.verbose == 0 and not options.overwrite
     out = capsys.readouterr().out
-    data = tmp_path / "data" / "isic2017"
-    assert out.splitlines()[0].startswith("ISIC 2017 — SYNTHETIC")
-    assert f"(generated): {data.resolve()}" in out
-    for split, n in [("Training", 120), ("Validation", 30), ("Test_v2", 40)]:
-        assert len(list((data / f"ISIC-2017_{split}_Data").glob("ISIC_???????.jpg"))) == n
-    stamp = (data / MANIFEST_NAME).stat().st_mtime_ns
-    assert main(["demo", "--output", str(tmp_path)]) == 0
-    assert "(reused)" in capsys.readouterr().out
-    assert (data / MANIFEST_NAME).stat().st_mtime_ns == stamp
+    assert "SYNTHETIC demo finished. Tables and figures:" in out
+    assert str(tmp_path / "kawahara2018" / "table_X.md") in out
+
+
+def test_reproduce_command_line_reaches_the_runner(tmp_path, monkeypatch):
+    pytest.importorskip("tensorflow")
+    import dermkit.training.runner as runner
+
+    calls = []
+    monkeypatch.setattr(runner, "reproduce", lambda paper, options: calls.append((paper, options)))
+    assert main(["reproduce", "kawahara2018", "--data", "/data/isic2017", "--table", "IV", "V", "--output",
+                 str(tmp_path), "--strategy", "mirrored", "--mixed-precision", "--jit", "--epochs", "3"]) == 0
+    paper, options = calls[0]
+    assert paper == "kawahara2018" and options.data == "/data/isic2017" and options.tables == ("IV", "V")
+    assert options.strategy == "mirrored" and options.mixed_precision == "mixed_float16" and options.jit
+    assert options.epochs == 3 and not options.quick
+
+
+def test_predict_then_score_a_folder(isic2017_root, tmp_path, capsys):
+    keras = pytest.importorskip("keras")
+    from dermkit.data.isic import load_isic2017
+    from dermkit.models import vgg16_fcn
+
+    df = load_isic2017(isic2017_root, "test")
+    images = tmp_path / "images"
+    images.mkdir()
+    for row in df.head(2).itertuples():  # two images are enough: keep the test cheap
+        for src in (Path(row.image_path), Path(row.superpixels_path)):
+            (images / src.name).write_bytes(src.read_bytes())
+    keras.utils.set_random_seed(0)
+    weights = tmp_path / "fcn.weights.h5"
+    vgg16_fcn(input_shape=(32, 32, 3)).save_weights(weights)
+    out = tmp_path / "pred"
+    assert main(["predict", "isic2017-part2", str(images), str(out), "--weights", str(weights),
+                 "--input-size", "32", "32"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{i}_features.json" for i in df.image_id.head(2))
+    truth = tmp_path / "truth"
+    truth.mkdir()
+    for row in df.head(2).itertuples():
+        (truth / Path(row.features_path).name).write_bytes(Path(row.features_path).read_bytes())
+    capsys.readouterr()
+    assert main(["score", "isic2017-part2", str(truth), str(out), "--csv", str(tmp_path / "scores.csv")]) == 0
+    printed = capsys.readouterr().out
+    assert "pigment_network" in printed and "average" in printed and "auroc" in printed
+    assert (tmp_path / "scores.csv").exists()
+    assert main(["predict", "isic2017-part2", str(images), str(out), "--weights", "isic2017-part2_vgg_f1_aug"]) == 1
+    assert "Did you mean 'isic2017-part2_vgg_f1-batch_aug'" in capsys.readouterr().err
 
 
 def test_synth_and_demo_do_not_import_tensorflow(tmp_path):
