@@ -501,12 +501,17 @@ def _assemble(
 
     if augment is not None:
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2, drop_remainder=True)
-        ds = tf.data.Dataset.zip((ds, seeds)).map(
-            lambda element, s: finish(*element, s), num_parallel_calls=AUTOTUNE
-        )
+
+        def finish_seeded(element, element_seed):  # a named function: AutoGraph cannot parse such lambdas
+            return finish(*element, element_seed)
+
+        ds = tf.data.Dataset.zip((ds, seeds)).map(finish_seeded, num_parallel_calls=AUTOTUNE)
     else:
         ds = ds.map(finish, num_parallel_calls=AUTOTUNE)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder, num_parallel_calls=AUTOTUNE)
+    if sampler is not None and not repeat:
+        # A generator has unknown length: state it, so Keras knows the epoch's steps from the first epoch.
+        ds = ds.apply(tf.data.experimental.assert_cardinality(len(sampler)))
     return ds.prefetch(AUTOTUNE)
 
 

@@ -54,7 +54,7 @@ FULL = {
 }
 
 QUICK_LEARNING_RATE = 3e-4
-QUICK_EPOCHS = 8
+QUICK_EPOCHS = 5
 
 #: ``--quick`` settings: small inputs, random encoder, a higher learning rate, few epochs.
 QUICK = {
@@ -68,7 +68,7 @@ QUICK = {
 }
 
 #: Synthetic data used by ``--data synthetic`` (generated at the quick input size).
-SYNTHETIC = {"n_train": 150, "n_val": 20, "n_test": 40, "image_size": (64, 64)}
+SYNTHETIC = {"n_train": 120, "n_val": 20, "n_test": 40, "image_size": (64, 64)}
 
 
 def _per_feature(metrics: tuple[str, ...], rows: dict[str, tuple[float, ...]]) -> dict[str, dict[str, float]]:

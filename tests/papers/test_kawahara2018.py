@@ -125,3 +125,38 @@ def test_tables_from_results():
     assert len(tables["II"].rows) == 15  # 3 experiments × (4 features + avg)
     v = tables["V"]
     assert v.rows[-1].dermkit == {"Direct-Jnan": 0.5, "Thresh-Jnan": 0.5, "Jnan": 0.5}
+
+
+def _session(tmp_path, **kwargs):
+    from dermkit.training.runner import RunSession
+
+    return RunSession(k18, RunOptions(output=tmp_path, quick=True, verbose=0, **kwargs))
+
+
+def test_channel_batch_dice_model_learns_pigment_network(tmp_path):
+    """The cheap version of --quick's learning check: Table IV's last row (channel-batch Dice-F1 with
+    over-sampling and augmentation) trained for 3 epochs on the synthetic set, scored on its test split."""
+    import keras
+
+    session = _session(tmp_path, epochs=3)
+    data = k18.prepare("synthetic", session)
+    keras.utils.set_random_seed(0)
+    exp = next(e for e in k18.EXPERIMENTS if e.key == "t4_row8")
+    with session.scope():
+        result = k18.run_experiment(exp, data, session)
+    assert result["fit"]["epochs_run"] == 3
+    assert result["PN"]["AUROC"] >= 0.7, result["PN"]
+    assert result["PN"]["Jnan"] >= 0.05, result["PN"]
+
+
+@pytest.mark.slow
+def test_quick_reproduction_end_to_end(tmp_path):
+    """The whole --quick run (what `make demo` runs): every table written, the learning bar met."""
+    from dermkit.training.runner import reproduce
+
+    run = reproduce(k18, RunOptions(output=tmp_path, quick=True, verbose=0))
+    names = {p.name for p in run["files"]}
+    assert {f"table_{t}.md" for t in k18.TABLES} <= names
+    assert {"fig1_superpixels.png", "fig4_overlays.png"} <= names
+    best = run["results"]["t4_row8"]
+    assert best["PN"]["AUROC"] >= 0.7 and best["PN"]["Jnan"] >= 0.05
