@@ -18,6 +18,7 @@ import pandas as pd
 from sklearn.metrics import confusion_matrix
 
 from dermkit.data.isic import ISIC2017_FEATURES
+from dermkit.data.masks import binarize_mask
 from dermkit.metrics.classification import (
     UNDECIDED,
     argmax_labels,
@@ -171,42 +172,6 @@ def isic2017_part2_scores(truth, pred) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------------------
 # 2018 Task 1: lesion segmentation
 # --------------------------------------------------------------------------------------------------------
-
-
-def binarize_mask(mask, *, threshold: float | None = None, where: str = "") -> np.ndarray:
-    """A lesion mask → ``bool [H, W]`` by the ISIC conventions.
-
-    * bool: as it is;
-    * integers with maximum > 1 (PNG masks, 0/255): ``> 128``;
-    * floats: must be finite and in [0, 1]; ``> 0.5``;
-    * integers whose maximum is exactly 1 are ambiguous (a 0/1 mask, or a nearly black 0/255 PNG) and
-      refused unless ``threshold`` is given; an all-zero integer mask is empty under either reading;
-    * with ``threshold``: ``mask > threshold`` for every non-bool dtype.
-
-    Raises:
-        ValueError: not 2-D, floats outside [0, 1] or not finite, or an ambiguous integer mask.
-    """
-    mask = np.asarray(mask)
-    src = f"{where}: " if where else ""
-    if mask.ndim != 2:
-        raise ValueError(f"{src}mask must be [H, W]; got shape {mask.shape}")
-    if mask.dtype == bool:
-        return mask
-    if threshold is not None:
-        return mask > threshold
-    if np.issubdtype(mask.dtype, np.integer):
-        top = int(mask.max()) if mask.size else 0
-        if top == 1:
-            raise ValueError(
-                f"{src}integer mask with maximum 1 is ambiguous (a 0/1 mask, or a 0/255 mask that is nearly "
-                "black): pass threshold= (e.g. threshold=0 for 0/1 masks) or give bool masks"
-            )
-        return mask > 128
-    if np.issubdtype(mask.dtype, np.floating):
-        if not np.all(np.isfinite(mask)) or (mask.size and (mask.min() < 0 or mask.max() > 1)):
-            raise ValueError(f"{src}float mask must hold finite values in [0, 1]; pass threshold= otherwise")
-        return mask > _DECISION_THRESHOLD
-    raise TypeError(f"{src}mask dtype {mask.dtype} is not bool, integer or float")
 
 
 def _mask_list(x, name: str) -> list:

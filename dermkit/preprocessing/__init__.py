@@ -6,7 +6,8 @@
   interpolated in CIELAB), ITA°, :func:`estimate_skin_tone`, :func:`replace_background`.
 """
 
-from dermkit.preprocessing.crop import binarize_mask, crop_to_mask, lesion_bbox, segment_and_crop
+from dermkit.data.masks import binarize_mask
+from dermkit.preprocessing.crop import crop_to_mask, lesion_bbox, segment_and_crop
 from dermkit.preprocessing.skin_tone import (
     SKIN_TONE_LABELS,
     SKIN_TONES,

@@ -21,47 +21,14 @@ import pandas as pd
 
 from dermkit._io import atomic_path
 from dermkit.data.imageio import read_image, write_png
+from dermkit.data.masks import binarize_mask
 from dermkit.errors import DermkitDataError
 
-__all__ = ["binarize_mask", "lesion_bbox", "crop_to_mask", "segment_and_crop", "MANIFEST_NAME"]
+__all__ = ["lesion_bbox", "crop_to_mask", "segment_and_crop", "MANIFEST_NAME"]
 
 #: File name of the manifest :func:`segment_and_crop` writes next to the crops.
 MANIFEST_NAME = "manifest.csv"
 _MANIFEST_COLUMNS = ["image_id", "crop_path", "fallback", "bbox"]
-
-
-def binarize_mask(mask: np.ndarray, *, threshold: float = 0.5) -> np.ndarray:
-    """Return a ``bool [H, W]`` lesion mask from a bool, 0/1, 0/255 or probability mask.
-
-    Binarisation rule, by dtype:
-
-    - ``bool``: used as is.
-    - integer: a mask whose values are all in {0, 1} is read as 0/1 (nonzero = lesion); any other integer
-      mask is read on the 0..255 scale, lesion where ``value >= 128`` (ISIC masks are 0/255; a resized one
-      holds intermediate values, split at the middle as the ISIC scorer does).
-    - float: probabilities, lesion where ``value > threshold``.
-
-    A trailing channel axis of size 1 (``[H, W, 1]``) is dropped.
-
-    Raises:
-        DermkitDataError: the mask is not 2-D (after dropping a size-1 channel axis) or holds NaN.
-    """
-    mask = np.asarray(mask)
-    if mask.ndim == 3 and mask.shape[-1] == 1:
-        mask = mask[..., 0]
-    if mask.ndim != 2:
-        raise DermkitDataError(f"mask must be [H, W] (or [H, W, 1]); got shape {mask.shape}")
-    if mask.dtype == bool:
-        return mask
-    if np.issubdtype(mask.dtype, np.integer):
-        if mask.size == 0 or (mask.min() >= 0 and mask.max() <= 1):
-            return mask != 0
-        return mask >= 128
-    if np.issubdtype(mask.dtype, np.floating):
-        if np.isnan(mask).any():
-            raise DermkitDataError("mask holds NaN values")
-        return mask > threshold
-    raise DermkitDataError(f"mask must be bool, integer or float; got dtype {mask.dtype}")
 
 
 def _largest_contour_rect(binary: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -92,7 +59,7 @@ def lesion_bbox(mask: np.ndarray, *, pad: int = 0) -> tuple[int, int, int, int]:
     """
     if isinstance(pad, bool) or not isinstance(pad, (int, np.integer)) or pad < 0:
         raise ValueError(f"pad must be a non-negative integer. Received: pad={pad!r}")
-    binary = binarize_mask(mask)
+    binary = binarize_mask(mask, integer_max_one="binary")
     rect = _largest_contour_rect(binary)
     if rect is None:
         raise DermkitDataError("mask is empty: no lesion pixel to crop to")
@@ -121,7 +88,7 @@ def crop_to_mask(image: np.ndarray, mask: np.ndarray, pad: int = 0) -> np.ndarra
         ValueError: ``pad`` is negative.
     """
     image = np.asarray(image)
-    binary = binarize_mask(mask)
+    binary = binarize_mask(mask, integer_max_one="binary")
     if image.ndim not in (2, 3) or image.shape[:2] != binary.shape:
         raise DermkitDataError(
             f"image and mask sizes differ: image {image.shape}, mask {np.shape(mask)} (need the same [H, W])"

@@ -215,9 +215,9 @@ def _image_to_lab(image: np.ndarray) -> np.ndarray:
 
 
 def _as_bool_mask(mask: np.ndarray, shape: tuple[int, int], name: str) -> np.ndarray:
-    from dermkit.preprocessing.crop import binarize_mask
+    from dermkit.data.masks import binarize_mask
 
-    binary = binarize_mask(mask)
+    binary = binarize_mask(mask, integer_max_one="binary")
     if binary.shape != tuple(shape):
         raise DermkitDataError(f"{name} has shape {binary.shape} but the image is {tuple(shape)}")
     return binary

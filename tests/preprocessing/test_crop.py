@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 from dermkit.data.imageio import read_image, write_png
+from dermkit.data.masks import binarize_mask
 from dermkit.errors import DermkitDataError
 from dermkit.preprocessing.crop import (
     MANIFEST_NAME,
-    binarize_mask,
     crop_to_mask,
     lesion_bbox,
     segment_and_crop,
@@ -43,7 +43,7 @@ BINARIZE_CASES = [
 
 @pytest.mark.parametrize("mask, expected", BINARIZE_CASES)
 def test_binarize_mask(mask, expected):
-    np.testing.assert_array_equal(binarize_mask(mask), np.asarray(expected, dtype=bool))
+    np.testing.assert_array_equal(binarize_mask(mask, integer_max_one="binary"), np.asarray(expected, dtype=bool))
 
 
 def test_binarize_rejects_bad_shape_and_nan():
@@ -51,6 +51,8 @@ def test_binarize_rejects_bad_shape_and_nan():
         binarize_mask(np.zeros((2, 2, 3)))
     with pytest.raises(DermkitDataError, match="NaN"):
         binarize_mask(np.array([[np.nan, 1.0]]))
+    with pytest.raises(DermkitDataError, match="maximum 1 is ambiguous"):
+        binarize_mask(np.array([[0, 1]], np.uint8))  # the ISIC scorers' default refuses 0/1 integers
 
 
 def test_lesion_bbox_largest_blob_half_open():
