@@ -36,6 +36,7 @@ __all__ = [
     "ISIC2020_CLASSES",
     "VALIDATE_LEVELS",
     "read_superpixels",
+    "read_image_and_superpixels",
     "read_superpixel_labels",
     "write_superpixel_labels",
     "load_isic2017",
@@ -51,6 +52,25 @@ ISIC2017_FEATURES: tuple[str, ...] = ("pigment_network", "negative_network", "mi
 def read_superpixels(path: str | os.PathLike) -> np.ndarray:
     """Read an ISIC ``_superpixels.png`` into an ``int32 [H, W]`` index map (``R + 256·G + 65536·B``)."""
     return decode_superpixels(read_rgb_png(path))
+
+
+def read_image_and_superpixels(
+    image_path: str | os.PathLike, superpixels_path: str | os.PathLike
+) -> tuple[np.ndarray, np.ndarray]:
+    """Decode an ISIC 2017 image and its superpixel map: ``(uint8 [H, W, 3], int32 [H, W])``.
+
+    Raises:
+        DermkitDataError: the two differ in size (both files named), or a file is corrupt.
+        DermkitFileNotFoundError: a file is missing.
+    """
+    image = read_image(image_path)
+    index = read_superpixels(superpixels_path)
+    if index.shape != image.shape[:2]:
+        raise DermkitDataError(
+            f"{superpixels_path}: superpixel map is {index.shape[1]}×{index.shape[0]} but its image "
+            f"{image_path} is {image.shape[1]}×{image.shape[0]}"
+        )
+    return image, index
 
 
 def read_superpixel_labels(json_path: str | os.PathLike, num_superpixels: int | None = None) -> np.ndarray:

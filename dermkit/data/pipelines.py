@@ -49,7 +49,12 @@ import tensorflow as tf  # noqa: E402
 
 from dermkit.data.imageio import image_size as _header_size  # noqa: E402
 from dermkit.data.imageio import read_image, read_mask  # noqa: E402
-from dermkit.data.isic import ISIC2017_FEATURES, read_superpixel_labels, read_superpixels  # noqa: E402
+from dermkit.data.isic import (  # noqa: E402
+    ISIC2017_FEATURES,
+    read_image_and_superpixels,
+    read_superpixel_labels,
+    read_superpixels,
+)
 from dermkit.errors import DermkitDataError, DermkitFileNotFoundError  # noqa: E402
 
 __all__ = [
@@ -825,13 +830,7 @@ def iter_isic2017_eval(
     ids = df["image_id"] if "image_id" in df.columns else [Path(p).stem for p in df[image_column]]
     features = df[features_column] if features_column in df.columns else [None] * len(df)
     for image_id, image_path, index_path, json_path in zip(ids, df[image_column], df[superpixels_column], features):
-        image = read_image(image_path)
-        index = read_superpixels(index_path)
-        if index.shape != image.shape[:2]:
-            raise DermkitDataError(
-                f"{index_path}: size {index.shape[1]}×{index.shape[0]} differs from its image {image_path} "
-                f"({image.shape[1]}×{image.shape[0]})"
-            )
+        image, index = read_image_and_superpixels(image_path, index_path)
         labels = None
         if json_path is not None and not (isinstance(json_path, float) and np.isnan(json_path)):
             labels = read_superpixel_labels(json_path, num_superpixels=int(index.max()) + 1)
