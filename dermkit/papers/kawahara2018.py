@@ -370,9 +370,10 @@ def prepare(data: str, session) -> Data:
 
     synthetic = data == "synthetic"
     if synthetic:
-        from dermkit.data.synthetic import make_isic2017
+        from dermkit.data.synthetic import make_isic2017, summarize_isic2017
 
         root = make_isic2017(session.output / "data" / "isic2017", **SYNTHETIC, seed=0)
+        print(summarize_isic2017(root), flush=True)
     else:
         root = Path(data)
     train_all = load_isic2017(root, "training")
