@@ -101,6 +101,7 @@ def test_reproduce_command_line_reaches_the_runner(tmp_path, monkeypatch):
     assert options.epochs == 3 and not options.quick
 
 
+@pytest.mark.filterwarnings("ignore:.*undefined when the truth holds a single class:RuntimeWarning")
 def test_predict_then_score_a_folder(isic2017_root, tmp_path, capsys):
     keras = pytest.importorskip("keras")
     from dermkit.data.isic import load_isic2017
