@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from dermkit.data.imageio import read_image
-from dermkit.data.isic import read_superpixel_labels, read_superpixels, write_superpixel_labels
+from dermkit.data.isic import read_image_and_superpixels, read_superpixel_labels, write_superpixel_labels
 from dermkit.data.superpixels import mask_to_superpixels
 from dermkit.errors import DermkitDataError, DermkitFileNotFoundError
 
@@ -75,13 +75,7 @@ def predict_isic2017_features(
         DermkitDataError: the superpixel map and the image differ in size, or a file is corrupt.
         DermkitFileNotFoundError: a file is missing.
     """
-    image = read_image(image_path)
-    index = read_superpixels(superpixels_path)
-    if index.shape != image.shape[:2]:
-        raise DermkitDataError(
-            f"{superpixels_path}: superpixel map is {index.shape[1]}×{index.shape[0]} but the image "
-            f"{image_path} is {image.shape[1]}×{image.shape[0]}"
-        )
+    image, index = read_image_and_superpixels(image_path, superpixels_path)
     return mask_to_superpixels(predict_mask(model, image, input_size=input_size), index)
 
 
@@ -153,3 +147,99 @@ def score_isic2017_folder(truth_dir: str | os.PathLike, pred_dir: str | os.PathL
         preds.append(read_superpixel_labels(pred_file, num_superpixels=len(truth)))
         truths.append(truth)
     return isic2017_part2_scores(truths, preds)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Lesion masks in the ISIC naming (goel2021 Section 5.1: "we run the whole dataset ... through the
+# segmentation model and save the resulting masks")
+# --------------------------------------------------------------------------------------------------------
+MASK_SUFFIX = "_segmentation.png"
+
+
+def write_isic_masks(
+    model,
+    df,
+    out_dir: str | os.PathLike,
+    *,
+    input_size: tuple[int, int] | None = None,
+    threshold: float = 0.5,
+    batch_size: int = 8,
+    id_column: str = "image_id",
+    path_column: str = "image_path",
+    overwrite: bool = False,
+    progress: bool = True,
+):
+    """Predict a lesion mask per image and write it as a 0/255 PNG ``out_dir/<image_id>_segmentation.png``.
+
+    Each image (RGB, :func:`dermkit.data.imageio.read_image`) is resized to ``input_size`` (bilinear), scaled
+    to float32 [0, 1] and predicted in batches; the lesion probability (channel 0 of a sigmoid output, or
+    channel 1 of a 2-channel softmax) is resized back to the image's own size (bilinear) and thresholded
+    (``> threshold`` → 255). The ISIC mask naming and 0/255 values match the HAM10000 / ISIC 2018 Task 1
+    ground-truth files, so :func:`dermkit.data.imageio.read_mask` and the ISIC scorers read them back.
+
+    Resumable: an existing mask file is kept (not predicted again) unless ``overwrite=True``; every file is
+    written atomically, so a killed run leaves no partial PNG.
+
+    Args:
+        model: Keras model taking ``[B, h, w, 3]`` RGB in [0, 1] and returning ``[B, h, w, 1]`` (sigmoid) or
+            ``[B, h, w, 2]`` (softmax).
+        df: frame with ``id_column`` and ``path_column`` (e.g. from :func:`dermkit.data.isic.load_isic2020`).
+        out_dir: output folder (created).
+        input_size: ``(h, w)`` of the model input; default the model's input size (required for models with
+            ``None`` spatial dimensions).
+        threshold: lesion probability threshold in [0, 1). Default 0.5.
+        batch_size: images per ``predict`` call. Default 8.
+        id_column, path_column: columns of the image id and path.
+        overwrite: recompute existing masks. Default False.
+        progress: show a progress bar. Default True.
+
+    Returns:
+        A copy of ``df`` with ``mask_path`` set to the written masks.
+
+    Raises:
+        ValueError: bad ``threshold`` / ``batch_size``, no input size, a missing column or repeated ids.
+        DermkitDataError: an unreadable image or an unexpected model output shape.
+    """
+    from tqdm.auto import tqdm
+
+    from dermkit.data.imageio import write_png
+
+    if not 0.0 <= float(threshold) < 1.0:
+        raise ValueError(f"threshold must be in [0, 1). Received: threshold={threshold!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer. Received: batch_size={batch_size!r}")
+    size = input_size or model_input_size(model)
+    if size is None:
+        raise ValueError("the model accepts any size; pass input_size=(height, width). Received: input_size=None")
+    for column in (id_column, path_column):
+        if column not in df.columns:
+            raise ValueError(f"df has no column {column!r}; columns are {list(df.columns)}")
+    ids = df[id_column].astype(str).tolist()
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"df[{id_column!r}] repeats image ids. Received: {len(ids) - len(set(ids))} repeats")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    targets = [out_dir / f"{image_id}{MASK_SUFFIX}" for image_id in ids]
+    todo = [(t, p) for t, p in zip(targets, df[path_column].tolist()) if overwrite or not t.exists()]
+    height, width = int(size[0]), int(size[1])
+    with tqdm(total=len(todo), desc="write_isic_masks", unit="img", disable=not progress) as bar:
+        for start in range(0, len(todo), batch_size):
+            chunk = todo[start : start + batch_size]
+            images = [read_image(path) for _, path in chunk]
+            batch = np.stack([cv2.resize(im, (width, height), interpolation=cv2.INTER_LINEAR) for im in images])
+            pred = np.asarray(model.predict(batch.astype(np.float32) / 255.0, verbose=0), dtype=np.float32)
+            if pred.ndim != 4 or pred.shape[0] != len(chunk) or pred.shape[-1] not in (1, 2):
+                raise DermkitDataError(
+                    f"model output must be [B, h, w, 1] or [B, h, w, 2] for a batch of {len(chunk)}; got {pred.shape}"
+                )
+            probs = pred[..., 0] if pred.shape[-1] == 1 else pred[..., 1]
+            for (target, _), image, prob in zip(chunk, images, probs):
+                full = cv2.resize(prob, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
+                write_png(target, np.where(full > threshold, 255, 0).astype(np.uint8), overwrite=True)
+            bar.update(len(chunk))
+    result = df.copy()
+    result["mask_path"] = [str(t) for t in targets]
+    return result
+
+
+__all__ += ["write_isic_masks", "MASK_SUFFIX"]

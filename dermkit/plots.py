@@ -273,3 +273,176 @@ def plot_feature_overlays(
     if title:
         figure.suptitle(title, fontsize=10)
     return _save(figure, Path(path), overwrite, dpi)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# goel2021 Figures 1 and 2, and the precision–recall / ROC curves of Section 6
+# ---------------------------------------------------------------------------------------------------------
+def _float_rgb(image) -> np.ndarray:
+    image = np.asarray(image)
+    return image.astype(np.float32) / 255.0 if image.dtype == np.uint8 else np.clip(image.astype(np.float32), 0, 1)
+
+
+def plot_mask_comparison(
+    images,
+    masks,
+    path: str | os.PathLike,
+    *,
+    title: str | None = None,
+    overwrite: bool = False,
+    dpi: int = 120,
+) -> Path:
+    """Image and lesion masks side by side, one image per row (goel2021 Figure 1: ground truth, U-Net mask,
+    DenseNet-U-Net mask).
+
+    Args:
+        images: list of ``N`` RGB images ``[H, W, 3]`` (uint8 or float in [0, 1]).
+        masks: ``{column title: list of N masks [H, W] (bool, 0/1, 0/255 or probabilities)}``, in column order.
+        path: output file (format from the suffix).
+        title: figure title (say SYNTHETIC for synthetic data). Default None.
+        overwrite: replace an existing file. Default False.
+        dpi: raster resolution. Default 120.
+
+    Returns:
+        The path written.
+
+    Raises:
+        ValueError: no image, or a mask list whose length differs from ``images``.
+        FileExistsError: ``path`` exists and ``overwrite`` is False.
+    """
+    path = check_overwrite(path, overwrite)
+    images = list(images)
+    if not images:
+        raise ValueError("images is empty: nothing to plot")
+    for name, column in masks.items():
+        if len(column) != len(images):
+            raise ValueError(f"masks[{name!r}] has {len(column)} masks for {len(images)} images")
+    columns = ["image", *masks]
+    figure = _new_figure((2.0 * len(columns), 2.0 * len(images) + (0.4 if title else 0.0)))
+    for row, image in enumerate(images):
+        for col, name in enumerate(columns):
+            axes = figure.add_subplot(len(images), len(columns), row * len(columns) + col + 1)
+            if col == 0:
+                axes.imshow(_float_rgb(image))
+            else:
+                mask = np.asarray(masks[name][row], dtype=np.float32)
+                mask = mask[..., 0] if mask.ndim == 3 else mask
+                axes.imshow(mask / 255.0 if mask.max() > 1 else mask, cmap="gray", vmin=0, vmax=1)
+            axes.set_xticks([])
+            axes.set_yticks([])
+            if row == 0:
+                axes.set_title(name, fontsize=9)
+    if title:
+        figure.suptitle(title, fontsize=10)
+    return _save(figure, Path(path), overwrite, dpi)
+
+
+def plot_activation_maps(
+    panels,
+    path: str | os.PathLike,
+    *,
+    title: str | None = None,
+    alpha: float = 0.45,
+    overwrite: bool = False,
+    dpi: int = 120,
+) -> Path:
+    """Class activation maps over their images (goel2021 Figure 2: model trained on original images (a) vs
+    on segmented crops (b)).
+
+    Args:
+        panels: list of ``(panel title, image [H, W, 3], heat map [H, W] in [0, 1])``, e.g. from
+            :func:`dermkit.explain.cam.grad_cam`.
+        path: output file.
+        title: figure title. Default None.
+        alpha: opacity of the heat map (jet colour map) over the image. Default 0.45.
+        overwrite: replace an existing file. Default False.
+        dpi: raster resolution. Default 120.
+
+    Returns:
+        The path written.
+
+    Raises:
+        ValueError: no panel, or a heat map whose size differs from its image.
+        FileExistsError: ``path`` exists and ``overwrite`` is False.
+    """
+    path = check_overwrite(path, overwrite)
+    panels = list(panels)
+    if not panels:
+        raise ValueError("panels is empty: nothing to plot")
+    figure = _new_figure((2.6 * len(panels), 2.9 + (0.3 if title else 0.0)))
+    for k, (name, image, heat) in enumerate(panels):
+        image, heat = _float_rgb(image), np.asarray(heat, dtype=np.float32)
+        if heat.shape != image.shape[:2]:
+            raise ValueError(f"panel {name!r}: heat map {heat.shape} differs from image {image.shape[:2]}")
+        axes = figure.add_subplot(1, len(panels), k + 1)
+        axes.imshow(image)
+        axes.imshow(heat, cmap="jet", alpha=alpha, vmin=0, vmax=1)
+        axes.set_title(name, fontsize=9)
+        axes.set_xticks([])
+        axes.set_yticks([])
+    if title:
+        figure.suptitle(title, fontsize=10)
+    return _save(figure, Path(path), overwrite, dpi)
+
+
+def plot_pr_roc_curves(
+    curves,
+    path: str | os.PathLike,
+    *,
+    title: str | None = None,
+    overwrite: bool = False,
+    dpi: int = 120,
+) -> Path:
+    """Precision–recall (left) and ROC (right) curves of binary classifiers (goel2021 Section 6: PR curves
+    beside ROC because ROC is optimistic on data with 49 benign per malignant image).
+
+    Args:
+        curves: ``{label: (y_true [N] 0/1, score [N] of the positive class)}``; a label whose truth holds a
+            single class is drawn in the legend only, marked "(one class)".
+        path: output file.
+        title: figure title. Default None.
+        overwrite: replace an existing file. Default False.
+        dpi: raster resolution. Default 120.
+
+    Returns:
+        The path written.
+
+    Raises:
+        ValueError: no curve, or truth and score lengths differ.
+        FileExistsError: ``path`` exists and ``overwrite`` is False.
+    """
+    from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
+
+    path = check_overwrite(path, overwrite)
+    if not curves:
+        raise ValueError("curves is empty: nothing to plot")
+    figure = _new_figure((10.0, 4.2))
+    pr_axes, roc_axes = figure.add_subplot(1, 2, 1), figure.add_subplot(1, 2, 2)
+    for label, (truth, score) in curves.items():
+        truth, score = np.asarray(truth).astype(int).ravel(), np.asarray(score, dtype=np.float64).ravel()
+        if truth.shape != score.shape:
+            raise ValueError(f"curve {label!r}: {truth.size} labels but {score.size} scores")
+        if len(np.unique(truth)) < 2:
+            pr_axes.plot([], [], label=f"{label} (one class)")
+            continue
+        precision, recall, _ = precision_recall_curve(truth, score)
+        pr_axes.plot(recall, precision, label=f"{label} (AP {average_precision_score(truth, score):.2f})")
+        fpr, tpr, _ = roc_curve(truth, score)
+        roc_axes.plot(fpr, tpr, label=f"{label} (AUC {roc_auc_score(truth, score):.2f})")
+    roc_axes.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
+    pr_axes.set_xlabel("Recall (malignant accuracy)")
+    pr_axes.set_ylabel("Precision")
+    roc_axes.set_xlabel("False positive rate")
+    roc_axes.set_ylabel("True positive rate")
+    for axes, name in ((pr_axes, "Precision–recall"), (roc_axes, "ROC")):
+        axes.set_xlim(0, 1)
+        axes.set_ylim(0, 1.02)
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize=7, loc="lower right" if name == "ROC" else "upper right")
+        axes.set_title(name, fontsize=9)
+    if title:
+        figure.suptitle(title, fontsize=10)
+    return _save(figure, Path(path), overwrite, dpi)
+
+
+__all__ += ["plot_mask_comparison", "plot_activation_maps", "plot_pr_roc_curves"]
