@@ -200,7 +200,7 @@ def plot_superpixel_pipeline(
     pred_sp_mask = superpixels_to_mask(index, mask_to_superpixels(pred_pixels, index, num_superpixels=len(truth_sp)))
     bounds = find_boundaries(index, mode="inner")
     with_bounds = image.copy()
-    with_bounds[bounds] = (1.0, 1.0, 0.0)
+    with_bounds[bounds] = 0.65 * with_bounds[bounds] + 0.35 * np.array([1.0, 1.0, 0.0])  # light yellow edges
     figure = _new_figure((10.0, 2.6 * len(channels) + 0.4))
     columns = ("image + superpixels", "truth superpixels → mask (Eq. 1)", "pixel prediction",
                "prediction → superpixels (Eq. 2)")

@@ -191,6 +191,7 @@ EXPERIMENTS: list[Experiment] = [
 
 #: Table V's rows in the paper's order (the VGG skip model is Table IV's last row).
 TABLE5_ORDER = ("t5_inception_resnet_v2_skip", "t5_resnet50_skip", "t5_vgg16_unet", "t4_row8")
+TABLE5_LABELS = {"t4_row8": "VGG, skip (Table IV last row)"}
 
 
 def settings(session) -> dict[str, Any]:
@@ -326,8 +327,8 @@ def make_tables(results: dict[str, dict], data, session) -> list[Table]:
                             rows, label, synthetic, [quick_note] if session.options.quick else []))
     if "V" in wanted:
         rows = [
-            TableRow(by_key[key].label, {m: results.get(key, {}).get("avg", {}).get(m) for m in _T5},
-                     by_key[key].reported["V"])
+            TableRow(TABLE5_LABELS.get(key, by_key[key].label),
+                     {m: results.get(key, {}).get("avg", {}).get(m) for m in _T5}, by_key[key].reported["V"])
             for key in TABLE5_ORDER
         ]
         tables.append(Table("V", "Base models and connection types (averaged over features)", _T5, rows, label,
@@ -521,10 +522,13 @@ def make_figures(results: dict[str, dict], data: Data, session) -> list[Path]:
     tag = "SYNTHETIC DATA — " if data.synthetic else ""
     model = next(e.label for e in EXPERIMENTS if e.key == FIGURE_ROW).split(" (")[0]
     figures = session.figures_dir
-    first = items[0]
+    # Fig. 1 shows pigment network and streaks: prefer an image that has both.
+    both = [i for i, it in enumerate(items) if np.asarray(it["labels"])[:, [0, 3]].any(axis=0).all()]
+    pick = both[0] if both else 0
+    first = items[pick]
     paths = [
         plot_superpixel_pipeline(
-            first["image"], first["superpixels"], first["labels"], preds[0], figures / "fig1_superpixels.png",
+            first["image"], first["superpixels"], first["labels"], preds[pick], figures / "fig1_superpixels.png",
             title=f"{tag}kawahara2018 Fig. 1 — {first['image_id']} ({model})", overwrite=True),
         plot_feature_overlays(
             [it["image"] for it in items], [superpixels_to_mask(it["superpixels"], it["labels"]) for it in items],
