@@ -67,7 +67,7 @@ def test_size_mismatch_names_both_files(isic2017_root, tmp_path):
     from dermkit.data.superpixels import encode_superpixels
 
     write_png(other, encode_superpixels(np.zeros((10, 12), np.int32)))
-    with pytest.raises(DermkitDataError, match="other.png: superpixel map is 12×10 but the image"):
+    with pytest.raises(DermkitDataError, match="other.png: superpixel map is 12×10 but its image"):
         predict_isic2017_features(_pixel_model(), rows.iloc[0].image_path, other)
 
 
