@@ -56,7 +56,8 @@ def grad_cam(model: keras.Model, image: np.ndarray, *, layer_name: str = DEFAULT
     layer_output = model.get_layer(layer_name).output
     if len(layer_output.shape) != 4:
         raise ValueError(f"layer {layer_name!r} output must be [B, h, w, C]. Received: shape {layer_output.shape}")
-    probe = keras.Model(model.inputs, [layer_output, model.outputs[0]], name=f"{model.name}_gradcam")
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+    probe = keras.Model(inputs, [layer_output, model.outputs[0]], name=f"{model.name}_gradcam")
     x = tf.convert_to_tensor(image[None].astype(np.float32))
     with tf.GradientTape() as tape:
         features, scores = probe(x, training=False)

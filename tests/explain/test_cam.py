@@ -24,7 +24,7 @@ def test_grad_cam_equals_cam_for_gap_dense():
     keras.utils.set_random_seed(0)
     model = _model()
     image = np.random.default_rng(0).random((8, 8, 3)).astype(np.float32)
-    features = keras.Model(model.inputs, model.get_layer("feat").output)(image[None]).numpy()[0]
+    features = keras.Model(model.inputs[0], model.get_layer("feat").output)(image[None]).numpy()[0]
     weights = model.get_layer("predictions").get_weights()[0]  # [4, 2]
     for k in (0, 1):
         # CAM (Zhou et al. 2016): Σ_c w_ck A_c; Grad-CAM's α_c = w_ck / (h·w): the same map up to scale.
