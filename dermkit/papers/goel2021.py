@@ -780,9 +780,15 @@ def make_tables(results: dict[str, dict], data, session) -> list[Table]:
         rows = []
         for exp in rows_cls:
             res = results.get(exp.key)
-            rows.append(TableRow(exp.label, dict(res["settings"]) if res else {}, exp.reported["1"]))
-        tables.append(Table("1", "Ablation settings (dermkit: the settings this run used)", T1_METRICS, rows,
-                            isic_label, synthetic, notes))
+            ours = {}
+            if res:
+                fit = res.get("fit", {})
+                ours = {**res["settings"], "trainable_params": res.get("trainable_params"),
+                        "epochs_run": fit.get("epochs_run"), "best_epoch": fit.get("best_epoch")}
+            rows.append(TableRow(exp.label, ours, exp.reported["1"]))
+        tables.append(Table("1", "Ablation settings (dermkit: the settings this run used)",
+                            T1_METRICS + ("trainable_params", "epochs_run", "best_epoch"), rows, isic_label,
+                            synthetic, notes))
     if "2" in wanted:
         rows = [TableRow(exp.label, {m: results.get(exp.key, {}).get(m) for m in T2_METRICS} if exp.key in results
                          else {}, exp.reported["2"]) for exp in rows_cls]
