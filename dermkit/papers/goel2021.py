@@ -577,23 +577,23 @@ def classification_metrics(y_true: np.ndarray, prob: np.ndarray, class_weights=(
         (their mean), ``precision``, ``f1``, ``auc``, ``average_precision`` and ``confusion``
         (``{"true_malignant": {"pred_malignant", "pred_benign"}, "true_benign": {...}}``).
     """
+    from sklearn.metrics import confusion_matrix
+
+    from dermkit.losses import weighted_categorical_crossentropy
     from dermkit.metrics.isic import isic_classification_scores
 
     y_true = np.asarray(y_true).astype(int)
     prob = np.clip(np.asarray(prob, np.float64), 0.0, 1.0)
     pred = prob.argmax(axis=1)
-    weights = np.asarray(class_weights, np.float64)[y_true]
-    ce = -np.log(np.clip(prob[np.arange(len(y_true)), y_true], 1e-7, 1.0))
-    tp = int(((pred == 1) & (y_true == 1)).sum())
-    fn = int(((pred == 0) & (y_true == 1)).sum())
-    fp = int(((pred == 1) & (y_true == 0)).sum())
-    tn = int(((pred == 0) & (y_true == 0)).sum())
+    (tn, fp), (fn, tp) = confusion_matrix(y_true, pred, labels=[0, 1]).tolist()
     mal = tp / (tp + fn) if tp + fn else math.nan
     ben = tn / (tn + fp) if tn + fp else math.nan
+    onehot = np.eye(len(CLASS_NAMES), dtype=np.float32)[y_true]
+    loss = float(weighted_categorical_crossentropy(onehot, prob.astype(np.float32), tuple(class_weights)))
     scores = isic_classification_scores(y_true, prob, CLASS_NAMES, positive_class="malignant")
     per_class = scores["per_class"]
     return {
-        "loss": float((weights * ce).sum() / weights.sum()),
+        "loss": loss,
         "accuracy": float((pred == y_true).mean()),
         "benign_acc": ben, "malignant_acc": mal, "balanced_acc": float(np.nanmean([ben, mal])),
         "precision": float(scores["precision"]), "f1": float(scores["f1"]),
