@@ -180,7 +180,7 @@ class RunSession:
             steps_per_epoch=steps_per_epoch,
             callbacks=cbs,
             shuffle=False,  # datasets arrive shuffled (or sampled) by dermkit.data.pipelines
-            verbose=2 if self.options.verbose else 0,
+            verbose=(1 if sys.stdout.isatty() else 2) if self.options.verbose else 0,  # bar on a terminal
         )
         seconds = time.perf_counter() - start
         losses = history.history.get("loss", [])
