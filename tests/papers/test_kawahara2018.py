@@ -160,3 +160,23 @@ def test_quick_reproduction_end_to_end(tmp_path):
     assert {"fig1_superpixels.png", "fig4_overlays.png"} <= names
     best = run["results"]["t4_row8"]
     assert best["PN"]["AUROC"] >= 0.7 and best["PN"]["Jnan"] >= 0.05
+
+
+@pytest.mark.slow
+def test_full_scale_grid_runs_at_toy_size(tmp_path, monkeypatch):
+    """Every full-scale row (ISIC entry, lesion model + Lesion baseline, Table IV, Table V's ResNet50 /
+    InceptionResNetV2 / U-Net variants) runs through the non-quick code path: paper settings shrunk to 96×96,
+    1 epoch, no ImageNet download."""
+    from dermkit.training.runner import reproduce
+
+    monkeypatch.setitem(k18.FULL, "input_size", 96)
+    monkeypatch.setitem(k18.FULL, "encoder_weights", None)
+    lesion = next(e for e in k18.EXPERIMENTS if e.key == "lesion_model")
+    monkeypatch.setitem(lesion.params, "input_size", 96)
+    run = reproduce(k18, RunOptions(output=tmp_path, quick=False, epochs=1, verbose=0))
+    assert set(run["results"]) == {e.key for e in k18.EXPERIMENTS}
+    assert run["results"]["baseline_lesion"]["lesion_source"] == "lesion_model"
+    table1 = next(t for t in run["tables"] if t.name == "I")
+    assert table1.rows[0].dermkit["AUROC"] is not None
+    table5 = next(t for t in run["tables"] if t.name == "V")
+    assert all(row.dermkit["Jnan"] is not None for row in table5.rows)
