@@ -24,8 +24,9 @@ $(VENV)/.legacy: $(VENV)/.installed
 
 legacy: $(VENV)/.legacy
 
+# Re-running resumes (finished rows are skipped); `make demo DEMO_ARGS=--overwrite` starts afresh.
 demo: install
-	$(PY) -m dermkit.cli demo --output $(OUT)
+	$(PY) -m dermkit.cli demo --output $(OUT) $(DEMO_ARGS)
 
 test: install legacy
 	$(PY) -m ruff check dermkit tests examples benchmarks
