@@ -24,7 +24,6 @@ lesion model, and says so), and Table V's three evaluations of the VGG skip mode
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -609,5 +608,3 @@ def _run_lesion_baseline(data: Data, session) -> dict[str, Any]:
     result["lesion_source"] = source
     return result
 
-
-_ = math

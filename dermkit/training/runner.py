@@ -37,7 +37,6 @@ from dermkit.training.report import Table, write_table
 require_tensorflow("dermkit.training.runner")
 
 import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 from dermkit.training.strategy import get_strategy, set_determinism, set_precision  # noqa: E402
 
@@ -317,5 +316,3 @@ def reproduce(
     sys.stdout.flush()
     return {"results": results, "tables": tables, "files": files}
 
-
-_ = tf  # TensorFlow is imported for its side effect of configuring Keras' backend first
