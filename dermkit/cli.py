@@ -11,8 +11,10 @@ Subcommands now:
   ISIC format.
 * ``dermkit demo [--output DIR] [--overwrite]`` — the main job on the embedded synthetic data: the quick
   reproductions of every paper (``DIR/<paper>/``), then where their tables and figures are.
-* ``dermkit reproduce PAPER --data ROOT|synthetic [--table T ...] [--quick] --output DIR [...]`` — a paper's
-  tables (see :mod:`dermkit.training.runner`).
+* ``dermkit reproduce PAPER --data ROOT|synthetic [--table T ...] [--rows PATTERN ...] [--quick]
+  [--shard I/N] [--repeats N] --output DIR [...]`` — a paper's tables (see :mod:`dermkit.training.runner`).
+* ``dermkit report PAPER --output DIR`` — the tables and figures of the rows present in a run folder (after
+  sharded runs), and the rows still missing.
 * ``dermkit predict isic2017-part2 --weights NAME|PATH IMAGES_DIR OUT_DIR`` — write ``_features.json``
   predictions (progress bar, resumes).
 * ``dermkit score isic2017-part2 TRUTH_DIR PRED_DIR`` — the official ISIC 2017 Part 2 table.
@@ -90,8 +92,10 @@ def run_synth(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------------------------
 # demo
 # ---------------------------------------------------------------------------------------------------------
-#: Papers the demo reproduces (``--quick`` on synthetic data), in order.
-DEMO_PAPERS = ("kawahara2018", "goel2021")
+def _paper_names() -> list[str]:
+    from dermkit.papers import paper_names
+
+    return list(paper_names())
 
 
 def add_demo_parser(subparsers) -> argparse.ArgumentParser:
@@ -102,7 +106,7 @@ def add_demo_parser(subparsers) -> argparse.ArgumentParser:
         "OUTPUT/<paper>/ (re-running resumes finished rows), then where the tables and figures are.",
     )
     parser.add_argument("--output", type=Path, default=Path("runs/demo"), help="output folder (default: runs/demo)")
-    parser.add_argument("--papers", nargs="+", default=list(DEMO_PAPERS), choices=list(DEMO_PAPERS))
+    parser.add_argument("--papers", nargs="+", default=_paper_names(), choices=_paper_names())
     parser.add_argument("--overwrite", action="store_true", help="start every reproduction afresh")
     parser.add_argument("--quiet", action="store_true", help="no per-epoch logs")
     parser.set_defaults(func=run_demo)
@@ -146,7 +150,7 @@ def add_reproduce_parser(subparsers) -> argparse.ArgumentParser:
         help="reproduce a paper's tables",
         description="Run (or resume) a paper's experiment grid and write its tables (Markdown + CSV) and figures.",
     )
-    parser.add_argument("paper", choices=list(DEMO_PAPERS), help="which paper")
+    parser.add_argument("paper", help=f"which paper: {', '.join(_paper_names())} (or an importable paper module)")
     add_reproduce_arguments(parser)
     parser.set_defaults(func=run_reproduce)
     return parser
@@ -157,6 +161,27 @@ def run_reproduce(args: argparse.Namespace) -> int:
     from dermkit.training.runner import reproduce
 
     reproduce(args.paper, options_from_args(args))
+    return 0
+
+
+def add_report_parser(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "report",
+        help="write a run folder's tables and figures from the rows present",
+        description="Write the tables and figures of a run folder from the rows present (e.g. after several "
+        "--shard runs into it) and list the rows still missing. Trains nothing.",
+    )
+    parser.add_argument("paper", help=f"which paper: {', '.join(_paper_names())} (or an importable paper module)")
+    parser.add_argument("--output", required=True, type=Path, help="the run folder")
+    parser.add_argument("--table", nargs="+", default=["all"], help="tables to write")
+    parser.set_defaults(func=run_report)
+    return parser
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from dermkit.training.runner import report
+
+    report(args.paper, args.output, tables=tuple(args.table))
     return 0
 
 
@@ -231,6 +256,7 @@ SUBCOMMANDS: dict[str, Callable] = {
     "synth": add_synth_parser,
     "demo": add_demo_parser,
     "reproduce": add_reproduce_parser,
+    "report": add_report_parser,
     "predict": add_predict_parser,
     "score": add_score_parser,
 }
@@ -261,7 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CLIError as exc:
         print(f"dermkit {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except (DermkitDataError, FileExistsError, ValueError) as exc:
+    except (DermkitDataError, FileExistsError, FileNotFoundError, ValueError) as exc:
         print(f"dermkit {args.command}: error: {exc}", file=sys.stderr)
         return 1
 

@@ -13,11 +13,13 @@ from pathlib import Path
 import pandas as pd
 
 from dermkit._io import atomic_path, atomic_write_text
+from dermkit.training.experiment import MeanStd
 
 __all__ = ["TableRow", "Table", "write_table", "format_value", "CSV_COLUMNS"]
 
-#: Columns of the long-format CSV written per table.
-CSV_COLUMNS = ("table", "row", "metric", "dermkit", "paper", "data")
+#: Columns of the long-format CSV written per table. ``repeat`` is ``"mean"`` for the value the Markdown
+#: table shows, and the repeat index (0, 1, ...) for each repeat's own value when a row ran several times.
+CSV_COLUMNS = ("table", "row", "metric", "repeat", "dermkit", "paper", "data")
 
 
 @dataclass
@@ -57,19 +59,17 @@ class Table:
         return f"{prefix}Table {self.name}: {self.title} (data: {self.data})"
 
     def to_frame(self) -> pd.DataFrame:
-        """Long format: one line per (row, metric) with dermkit's and the paper's value."""
-        records = [
-            {
-                "table": self.name,
-                "row": row.label,
-                "metric": metric,
-                "dermkit": _nan(row.dermkit.get(metric)),
-                "paper": _nan(row.paper.get(metric)),
-                "data": self.data,
-            }
-            for row in self.rows
-            for metric in self.metrics
-        ]
+        """Long format: one line per (row, metric) with dermkit's mean and the paper's value (``repeat`` =
+        ``"mean"``), then, for values averaged over several repeats, one line per repeat (``repeat`` = 0, 1, ...)."""
+        records = []
+        for row in self.rows:
+            for metric in self.metrics:
+                value = row.dermkit.get(metric)
+                base = {"table": self.name, "row": row.label, "metric": metric, "paper": _nan(row.paper.get(metric)),
+                        "data": self.data}
+                records.append({**base, "repeat": "mean", "dermkit": _nan(value)})
+                if isinstance(value, MeanStd) and value.n > 1:
+                    records += [{**base, "repeat": str(r), "dermkit": v} for r, v in enumerate(value.values)]
         return pd.DataFrame.from_records(records, columns=list(CSV_COLUMNS))
 
     def to_markdown(self) -> str:
@@ -94,9 +94,12 @@ def _nan(value: float | None) -> float:
 
 
 def format_value(value: float | None, digits: int = 3) -> str:
-    """``0.1234 → '0.123'``; None → '—'; NaN → 'nan'."""
+    """``0.1234 → '0.123'``; None → '—'; NaN → 'nan'; a :class:`MeanStd` of several repeats →
+    ``'0.812 ± 0.010'``."""
     if value is None:
         return "—"
+    if isinstance(value, MeanStd) and value.n > 1 and not math.isnan(value):
+        return f"{float(value):.{digits}f} ± {value.std:.{digits}f}"
     value = float(value)
     return "nan" if math.isnan(value) else f"{value:.{digits}f}"
 

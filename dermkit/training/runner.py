@@ -1,26 +1,37 @@
-"""The shared experiment runner: one experiment = one config row → data, model, loss → ``fit`` → evaluate → row.
+"""The experiment engine: a paper's grid (rows as data) → units (row × repeat) → stored, fingerprinted results
+→ tables and figures.
 
-A paper module (``dermkit.papers.<paper>``) holds its experiment grid as data (:class:`Experiment` rows with the
-paper's reported numbers) and four functions the runner calls::
+A paper module (``dermkit.papers.<paper>``, see :mod:`dermkit.papers`) defines ``NAME``, ``VERSION`` (bumped
+when its recipe changes), ``TABLES``, ``EXPERIMENTS`` (:class:`Experiment` rows) and::
 
-    prepare(data: str, session) -> object          # read (or generate) the data once
-    run_experiment(exp, data, session) -> dict      # build model + loss from exp.params, session.fit(...), evaluate
-    make_tables(results, data, session) -> list[Table]
-    make_figures(results, data, session) -> list[Path]   # optional
+    prepare(data: str, session) -> object              # read (or generate) the data once per process
+    run_experiment(exp, data, session) -> dict          # one row at one repeat: build, session.fit, evaluate
+    make_tables(results, data, session) -> list[Table]  # results: {key: mean over repeats}
+    make_figures(results, data, session) -> list[Path]  # optional
 
-and the attributes ``NAME``, ``TABLES`` (table ids, paper order) and ``EXPERIMENTS`` (list of rows).
+What the engine does for every paper:
 
-The runner owns what every paper shares: strategy and precision, seeds, the training callbacks (progress bar,
-TensorBoard, best-on-validation-loss checkpoint, ``BackupAndRestore`` so a killed run resumes, NaN
-termination), a result store that skips finished rows on re-runs, and atomic table/figure output.
+* **Identity.** Each stored row (``rows/<key>.r<repeat>.json``) records its fingerprint: paper ``NAME`` and
+  ``VERSION``, the row's params, repeat and seed, the result-changing run options and its dependencies'
+  fingerprints. A stored row whose fingerprint differs is recomputed, and the log says why.
+* **Repeats.** Repeat ``r`` runs with seed ``seed + r``; ``session.repeat`` hands ``r`` to the paper. Tables get
+  the mean (:class:`~dermkit.training.experiment.MeanStd`, printed ``mean ± std`` when several).
+* **Dependencies and artifacts.** ``Experiment.depends_on`` rows run first (also when not selected), once.
+  ``session.artifact(key, name)`` is the one place a row writes what another row reads: the row's own key gives
+  a path in its staging folder, published atomically (renamed into ``artifacts/<key>.r<repeat>/``) when the row
+  finishes and listed in its result; a dependency's key gives the published path.
+* **Any trainer.** ``session.fit`` serves any ``keras.Model`` whose ``train_step`` reports named metrics, with
+  ``monitor=`` / ``mode=`` / ``checkpoint="best"|"last"``, NaN termination on any reported loss, crash-safe
+  backups (:mod:`dermkit.training.checkpoints`) and the paper's own per-epoch callbacks.
+* **Selection and scale-out.** ``--table``, ``--rows PATTERN``, ``--shard I/N``; several processes may share
+  one output folder: each unit is claimed by a lock file (:mod:`dermkit.training.locks`).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import importlib
 import json
 import math
+import os
 import shutil
 import sys
 import time
@@ -30,74 +41,92 @@ from types import ModuleType
 from typing import Any
 
 from dermkit._io import atomic_write_text
-from dermkit._optional import require_tensorflow
+from dermkit.papers import load_paper
+from dermkit.training.experiment import (
+    Experiment,
+    aggregate_repeats,
+    dependency_closure,
+    describe_change,
+    fingerprint,
+    identity,
+    select_rows,
+    shard_of,
+)
+from dermkit.training.locks import RowLock, describe_owner, lock_is_stale, read_lock
 from dermkit.training.options import RunOptions, add_reproduce_arguments, options_from_args
 from dermkit.training.report import Table, write_table
-
-require_tensorflow("dermkit.training.runner")
-
-import keras  # noqa: E402
-
-from dermkit.training.strategy import get_strategy, set_determinism, set_precision  # noqa: E402
 
 __all__ = [
     "Experiment",
     "RunOptions",
     "RunSession",
     "reproduce",
+    "report",
     "load_paper",
     "select_experiments",
     "add_reproduce_arguments",
     "options_from_args",
-    "PAPERS",
 ]
 
-#: Paper modules runnable by :func:`reproduce` / ``dermkit reproduce``.
-PAPERS = ("kawahara2018", "goel2021")
+CHECKPOINTS = ("best", "last")
 
 
-@dataclasses.dataclass(frozen=True)
-class Experiment:
-    """One row of a paper's experiment grid (pure data).
-
-    Attributes:
-        key: unique, file-name-safe id (``"t4_dice_channel_batch_aug_a0_b1"``).
-        label: how the row reads in the paper's table.
-        tables: the tables this row feeds (``("III", "IV")``).
-        params: paper-specific settings (model, loss, partition, α, β, over-sampling, augmentation, epochs, lr,
-            batch, input size, ...); the paper module turns them into objects.
-        reported: the paper's numbers, ``{table: {metric: value}}``.
-        quick: part of the ``--quick`` run.
-    """
-
-    key: str
-    label: str
-    tables: tuple[str, ...]
-    params: Mapping[str, Any]
-    reported: Mapping[str, Mapping[str, float]] = dataclasses.field(default_factory=dict)
-    quick: bool = False
+def select_experiments(paper: ModuleType, tables: Sequence[str], quick: bool,
+                       rows: Sequence[str] | None = None) -> list[Experiment]:
+    """The paper's rows feeding ``tables`` (``"all"`` for every table), quick rows only if asked, and rows whose
+    key matches a ``rows`` fnmatch pattern when given (dependencies not included; see the engine)."""
+    return select_rows(paper.EXPERIMENTS, paper.TABLES, tables=tables, quick=quick, rows=rows, name=paper.NAME)
 
 
-def load_paper(paper: str | ModuleType) -> ModuleType:
-    """Import ``dermkit.papers.<paper>`` (or return a module as given)."""
-    if isinstance(paper, ModuleType):
-        return paper
-    if paper not in PAPERS:
-        raise ValueError(f"paper must be one of {PAPERS}. Received: {paper!r}")
-    return importlib.import_module(f"dermkit.papers.{paper}")
+def _repeats(exp: Experiment, options: RunOptions) -> int:
+    return int(options.repeats) if options.repeats is not None else int(exp.repeats)
+
+
+def _unit_name(key: str, repeat: int) -> str:
+    return f"{key}.r{repeat}"
+
+
+class _Unit:
+    """The row × repeat being run: its identity and folders."""
+
+    def __init__(self, exp: Experiment, repeat: int, seed: int, ident: dict, fp: str):
+        self.exp, self.repeat, self.seed, self.identity, self.fingerprint = exp, repeat, seed, ident, fp
+
+    @property
+    def name(self) -> str:
+        return _unit_name(self.exp.key, self.repeat)
 
 
 class RunSession:
-    """Per-run state handed to the paper module: options, strategy, paths, ``fit`` with the standard callbacks."""
+    """Per-run state handed to the paper module: options, strategy, paths, ``fit``, artifacts, logging.
+
+    Attributes set while a row runs: :attr:`key`, :attr:`repeat`, :attr:`seed` (``options.seed + repeat``).
+    TensorFlow is imported only when a strategy, ``compile`` or ``fit`` is first needed.
+    """
 
     def __init__(self, paper: ModuleType, options: RunOptions) -> None:
         self.paper = paper
         self.options = options
         self.output = Path(options.output)
-        self.strategy = get_strategy(options.strategy)
-        self.precision = set_precision(options.mixed_precision)
+        self._strategy = None
+        self.precision: str | None = None
+        self._unit: _Unit | None = None
+        self._fingerprints: dict[tuple[str, int], str] = {}
 
-    # -- paths ---------------------------------------------------------------------------------------------
+    # -- the row being run -----------------------------------------------------------------------------------
+    @property
+    def key(self) -> str | None:
+        return self._unit.exp.key if self._unit else None
+
+    @property
+    def repeat(self) -> int:
+        return self._unit.repeat if self._unit else 0
+
+    @property
+    def seed(self) -> int:
+        return self._unit.seed if self._unit else int(self.options.seed)
+
+    # -- paths -----------------------------------------------------------------------------------------------
     @property
     def rows_dir(self) -> Path:
         return self.output / "rows"
@@ -106,13 +135,76 @@ class RunSession:
     def figures_dir(self) -> Path:
         return self.output / "figures"
 
-    def workdir(self, key: str) -> Path:
-        """Scratch folder of one experiment: checkpoints, backups, TensorBoard logs."""
-        path = self.output / "work" / key
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.output / "artifacts"
+
+    def workdir(self, name: str | None = None) -> Path:
+        """Scratch folder of the running row (checkpoints, backups, logs); ``name`` a subfolder of it."""
+        if self._unit is None:
+            raise RuntimeError("session.workdir() is for the row being run; read other rows' outputs with "
+                               "session.artifact(key, name)")
+        path = self.output / "work" / self._unit.name
+        if name:
+            path = path / name
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    # -- logging -------------------------------------------------------------------------------------------
+    def _staging(self, unit_name: str) -> Path:
+        return self.artifacts_dir / ".staging" / unit_name
+
+    def artifact(self, key: str, name: str, *, repeat: int | None = None) -> Path:
+        """The one place rows exchange files (a trained ``.keras`` model, a folder of crops, a CSV).
+
+        * ``key`` = the running row: where to write ``name`` (a file or a folder you create). It is published
+          atomically when the row finishes and listed in its result.
+        * ``key`` = one of the running row's ``depends_on``: the published file or folder (the dependency's
+          repeat ``min(repeat, its repeats - 1)``).
+        * outside a row (figures, reports): any finished row's artifact (``repeat`` default 0).
+
+        Raises:
+            ValueError: reading a row that the running row does not list in ``depends_on``.
+            FileNotFoundError: the dependency did not produce ``name`` (the message lists what it produced).
+        """
+        if "/" in name or "\\" in name or name in ("", ".", ".."):
+            raise ValueError(f"an artifact name is a plain file or folder name. Received: {name!r}")
+        unit = self._unit
+        if unit is not None and key == unit.exp.key:
+            path = self._staging(unit.name) / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return path
+        if unit is not None and key not in unit.exp.depends_on:
+            raise ValueError(f"row {unit.exp.key} reads artifacts of {key!r} but does not list it in depends_on "
+                             f"(it lists {unit.exp.depends_on})")
+        if repeat is None:
+            repeat = self._dependency_repeat(key, unit.repeat if unit else 0)
+        folder = self.artifacts_dir / _unit_name(key, repeat)
+        path = folder / name
+        if not path.exists():
+            have = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+            raise FileNotFoundError(f"row {key} (repeat {repeat}) has no artifact {name!r} in {folder}; "
+                                    f"it produced {have or 'none'}")
+        return path
+
+    def result(self, key: str, *, repeat: int | None = None) -> dict[str, Any]:
+        """A finished row's stored result (a dependency's, while a row runs: same rules as :meth:`artifact`)."""
+        unit = self._unit
+        if unit is not None and key not in unit.exp.depends_on:
+            raise ValueError(f"row {unit.exp.key} reads the result of {key!r} but does not list it in depends_on")
+        if repeat is None:
+            repeat = self._dependency_repeat(key, unit.repeat if unit else 0)
+        record = _read_record(self, key, repeat)
+        if record is None:
+            raise FileNotFoundError(f"row {key} (repeat {repeat}) has no stored result in {self.rows_dir}")
+        return record["result"]
+
+    def _dependency_repeat(self, key: str, repeat: int) -> int:
+        exp = _by_key(self.paper).get(key)
+        if exp is None:
+            raise ValueError(f"{key!r} is not a row of {self.paper.NAME}")
+        return min(repeat, _repeats(exp, self.options) - 1)
+
+    # -- logging ---------------------------------------------------------------------------------------------
     @property
     def tag(self) -> str:
         return "[SYNTHETIC] " if self.options.synthetic else ""
@@ -121,82 +213,177 @@ class RunSession:
         """Print a log line (labelled SYNTHETIC when the data is)."""
         print(f"{self.tag}{self.paper.NAME}: {message}", flush=True)
 
-    # -- training ------------------------------------------------------------------------------------------
+    def lock(self, name: str) -> RowLock:
+        """A lock file ``<output>/locks/<name>.lock`` shared by every process writing into this folder."""
+        return RowLock(self.output / "locks" / f"{name}.lock", timeout=self.options.lock_timeout,
+                       log=lambda message: self.log(message))
+
+    # -- training --------------------------------------------------------------------------------------------
+    @property
+    def strategy(self):
+        """The run's ``tf.distribute`` strategy (created on first use)."""
+        if self._strategy is None:
+            from dermkit.training.strategy import get_strategy
+
+            self._strategy = get_strategy(self.options.strategy)
+        return self._strategy
+
+    def _set_precision(self) -> None:
+        if self.precision is None:
+            from dermkit.training.strategy import set_precision
+
+            self.precision = set_precision(self.options.mixed_precision)
+
     def scope(self):
-        """The strategy scope: build and compile models inside it."""
+        """The strategy scope: build and compile models inside it (the engine runs every row inside it)."""
+        self._set_precision()
         return self.strategy.scope()
 
-    def compile(self, model: keras.Model, *, optimizer, loss, metrics: Sequence | None = None) -> keras.Model:
-        """``model.compile`` with the run's ``jit_compile`` flag."""
-        model.compile(optimizer=optimizer, loss=loss, metrics=list(metrics or []), jit_compile=self.options.jit)
+    def compile(self, model, **compile_kwargs):
+        """``model.compile(**compile_kwargs)`` in the strategy scope, with the run's ``jit_compile`` flag.
+
+        Serves any trainer: ``optimizer=, loss=, metrics=`` for supervised models, or a custom ``compile``
+        (a GAN's ``d_optimizer=, g_optimizer=, ...``); ``jit_compile`` is passed when the signature takes it.
+        """
+        import inspect
+
+        params = inspect.signature(model.compile).parameters
+        takes_jit = "jit_compile" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+        if takes_jit:
+            compile_kwargs.setdefault("jit_compile", self.options.jit)
+        if "metrics" in compile_kwargs and compile_kwargs["metrics"] is not None:
+            compile_kwargs["metrics"] = list(compile_kwargs["metrics"])
+        with self.scope():
+            model.compile(**compile_kwargs)
         return model
 
     def fit(
         self,
-        model: keras.Model,
+        model,
         train_data,
         *,
-        key: str,
         epochs: int,
         validation_data=None,
         steps_per_epoch: int | None = None,
-        callbacks: Iterable[keras.callbacks.Callback] = (),
+        validation_steps: int | None = None,
+        callbacks: Iterable = (),
         monitor: str = "val_loss",
         mode: str = "min",
+        checkpoint: str = "best",
+        name: str = "fit",
+        **fit_kwargs,
     ) -> dict[str, Any]:
-        """Train with the standard callbacks; restore the best-on-``monitor`` weights. Returns a summary dict.
+        """Train ``model`` (compiled with :meth:`compile`) for the running row; return a summary dict.
 
-        Callbacks, in order: the caller's ``callbacks`` first (so a metric they add to the epoch logs, such as
-        ``val_balanced_accuracy``, can be monitored); ``TerminateOnNaN``; ``BackupAndRestore`` (a killed run
-        resumes at its last finished epoch); ``CSVLogger`` and ``TensorBoard`` logs under the experiment's work
-        folder; ``ModelCheckpoint`` of the best epoch by ``monitor`` (``mode`` ``"min"`` or ``"max"``) when there
-        is validation data.
+        Args:
+            epochs: the row's epoch count (``--epochs`` overrides it).
+            monitor: the epoch-log key to watch (``"val_loss"``, ``"val_balanced_accuracy"`` logged by a callback
+                of ``callbacks``, ``"g_loss"``...). ``mode``: ``"min"`` or ``"max"``.
+            checkpoint: ``"best"`` restores the best epoch by ``monitor`` at the end; ``"last"`` keeps the last
+                epoch (GANs; kawahara2018's ISIC entry).
+            callbacks: the paper's per-epoch callbacks, run first (so a metric they log can be monitored).
+            name: the fit's subfolder of the row's work folder (a row that fits several models names each).
+
+        Callbacks the engine adds, in order after the caller's: :class:`TerminateOnNonFinite` (any reported
+        loss), :class:`BestCheckpoint` (``checkpoint="best"``), :class:`CrashSafeBackup` (a killed row resumes
+        at its last finished epoch; a damaged backup is set aside and the row restarts), ``CSVLogger`` and
+        ``TensorBoard`` under ``work/<row>/<name>/``.
+
+        Returns:
+            ``epochs_run`` (this call), ``epochs_total``, ``initial_epoch`` (resumed from), ``train_seconds``,
+            ``final`` (last epoch's logs), ``history`` (every epoch's logs, resumed epochs included),
+            ``best_<monitor>``, ``best_epoch`` (1-based), ``checkpoint``, ``restored_best``, ``diverged``,
+            ``stopped_by`` (the non-finite loss, if any).
         """
+        import keras
+
+        from dermkit.training.checkpoints import (
+            BestCheckpoint,
+            CrashSafeBackup,
+            TerminateOnNonFinite,
+            build_optimizers,
+            restore_backup,
+        )
+
         if mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min' or 'max'. Received: mode={mode!r}")
+        if checkpoint not in CHECKPOINTS:
+            raise ValueError(f"checkpoint must be one of {CHECKPOINTS}. Received: checkpoint={checkpoint!r}")
         if self.options.epochs is not None:
             epochs = int(self.options.epochs)
-        work = self.workdir(key)
-        best = work / "best.weights.h5"
-        cbs: list[keras.callbacks.Callback] = list(callbacks) + [
-            keras.callbacks.TerminateOnNaN(),
-            keras.callbacks.BackupAndRestore(str(work / "backup")),
-            keras.callbacks.CSVLogger(str(work / "history.csv"), append=True),
-        ]
+        work = self.workdir(name)
+        build_optimizers(model)  # a model without call() (a GAN) whose parts are built counts as built
+        initial_epoch = min(restore_backup(model, work / "backup", log=self.log), int(epochs))
+        if initial_epoch:
+            self.log(f"{self.key}: resuming {name} at epoch {initial_epoch + 1} of {epochs}")
+        nan_stop = TerminateOnNonFinite()
+        engine: list = [nan_stop]
+        best = None
+        if checkpoint == "best":
+            best = BestCheckpoint(work / "best.weights.h5", monitor=monitor, mode=mode, initial_epoch=initial_epoch)
+            engine.append(best)
+        engine += [CrashSafeBackup(work / "backup"),
+                   keras.callbacks.CSVLogger(str(work / "history.csv"), append=True)]
         if _tensorboard_available():
-            cbs.append(keras.callbacks.TensorBoard(str(work / "logs"), write_graph=False))
-        if validation_data is not None:
-            cbs.append(
-                keras.callbacks.ModelCheckpoint(
-                    str(best), monitor=monitor, mode=mode, save_best_only=True, save_weights_only=True
-                )
-            )
+            engine.append(keras.callbacks.TensorBoard(str(work / "logs"), write_graph=False))
         start = time.perf_counter()
         history = model.fit(
             train_data,
             validation_data=validation_data,
-            epochs=epochs,
+            epochs=int(epochs),
+            initial_epoch=initial_epoch,
             steps_per_epoch=steps_per_epoch,
-            callbacks=cbs,
+            validation_steps=validation_steps,
+            callbacks=list(callbacks) + engine,
             shuffle=False,  # datasets arrive shuffled (or sampled) by dermkit.data.pipelines
-            verbose=(1 if sys.stdout.isatty() else 2) if self.options.verbose else 0,  # bar on a terminal
+            verbose=(1 if sys.stdout.isatty() else 2) if self.options.verbose else 0,
+            **fit_kwargs,
         )
         seconds = time.perf_counter() - start
-        losses = history.history.get("loss", [])
-        diverged = any(not math.isfinite(v) for v in losses)
+        logs = history.history
+        diverged = nan_stop.stopped is not None or any(
+            not math.isfinite(float(v)) for k, vs in logs.items() if "loss" in k for v in vs)
         restored = False
-        if best.exists() and not diverged:
-            model.load_weights(str(best))
+        if best is not None and best.best_epoch is not None and best.path.exists():
+            model.load_weights(str(best.path))
             restored = True
-        monitored = history.history.get(monitor, [])
+        full_history = _read_history(work / "history.csv")
+        monitored = full_history.get(monitor, [])
+        finite = [v for v in monitored if math.isfinite(v)]
+        best_value = (min if mode == "min" else max)(finite) if finite else math.nan
         return {
-            "epochs_run": len(losses),
+            "epochs_run": len(next(iter(logs.values()), [])),
+            "epochs_total": initial_epoch + len(next(iter(logs.values()), [])),
+            "initial_epoch": initial_epoch,
             "train_seconds": round(seconds, 2),
-            "final_loss": float(losses[-1]) if losses else math.nan,
-            f"best_{monitor}": float((min if mode == "min" else max)(monitored)) if monitored else math.nan,
+            "final": {k: float(v[-1]) for k, v in logs.items() if v},
+            "final_loss": float(logs["loss"][-1]) if logs.get("loss") else math.nan,
+            "history": full_history,
+            f"best_{monitor}": best_value,
+            "best_epoch": (best.best_epoch if best is not None else
+                           (monitored.index(best_value) + 1 if finite else None)),
+            "checkpoint": checkpoint,
             "restored_best": restored,
             "diverged": diverged,
+            "stopped_by": nan_stop.stopped,
         }
+
+
+def _read_history(path: Path) -> dict[str, list[float]]:
+    """Per-epoch logs from the CSV log, the last line per epoch (a resumed epoch is logged twice)."""
+    import pandas as pd
+
+    if not path.exists() or path.stat().st_size == 0:
+        return {}
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError):
+        return {}
+    if "epoch" not in frame:
+        return {}
+    frame = frame.drop_duplicates("epoch", keep="last").sort_values("epoch")
+    return {str(c): [float(v) for v in frame[c]] for c in frame.columns
+            if c != "epoch" and frame[c].notna().any()}  # Keras logs val_* columns of NaN without validation
 
 
 def _tensorboard_available() -> bool:
@@ -205,22 +392,25 @@ def _tensorboard_available() -> bool:
     return importlib.util.find_spec("tensorboard") is not None
 
 
-# -- the result store -------------------------------------------------------------------------------------
-def _row_path(session: RunSession, key: str) -> Path:
-    return session.rows_dir / f"{key}.json"
+# -- the result store ---------------------------------------------------------------------------------------
+def _by_key(paper: ModuleType) -> dict[str, Experiment]:
+    return {e.key: e for e in paper.EXPERIMENTS}
 
 
-def _load_results(session: RunSession, experiments: Sequence[Experiment]) -> dict[str, dict]:
-    results = {}
-    for exp in experiments:
-        path = _row_path(session, exp.key)
-        if path.exists():
-            results[exp.key] = json.loads(path.read_text())
-    return results
+def _row_path(session: RunSession, key: str, repeat: int) -> Path:
+    return session.rows_dir / f"{_unit_name(key, repeat)}.json"
 
 
-def _save_result(session: RunSession, key: str, result: Mapping[str, Any]) -> None:
-    atomic_write_text(_row_path(session, key), json.dumps(result, indent=1, default=_json_default), overwrite=True)
+def _read_record(session: RunSession, key: str, repeat: int) -> dict | None:
+    path = _row_path(session, key, repeat)
+    try:
+        record = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        session.log(f"WARNING: {path} is unreadable; the row is recomputed")
+        return None
+    return record if isinstance(record, dict) and "fingerprint" in record and "result" in record else None
 
 
 def _json_default(obj):
@@ -231,41 +421,162 @@ def _json_default(obj):
     raise TypeError(f"cannot store {type(obj).__name__} in a result row")
 
 
-def _manifest(paper: ModuleType, options: RunOptions) -> dict[str, Any]:
-    return {"paper": paper.NAME, "data": options.data, "quick": options.quick, "epochs": options.epochs}
+def _unit_identity(session: RunSession, exp: Experiment, repeat: int) -> tuple[dict, str]:
+    """The identity and fingerprint of ``exp`` at ``repeat`` (dependencies' fingerprints included)."""
+    deps = {}
+    for dep in exp.depends_on:
+        dep_repeat = session._dependency_repeat(dep, repeat)
+        deps[dep] = _fingerprint_of(session, _by_key(session.paper)[dep], dep_repeat)
+    options = {name: getattr(session.options, name) for name in
+               ("data", "quick", "epochs", "mixed_precision", "jit", "deterministic")}
+    ident = identity(session.paper.NAME, session.paper.VERSION, exp, repeat, session.options.seed + repeat,
+                     options, deps)
+    return ident, fingerprint(ident)
+
+
+def _fingerprint_of(session: RunSession, exp: Experiment, repeat: int) -> str:
+    cache = session._fingerprints
+    if (exp.key, repeat) not in cache:
+        cache[(exp.key, repeat)] = _unit_identity(session, exp, repeat)[1]
+    return cache[(exp.key, repeat)]
+
+
+def _current(session: RunSession, exp: Experiment, repeat: int) -> dict | None:
+    """The stored record of this unit if its fingerprint is current, else None."""
+    record = _read_record(session, exp.key, repeat)
+    if record is not None and record["fingerprint"] == _fingerprint_of(session, exp, repeat):
+        return record
+    return None
+
+
+def _load_results(session: RunSession, experiments: Sequence[Experiment]) -> tuple[dict[str, dict], list[str]]:
+    """Mean-over-repeats results of the rows with every repeat current; and the keys missing or incomplete."""
+    results, missing = {}, []
+    for exp in experiments:
+        records = [_current(session, exp, r) for r in range(_repeats(exp, session.options))]
+        if all(records):
+            results[exp.key] = aggregate_repeats([rec["result"] for rec in records])
+        else:
+            missing.append(exp.key)
+    return results, missing
+
+
+def _fresh_folder(path: Path, fp: str) -> None:
+    """Make ``path`` a folder belonging to fingerprint ``fp``: a folder left by another identity is emptied."""
+    marker = path / ".fingerprint"
+    if path.exists() and (not marker.exists() or marker.read_text().strip() != fp):
+        shutil.rmtree(path)
+    path.mkdir(parents=True, exist_ok=True)
+    if not marker.exists():
+        atomic_write_text(marker, fp, overwrite=True)
+
+
+def _publish_artifacts(session: RunSession, unit: _Unit) -> list[str]:
+    """Rename the row's staging folder into ``artifacts/<key>.r<repeat>/`` (replacing an older one)."""
+    staging = session._staging(unit.name)
+    final = session.artifacts_dir / unit.name
+    names = sorted(p.name for p in staging.iterdir() if p.name != ".fingerprint") if staging.exists() else []
+    if final.exists():
+        trash = final.with_name(f".{final.name}.old-{os.getpid()}")
+        os.replace(final, trash)
+        shutil.rmtree(trash, ignore_errors=True)
+    if names:
+        os.replace(staging, final)
+    else:
+        shutil.rmtree(staging, ignore_errors=True)
+    return names
+
+
+def _run_unit(session: RunSession, data, unit: _Unit, on_row) -> dict:
+    from dermkit.training.strategy import set_determinism
+
+    exp = unit.exp
+    _fresh_folder(session.output / "work" / unit.name, unit.fingerprint)
+    _fresh_folder(session._staging(unit.name), unit.fingerprint)
+    set_determinism(unit.seed, session.options.deterministic)
+    session._unit = unit
+    start = time.perf_counter()
+    try:
+        with session.scope():
+            result = dict(session.paper.run_experiment(exp, data, session))
+    finally:
+        session._unit = None
+    result.setdefault("seconds", round(time.perf_counter() - start, 2))
+    artifacts = _publish_artifacts(session, unit)
+    record = {
+        "paper": session.paper.NAME, "key": exp.key, "repeat": unit.repeat, "seed": unit.seed,
+        "fingerprint": unit.fingerprint, "identity": unit.identity, "artifacts": artifacts,
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "result": result,
+    }
+    atomic_write_text(_row_path(session, exp.key, unit.repeat),
+                      json.dumps(record, indent=1, default=_json_default), overwrite=True)
+    if on_row is not None:
+        on_row(exp, result)
+    return record
+
+
+# -- the run folder -----------------------------------------------------------------------------------------
+_RUN_OUTPUTS = ("rows", "work", "figures", "artifacts", "locks")
 
 
 def _prepare_output(paper: ModuleType, options: RunOptions) -> None:
-    """Create the output folder; resume a matching earlier run, refuse a different one without overwrite."""
+    """Create the output folder; resume a run of the same paper on the same data, refuse another without
+    ``overwrite``; record the run options (read back by :func:`report`)."""
     out = Path(options.output)
     manifest_path = out / "run.json"
-    wanted = _manifest(paper, options)
-    if options.overwrite:
-        for name in ("rows", "work", "figures"):
-            shutil.rmtree(out / name, ignore_errors=True)
-        for path in list(out.glob("table_*.md")) + list(out.glob("table_*.csv")) + [manifest_path]:
-            path.unlink(missing_ok=True)
-    elif manifest_path.exists():
-        found = json.loads(manifest_path.read_text())
-        if found != wanted:
-            raise FileExistsError(
-                f"{out} holds a different run ({found}); this one is {wanted}. Choose another --output or "
-                "pass --overwrite to start fresh."
-            )
-    elif out.exists() and any(out.iterdir()):
-        raise FileExistsError(f"{out} exists and is not a dermkit run folder; pass --overwrite or choose another")
+    if not manifest_path.exists() and out.exists() and not out.is_dir():
+        raise FileExistsError(f"{out} exists and is not a folder; choose another --output")
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(manifest_path, json.dumps(wanted, indent=1), overwrite=True)
+    wanted = {"paper": paper.NAME, "data": options.data}
+    with RowLock(out / "run.lock", timeout=options.lock_timeout).hold(what=f"{out}/run.json"):
+        # Checked under the lock: a second process starting at the same time sees the first one's run.json.
+        foreign = [p.name for p in out.iterdir() if not p.name.startswith("run.lock")]
+        if not manifest_path.exists() and foreign and not options.overwrite:
+            raise FileExistsError(f"{out} exists and is not a dermkit run folder; pass --overwrite or choose another")
+        if options.overwrite:
+            for name in _RUN_OUTPUTS:
+                if name != "locks":
+                    shutil.rmtree(out / name, ignore_errors=True)
+            for path in list(out.glob("table_*.md")) + list(out.glob("table_*.csv")) + [manifest_path]:
+                path.unlink(missing_ok=True)
+        elif manifest_path.exists():
+            found = json.loads(manifest_path.read_text())
+            if {k: found.get(k) for k in wanted} != wanted:
+                raise FileExistsError(
+                    f"{out} holds a run of {found.get('paper')} on data {found.get('data')!r}; this one is "
+                    f"{paper.NAME} on {options.data!r}. Choose another --output or pass --overwrite to start fresh."
+                )
+        manifest = {**wanted, "options": {"quick": options.quick, "epochs": options.epochs, "seed": options.seed,
+                                          "mixed_precision": options.mixed_precision, "jit": options.jit,
+                                          "deterministic": options.deterministic, "repeats": options.repeats,
+                                          "tables": list(options.tables)}}
+        atomic_write_text(manifest_path, json.dumps(manifest, indent=1), overwrite=True)
 
 
-def select_experiments(paper: ModuleType, tables: Sequence[str], quick: bool) -> list[Experiment]:
-    """The paper's rows feeding ``tables`` (``"all"`` for every table), restricted to quick rows if asked."""
-    wanted = set(paper.TABLES) if "all" in tables else set(tables)
-    unknown = wanted - set(paper.TABLES)
-    if unknown:
-        raise ValueError(f"{paper.NAME} has tables {paper.TABLES}. Received: {sorted(unknown)}")
-    rows = [e for e in paper.EXPERIMENTS if wanted & set(e.tables) and (e.quick or not quick)]
-    return rows
+def _prepare_data(paper: ModuleType, options: RunOptions, session: RunSession):
+    """``paper.prepare`` under the folder's ``prepare`` lock (one process generates synthetic data at a time)."""
+    with session.lock("prepare").hold(poll=options.poll, what="data preparation"):
+        return paper.prepare(options.data, session)
+
+
+def _write_outputs(paper, results, data, session) -> tuple[list[Table], list[Path]]:
+    tables: list[Table] = paper.make_tables(results, data, session)
+    files: list[Path] = []
+    for table in tables:
+        files += write_table(table, session.output, overwrite=True)
+    make_figures = getattr(paper, "make_figures", None)
+    if make_figures is not None:
+        files += list(make_figures(results, data, session))
+    return tables, files
+
+
+def _print_outputs(tables, files) -> None:
+    for path in files:
+        print(f"wrote {path}")
+    for table in tables:
+        print()
+        print(table.to_markdown())
+    sys.stdout.flush()
 
 
 def reproduce(
@@ -274,45 +585,133 @@ def reproduce(
     *,
     on_row: Callable[[Experiment, dict], None] | None = None,
 ) -> dict[str, Any]:
-    """Run (or resume) a paper's experiments and write its tables and figures.
+    """Run (or resume) a paper's selected rows — their dependencies first — and write its tables and figures.
 
-    Finished rows (``<output>/rows/<key>.json``) are skipped; ``options.overwrite`` starts fresh.
+    Rows stored with a current fingerprint are reused; stale ones are recomputed (the log says why). With
+    ``options.shard = (i, n)`` only the i-th part of the selected rows runs here; rows another process holds
+    are waited for. Tables and figures are written from every current row in the folder.
 
     Returns:
-        ``{"results": {key: row}, "tables": [Table], "files": [Path]}``.
+        ``{"results": {key: mean-over-repeats result}, "tables": [Table], "files": [Path], "missing": [key]}``.
     """
     paper = load_paper(paper)
+    selected = select_experiments(paper, options.tables, options.quick, options.rows)
+    plan = dependency_closure(selected, paper.EXPERIMENTS)
+    index, count = options.shard
+    owner = shard_of(selected, paper.EXPERIMENTS, count)
     _prepare_output(paper, options)
     session = RunSession(paper, options)
-    experiments = select_experiments(paper, options.tables, options.quick)
-    results = _load_results(session, experiments)
-    data = paper.prepare(options.data, session)
-    for exp in experiments:
-        if exp.key in results:
-            session.log(f"{exp.key}: finished earlier, skipped")
-            continue
-        session.log(f"{exp.key}: {exp.label}")
-        set_determinism(options.seed, options.deterministic)
-        start = time.perf_counter()
-        with session.scope():
-            result = dict(paper.run_experiment(exp, data, session))
-        result.setdefault("seconds", round(time.perf_counter() - start, 2))
-        _save_result(session, exp.key, result)
-        results[exp.key] = result
-        if on_row is not None:
-            on_row(exp, result)
-    tables: list[Table] = paper.make_tables(results, data, session)
-    files: list[Path] = []
-    for table in tables:
-        files += write_table(table, session.output, overwrite=True)
-    make_figures = getattr(paper, "make_figures", None)
-    if make_figures is not None:
-        files += list(make_figures(results, data, session))
-    for path in files:
-        print(f"wrote {path}")
-    for table in tables:
-        print()
-        print(table.to_markdown())
-    sys.stdout.flush()
-    return {"results": results, "tables": tables, "files": files}
+    if count > 1:
+        mine = [e.key for e in plan if owner[e.key] == index - 1]
+        session.log(f"shard {index}/{count}: {len(mine)} of {len(plan)} rows here ({', '.join(mine) or 'none'})")
+    data = _prepare_data(paper, options, session)
+    units = [(exp, r) for exp in plan for r in range(_repeats(exp, options))]
+    _run_units(session, data, units, owner, on_row)
+    results, missing = _load_results(session, list(paper.EXPERIMENTS))
+    missing = [k for k in missing if any(e.key == k for e in selected)]
+    tables, files = _write_outputs(paper, results, data, session)
+    _print_outputs(tables, files)
+    return {"results": results, "tables": tables, "files": files, "missing": missing}
 
+
+def _run_units(session: RunSession, data, units, owner: Mapping[str, int], on_row) -> None:
+    """Run every unit this process owns once its dependencies are done; wait for the others."""
+    options = session.options
+    index, count = options.shard
+    pending = list(units)
+    done: set[tuple[str, int]] = set()
+    waiting_since: dict[tuple[str, int], float] = {}
+    told: set[tuple[str, int]] = set()
+    while pending:
+        progressed = False
+        for exp, r in list(pending):
+            uid = (exp.key, r)
+            record = _read_record(session, exp.key, r)
+            fp = _fingerprint_of(session, exp, r)
+            if record is not None and record["fingerprint"] == fp:
+                if uid not in told:
+                    session.log(f"{_label(exp, r)}: finished earlier, skipped")
+                pending.remove((exp, r))
+                done.add(uid)
+                progressed = True
+                continue
+            deps = [(d, session._dependency_repeat(d, r)) for d in exp.depends_on]
+            if not all(dep in done for dep in deps):
+                continue
+            lock = session.lock(_unit_name(exp.key, r))
+            ours = owner.get(exp.key, 0) == index - 1 or count == 1
+            if not ours:  # another shard's: wait, unless nobody has claimed it for a whole lock timeout
+                held = lock.path.exists() and not lock_is_stale(lock.path, options.lock_timeout)
+                since = waiting_since.setdefault(uid, time.time())
+                if held or time.time() - since < options.lock_timeout:
+                    if uid not in told:
+                        session.log(f"{_label(exp, r)}: waiting for shard {owner[exp.key] + 1}/{count}")
+                        told.add(uid)
+                    continue
+                session.log(f"{_label(exp, r)}: shard {owner[exp.key] + 1}/{count} has not started it in "
+                            f"{options.lock_timeout:.0f} s; running it here")
+            if not lock.acquire():
+                if uid not in told:
+                    session.log(f"{_label(exp, r)}: running in {describe_owner(read_lock(lock.path))}; waiting")
+                    told.add(uid)
+                continue
+            try:
+                record = _read_record(session, exp.key, r)  # it may have finished while we looked elsewhere
+                if record is None or record["fingerprint"] != fp:
+                    if record is not None:
+                        why = describe_change(record.get("identity"), _unit_identity(session, exp, r)[0])
+                        session.log(f"{_label(exp, r)}: stale ({why}), recomputing")
+                    session.log(f"{_label(exp, r)}: {exp.label}")
+                    ident = _unit_identity(session, exp, r)[0]
+                    _run_unit(session, data, _Unit(exp, r, options.seed + r, ident, fp), on_row)
+                told.add(uid)
+            finally:
+                lock.release()
+            pending.remove((exp, r))
+            done.add(uid)
+            progressed = True
+        if pending and not progressed:
+            time.sleep(options.poll)
+
+
+def _label(exp: Experiment, repeat: int) -> str:
+    return exp.key if repeat == 0 and exp.repeats == 1 else f"{exp.key} repeat {repeat}"
+
+
+def report(paper: str | ModuleType, output: str | os.PathLike, *,
+           tables: Sequence[str] = ("all",)) -> dict[str, Any]:
+    """Write a run folder's tables and figures from the rows present (e.g. after sharded runs); list the rows
+    missing or stale. The run options come from the folder's ``run.json``; nothing is trained.
+
+    Returns:
+        ``{"results", "tables", "files", "missing"}`` as :func:`reproduce`.
+
+    Raises:
+        FileNotFoundError: ``output`` is not a dermkit run folder.
+        ValueError: it holds a run of another paper.
+    """
+    paper = load_paper(paper)
+    out = Path(output)
+    manifest_path = out / "run.json"
+    if not manifest_path.exists():
+        raise FileNotFoundError(f"{out} is not a dermkit run folder (no run.json); run `dermkit reproduce` first")
+    manifest = json.loads(manifest_path.read_text())
+    if manifest.get("paper") != paper.NAME:
+        raise ValueError(f"{out} holds a run of {manifest.get('paper')}, not {paper.NAME}")
+    saved = manifest.get("options", {})
+    options = RunOptions(output=out, data=manifest["data"], tables=tuple(tables), quick=bool(saved.get("quick")),
+                         epochs=saved.get("epochs"), seed=int(saved.get("seed", 0)),
+                         mixed_precision=saved.get("mixed_precision"), jit=bool(saved.get("jit")),
+                         deterministic=bool(saved.get("deterministic")), repeats=saved.get("repeats"), verbose=0)
+    session = RunSession(paper, options)
+    data = _prepare_data(paper, options, session)
+    wanted = select_experiments(paper, tables, options.quick)
+    results, missing = _load_results(session, list(paper.EXPERIMENTS))
+    missing = [k for k in missing if any(e.key == k for e in wanted)]
+    tables_out, files = _write_outputs(paper, results, data, session)
+    _print_outputs(tables_out, files)
+    if missing:
+        print(f"{paper.NAME}: rows missing or stale in {out}: {', '.join(missing)}")
+    else:
+        print(f"{paper.NAME}: every row of the selected tables is present in {out}")
+    return {"results": results, "tables": tables_out, "files": files, "missing": missing}
