@@ -125,40 +125,46 @@ def average_precision_trapezoid(y_true, y_score, *, where: str = "") -> float:
 
 
 def partial_auc_above_tpr(y_true, y_score, *, min_tpr: float = 0.8, where: str = "") -> float:
-    """Raw partial area under the ROC curve above a sensitivity floor (ISIC "AUC, sens > 80%").
+    """Partial area under the ROC curve where sensitivity is at least ``min_tpr`` (ISIC ``auc_sens_80``).
 
-    ``∫_0^1 max(TPR(FPR) − min_tpr, 0) dFPR`` with the ROC linearly interpolated between its points:
-    the region under the curve and above the line ``TPR = min_tpr``. Not McClish-corrected: it lies in
-    ``[0, 1 − min_tpr]``. With ``min_tpr = 0.8`` a perfect classifier scores 0.2 (TPR = 1 for every FPR)
-    and a random one (the diagonal TPR = FPR) ``∫_0.8^1 (f − 0.8) df = 0.2² / 2 = 0.02``.
+    The ISIC challenge scorer's definition (isic-challenge-scoring ``auc_above_sensitivity``, 2018 Task 3
+    onward, ../shared/reference/data-formats.md): take ``sklearn.metrics.roc_curve``; cut the curve at the
+    point where TPR first reaches ``min_tpr`` — a point inserted at exactly ``TPR = min_tpr`` on the
+    segment that crosses it, at ``FPR = f*`` — and integrate TPR over FPR from there to ``FPR = 1`` with
+    ``sklearn.metrics.auc`` (trapezoids on the ROC polyline):
+
+        ``auc_sens_80 = ∫_{f*}^{1} TPR(FPR) dFPR``
+
+    It is the area *under* the curve over that FPR range, measured from ``TPR = 0``, not McClish-corrected;
+    in [0, 1], 1 is best. With ``min_tpr = 0.8``: a perfect classifier scores 1 (``f* = 0``), a random one
+    (the diagonal) ``∫_0.8^1 f df = 0.18``, the ROC polyline (0,0)–(0.5,0.8)–(1,1) ``0.5·(0.8+1)/2 = 0.45``.
+    ``min_tpr = 0`` gives the whole ROC AUC. Tied scores are one ROC segment (scikit-learn's convention).
 
     Args:
-        y_true: binary labels ``[N]``.
+        y_true: binary labels ``[N]`` (0/1 or bool).
         y_score: scores ``[N]``, higher means positive.
-        min_tpr: the sensitivity floor in [0, 1); default 0.8.
+        min_tpr: the sensitivity floor in [0, 1]; default 0.8.
         where: prefix for the warning message.
 
     Returns:
         The area, or NaN with a ``RuntimeWarning`` when ``y_true`` holds a single class.
 
     Raises:
-        ValueError: ``min_tpr`` outside [0, 1).
+        ValueError: ``min_tpr`` outside [0, 1]; non-binary ``y_true``.
     """
-    if not 0.0 <= min_tpr < 1.0:
-        raise ValueError(f"min_tpr must lie in [0, 1); received min_tpr={min_tpr!r}")
+    if not 0.0 <= min_tpr <= 1.0:
+        raise ValueError(f"min_tpr must lie in [0, 1]; received min_tpr={min_tpr!r}")
     y_true = _binary(y_true, "y_true")
     if _single_class_nan(y_true, "partial AUC", where):
         return float("nan")
     fpr, tpr, _ = roc_curve(y_true, y_score, drop_intermediate=False)
-    # TPR is non-decreasing along the curve: cut it where it first reaches min_tpr, inserting the crossing.
+    # TPR is non-decreasing along the curve and starts at 0: j is the first point with TPR >= min_tpr.
     j = int(np.searchsorted(tpr, min_tpr, side="left"))
-    if j == 0:
+    if j == 0:  # min_tpr == 0: the whole curve
         f_cross = fpr[0]
-    else:
+    else:  # tpr[j - 1] < min_tpr <= tpr[j]: interpolate FPR on that segment
         f_cross = fpr[j - 1] + (min_tpr - tpr[j - 1]) * (fpr[j] - fpr[j - 1]) / (tpr[j] - tpr[j - 1])
-    xs = np.concatenate([[f_cross], fpr[j:]])
-    ys = np.concatenate([[min_tpr], tpr[j:]]) - min_tpr
-    return float(np.sum(np.diff(xs) * (ys[1:] + ys[:-1]) / 2.0))  # trapezoid rule
+    return float(auc(np.concatenate([[f_cross], fpr[j:]]), np.concatenate([[min_tpr], tpr[j:]])))
 
 
 def per_group_rates(y_true, y_pred, groups) -> pd.DataFrame:

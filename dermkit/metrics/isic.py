@@ -266,8 +266,9 @@ def isic_classification_scores(truth, probs, class_names, *, positive_class=None
       recall (= ``sklearn.metrics.balanced_accuracy_score`` when there are no ties).
     * ``per_class``: one-vs-rest per category — ``accuracy``, ``sensitivity``, ``specificity`` with the
       category's probability thresholded at > 0.5 (NaN when undefined: no positives / no negatives);
-      ``auc`` (ROC AUC); ``auc_sens_80`` (raw partial ROC area above 80% sensitivity, in [0, 0.2], see
-      :func:`~dermkit.metrics.classification.partial_auc_above_tpr`); ``average_precision`` (step-wise
+      ``auc`` (ROC AUC); ``auc_sens_80`` (the challenge's partial ROC area where sensitivity ≥ 80%: TPR
+      integrated over FPR from where TPR first reaches 0.8 to FPR = 1, in [0, 1], perfect 1, random ≈ 0.18,
+      see :func:`~dermkit.metrics.classification.partial_auc_above_tpr`); ``average_precision`` (step-wise
       ``average_precision_score``). AUC-type columns are NaN, with a warning, for a category absent from
       (or filling) the truth.
 

@@ -11,6 +11,7 @@ from sklearn.metrics import (
     balanced_accuracy_score,
     precision_recall_curve,
     roc_auc_score,
+    roc_curve,
 )
 
 from dermkit.data.isic import ISIC2017_FEATURES
@@ -233,36 +234,70 @@ def test_classification_per_class_parity_and_one_hot():
         assert table.loc[name, "average_precision"] == pytest.approx(average_precision_score(t, p))
         assert table.loc[name, "sensitivity"] == pytest.approx(np.mean(p[t] > 0.5))
         assert table.loc[name, "specificity"] == pytest.approx(np.mean(p[~t] <= 0.5))
-        assert 0.0 <= table.loc[name, "auc_sens_80"] <= 0.2
+        assert table.loc[name, "auc_sens_80"] == pytest.approx(_sampled_area_above_tpr(t, p, 0.8), abs=1e-3)
 
 
-# (y_true, y_score, expected partial AUC above TPR 0.8)
+def _sampled_area_above_tpr(y_true, y_score, min_tpr):
+    """Independent reference: sample every segment of scikit-learn's ROC polyline densely, keep the points
+    with TPR ≥ min_tpr and integrate TPR over FPR with the trapezoid rule (accurate to ~1e-4 here)."""
+    fpr, tpr, _ = roc_curve(y_true, y_score)
+    s = np.linspace(0.0, 1.0, 2001)
+    f = np.concatenate([f0 + s * (f1 - f0) for f0, f1 in zip(fpr[:-1], fpr[1:])])
+    t = np.concatenate([t0 + s * (t1 - t0) for t0, t1 in zip(tpr[:-1], tpr[1:])])
+    keep = t >= min_tpr
+    return float(np.trapezoid(t[keep], f[keep]))
+
+
+# (kwargs, y_true, y_score, expected): ISIC auc_sens_80, the area under the ROC curve (from TPR = 0) over the
+# FPR range from where TPR first reaches min_tpr (interpolated on the crossing segment) to FPR = 1.
 PARTIAL_AUC_CASES = [
-    # perfect ranking: TPR = 1 for every FPR → (1 − 0.8)·1
-    ([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9], 0.2),
-    # constant score: the ROC is the diagonal TPR = FPR → ∫_0.8^1 (f − 0.8) df = 0.2²/2
-    ([0, 1, 0, 1], [0.5, 0.5, 0.5, 0.5], 0.02),
-    # ROC (0,0) (0,.5) (.5,.5) (.5,1) (1,1): reaches TPR 0.8 at FPR 0.5 → 0.2 · 0.5
-    ([0, 0, 1, 1], [0.1, 0.6, 0.4, 0.9], 0.1),
-    # reversed ranking: ROC (0,0) (1,0) (1,1) → 0
-    ([0, 0, 1, 1], [0.9, 0.8, 0.2, 0.1], 0.0),
+    # 4 samples, perfect ranking: ROC (0,0) (0,1) (1,1) reaches TPR 0.8 at FPR 0 → 1 · 1
+    ({}, [0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9], 1.0),
+    # 4 samples, one tied score: the ROC is the diagonal TPR = FPR → ∫_0.8^1 f df = (1 − 0.64) / 2
+    ({}, [0, 1, 0, 1], [0.5, 0.5, 0.5, 0.5], 0.18),
+    # 7 samples, two tied groups: 0.9 holds 4 of 5 positives and 1 of 2 negatives, 0.1 the rest, so the ROC is
+    # the polyline (0,0) (0.5,0.8) (1,1) → 0.5 · (0.8 + 1) / 2
+    ({}, [1, 1, 1, 1, 0, 1, 0], [0.9, 0.9, 0.9, 0.9, 0.9, 0.1, 0.1], 0.45),
+    # 10 samples, ties: 0.9 holds 2 of 5 positives, 0.5 the other 3 with all 5 negatives: ROC (0,0) (0,0.4)
+    # (1,1); TPR 0.8 inside the tied segment at FPR (0.8 − 0.4) / 0.6 = 2/3 → (1/3) · (0.8 + 1) / 2
+    ({}, [1, 1, 1, 1, 1, 0, 0, 0, 0, 0], [0.9, 0.9, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5], 0.3),
+    # 4 samples: ROC (0,0) (0,.5) (.5,.5) (.5,1) (1,1) crosses TPR 0.8 on the vertical at FPR 0.5 → 0.5 · 1
+    ({}, [0, 0, 1, 1], [0.1, 0.6, 0.4, 0.9], 0.5),
+    # 4 samples, reversed ranking: ROC (0,0) (1,0) (1,1) reaches TPR 0.8 only at FPR 1 → 0
+    ({}, [0, 0, 1, 1], [0.9, 0.8, 0.2, 0.1], 0.0),
+    # the polyline case with other floors: min_tpr 0 is the whole AUC 0.5·0.8/2 + 0.45; min_tpr 1 starts at
+    # FPR 1 → 0; min_tpr 0.4 crosses at FPR 0.25: 0.25 · (0.4 + 0.8) / 2 + 0.45
+    ({"min_tpr": 0.0}, [1, 1, 1, 1, 0, 1, 0], [0.9, 0.9, 0.9, 0.9, 0.9, 0.1, 0.1], 0.65),
+    ({"min_tpr": 1.0}, [1, 1, 1, 1, 0, 1, 0], [0.9, 0.9, 0.9, 0.9, 0.9, 0.1, 0.1], 0.0),
+    ({"min_tpr": 0.4}, [1, 1, 1, 1, 0, 1, 0], [0.9, 0.9, 0.9, 0.9, 0.9, 0.1, 0.1], 0.6),
 ]
 
 
-@pytest.mark.parametrize("y_true, y_score, expected", PARTIAL_AUC_CASES)
-def test_partial_auc_above_80(y_true, y_score, expected):
-    assert partial_auc_above_tpr(y_true, y_score) == pytest.approx(expected)
+@pytest.mark.parametrize("kwargs, y_true, y_score, expected", PARTIAL_AUC_CASES)
+def test_partial_auc_above_tpr_cases(kwargs, y_true, y_score, expected):
+    assert partial_auc_above_tpr(y_true, y_score, **kwargs) == pytest.approx(expected)
 
 
-def test_partial_auc_random_scores_near_analytic_value():
+def test_partial_auc_random_scores_near_the_diagonal_value():
+    # random scores: the ROC tends to the diagonal, whose area above TPR 0.8 is (1 − 0.8²) / 2 = 0.18
     rng = np.random.default_rng(5)
     y = rng.integers(0, 2, 20000)
-    assert partial_auc_above_tpr(y, rng.random(20000)) == pytest.approx(0.02, abs=0.004)
+    score = rng.random(20000)
+    assert partial_auc_above_tpr(y, score) == pytest.approx(0.18, abs=0.01)
+    assert partial_auc_above_tpr(y, score) == pytest.approx(_sampled_area_above_tpr(y, score, 0.8), abs=1e-3)
 
 
-def test_partial_auc_bad_floor():
-    with pytest.raises(ValueError, match=r"min_tpr must lie in \[0, 1\); received min_tpr=1.0"):
-        partial_auc_above_tpr([0, 1], [0.1, 0.9], min_tpr=1.0)
+def test_partial_auc_with_floor_zero_is_sklearn_roc_auc():
+    rng = np.random.default_rng(6)
+    y = rng.integers(0, 2, 300)
+    score = np.round(y * 0.3 + rng.random(300), 1)  # rounded: many ties
+    assert partial_auc_above_tpr(y, score, min_tpr=0.0) == pytest.approx(roc_auc_score(y, score))
+
+
+@pytest.mark.parametrize("min_tpr", [1.5, -0.1])
+def test_partial_auc_bad_floor(min_tpr):
+    with pytest.raises(ValueError, match=rf"min_tpr must lie in \[0, 1\]; received min_tpr={min_tpr}"):
+        partial_auc_above_tpr([0, 1], [0.1, 0.9], min_tpr=min_tpr)
 
 
 def test_binary_task_with_positive_class():
