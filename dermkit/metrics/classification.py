@@ -170,7 +170,7 @@ def _single_class_nan(y_true: np.ndarray, metric: str, where: str) -> bool:
 def roc_auc_or_nan(y_true, y_score, *, where: str = "") -> float:
     """``sklearn.metrics.roc_auc_score``, or NaN with a ``RuntimeWarning`` when ``y_true`` has one class."""
     y_true = _binary(y_true, "y_true")
-    if _single_class_nan(y_true, "AUROC", where):
+    if _single_class_nan(y_true, "ROC AUC", where):
         return float("nan")
     return float(roc_auc_score(y_true, y_score))
 
