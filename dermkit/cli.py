@@ -224,8 +224,9 @@ def add_score_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "score",
         help="score ISIC 2017 Part 2 predictions against ground truth",
-        description="Official ISIC 2017 Part 2 scores (all superpixels of all images pooled per feature; AP is the "
-        "2017 scorer's trapezoidal area, AP_step today's step-wise one).",
+        description="Official ISIC 2017 Part 2 scores (all superpixels of all images pooled per feature; "
+        "average_precision_2017 is the 2017 scorer's trapezoidal area, average_precision scikit-learn's step-wise "
+        "one).",
     )
     parser.add_argument("task", choices=_TASKS)
     parser.add_argument("truth_dir", type=Path, help="folder of ground-truth *_features.json")

@@ -127,7 +127,7 @@ def test_predict_then_score_a_folder(isic2017_root, tmp_path, capsys):
     capsys.readouterr()
     assert main(["score", "isic2017-part2", str(truth), str(out), "--csv", str(tmp_path / "scores.csv")]) == 0
     printed = capsys.readouterr().out
-    assert "pigment_network" in printed and "average" in printed and "auroc" in printed
+    assert "pigment_network" in printed and "average" in printed and "average_precision_2017" in printed
     assert (tmp_path / "scores.csv").exists()
     assert main(["predict", "isic2017-part2", str(images), str(out), "--weights", "isic2017-part2_vgg_f1_aug"]) == 1
     assert "Did you mean 'isic2017-part2_vgg_f1-batch_aug'" in capsys.readouterr().err

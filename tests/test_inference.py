@@ -92,7 +92,7 @@ def test_folder_predict_resumes_and_scores(isic2017_root, tmp_path):
     assert list(table.index) == ["pigment_network", "negative_network", "milia_like_cyst", "streaks", "average"]
     # Scoring the truth against itself: a perfect ranking wherever the feature occurs.
     perfect = score_isic2017_folder(truth_dir, truth_dir)
-    assert perfect.loc["pigment_network", "auroc"] == pytest.approx(1.0)
+    assert perfect.loc["pigment_network", "auc"] == pytest.approx(1.0)
     assert perfect.loc["pigment_network", "accuracy"] == pytest.approx(1.0)
 
 

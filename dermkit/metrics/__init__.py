@@ -2,7 +2,8 @@
 
 * :mod:`dermkit.metrics.jaccard` — fuzzy Jaccard, J̄1, J̄nan, Jc (kawahara2018 Eq. 8–10, Table V).
 * :mod:`dermkit.metrics.isic` — the ISIC challenges' scoring definitions (2017 Part 2, 2018 Task 1 / 3).
-* :mod:`dermkit.metrics.classification` — balanced accuracy, partial AUC, per-group rates (goel2021).
+* :mod:`dermkit.metrics.classification` — class labels, balanced accuracy (the one
+  definition), partial AUC, per-group rates (goel2021).
 * :mod:`dermkit.metrics.keras_metrics` — :class:`ChannelDice` for ``model.compile``; importing it needs
   TensorFlow. ``import dermkit.metrics`` itself never imports TensorFlow: the Keras names below are
   resolved on first access (module ``__getattr__``).
@@ -13,7 +14,9 @@ from __future__ import annotations
 import importlib
 
 from dermkit.metrics.classification import (
+    argmax_labels,
     balanced_multiclass_accuracy,
+    class_labels,
     partial_auc_above_tpr,
     per_group_rates,
 )
@@ -37,9 +40,11 @@ from dermkit.metrics.jaccard import (
 _KERAS_NAMES = {"ChannelDice": "dermkit.metrics.keras_metrics", "channel_dice_metrics": "dermkit.metrics.keras_metrics"}
 
 __all__ = [
+    "argmax_labels",
     "balanced_multiclass_accuracy",
     "channel_jaccard",
     "channel_jaccard_superpixels",
+    "class_labels",
     "fuzzy_jaccard",
     "fuzzy_jaccard_superpixels",
     "isic2017_part2_scores",

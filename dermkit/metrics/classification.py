@@ -10,12 +10,20 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
+from sklearn.metrics import (
+    auc,
+    average_precision_score,
+    balanced_accuracy_score,
+    precision_recall_curve,
+    roc_auc_score,
+    roc_curve,
+)
 
 __all__ = [
     "UNDECIDED",
     "binary_counts",
     "argmax_labels",
+    "class_labels",
     "balanced_multiclass_accuracy",
     "roc_auc_or_nan",
     "average_precision_or_nan",
@@ -56,29 +64,95 @@ def argmax_labels(probs) -> np.ndarray:
     """Row-wise argmax of ``[N, C]`` scores; a row with more than one class at its maximum gets
     :data:`UNDECIDED` (-1), which matches no class and so always counts as wrong (the ISIC rule)."""
     probs = np.asarray(probs, dtype=np.float64)
+    if probs.ndim != 2:
+        raise ValueError(f"scores must be [N, C]; got shape {probs.shape}")
     labels = probs.argmax(axis=1)
     ties = (probs == probs.max(axis=1, keepdims=True)).sum(axis=1) > 1
     return np.where(ties, UNDECIDED, labels)
 
 
-def balanced_multiclass_accuracy(y_true, y_pred) -> float:
-    """Mean over the classes present in ``y_true`` of per-class recall (ISIC balanced multiclass accuracy).
+def class_labels(y, *, name: str = "y") -> np.ndarray:
+    """Class labels ``[N]`` from any of the forms labels and predictions arrive in (one rule for dermkit).
 
-    Equals ``sklearn.metrics.balanced_accuracy_score`` when ``y_pred`` holds no :data:`UNDECIDED`; an
-    undecided prediction is simply never equal to the true label. In [0, 1], 1 is best.
+    * ``[N, C]`` (C > 1) one-hot or scores (softmax, independent sigmoids): :func:`argmax_labels`, a row
+      with several classes at its maximum is :data:`UNDECIDED`;
+    * ``[N]`` or ``[N, 1]`` integers, bools or integer-valued floats: the labels themselves (``int64``);
+    * ``[N]`` or ``[N, 1]`` other floats in [0, 1]: P(class 1) of a binary task (a sigmoid output), 1 when
+      ``> 0.5``, 0 when ``< 0.5`` and :data:`UNDECIDED` at exactly 0.5 (the tie of ``[0.5, 0.5]``);
+    * ``[N]`` strings or other objects: returned as they are.
 
     Args:
-        y_true: ``int [N]`` class labels.
-        y_pred: ``int [N]`` predicted labels, possibly :data:`UNDECIDED` (from :func:`argmax_labels`).
+        y: the array (or nested list).
+        name: the argument's name in error messages.
+
+    Raises:
+        ValueError: more than 2 dimensions; non-finite scores; 1-D floats that are neither integers nor
+            probabilities in [0, 1].
     """
-    y_true = np.asarray(y_true)
-    y_pred = np.asarray(y_pred)
-    if y_true.shape != y_pred.shape or y_true.ndim != 1:
-        raise ValueError(f"y_true and y_pred must be 1-D of equal length; got {y_true.shape}, {y_pred.shape}")
-    if y_true.size == 0:
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim == 2:
+        if not np.issubdtype(y.dtype, np.number) or not np.all(np.isfinite(y)):
+            raise ValueError(f"{name} [N, C] must hold finite numbers (one-hot or class scores)")
+        return argmax_labels(y)
+    if y.ndim != 1:
+        raise ValueError(f"{name} must be labels [N], [N, 1] or class scores [N, C]; got shape {y.shape}")
+    if y.dtype == bool or np.issubdtype(y.dtype, np.integer):
+        return y.astype(np.int64)
+    if not np.issubdtype(y.dtype, np.floating):
+        return y
+    if not np.all(np.isfinite(y)):
+        raise ValueError(f"{name} holds NaN or infinite values")
+    if np.all(np.mod(y, 1) == 0):
+        return y.astype(np.int64)
+    if y.min() < 0 or y.max() > 1:
+        raise ValueError(
+            f"{name}: 1-D floats must be integer labels or probabilities in [0, 1]; found values in "
+            f"[{y.min()}, {y.max()}]"
+        )
+    return np.where(y == 0.5, UNDECIDED, (y > 0.5).astype(np.int64))
+
+
+def balanced_multiclass_accuracy(y_true, y_pred) -> float:
+    """Balanced (multiclass) accuracy: the mean over the classes present in ``y_true`` of per-class recall.
+
+    The one definition in dermkit (ISIC 2018 Task 3's ranking score; goel2021's mean of benign and
+    malignant accuracy; :class:`~dermkit.training.callbacks.BestBalancedAccuracy`): both arguments go through
+    :func:`class_labels`, then ``sklearn.metrics.balanced_accuracy_score``. A prediction row with several
+    classes at its maximum is :data:`UNDECIDED` and counts as wrong (the ISIC rule); a class predicted but
+    absent from ``y_true`` adds no term. In [0, 1], 1 is best, chance is ``1/K``.
+
+    Args:
+        y_true: labels ``[N]`` (ints, bools, integer-valued floats, strings) or one-hot ``[N, C]``.
+        y_pred: labels ``[N]`` (possibly :data:`UNDECIDED`), class scores ``[N, C]`` (softmax), or ``[N]`` /
+            ``[N, 1]`` probabilities of class 1 for a binary task.
+
+    Raises:
+        ValueError: different sample counts or column counts; no samples; a ``y_true`` row that names no
+            single class; bad values (see :func:`class_labels`).
+    """
+    raw_true, raw_pred = np.asarray(y_true), np.asarray(y_pred)
+    if raw_true.ndim == raw_pred.ndim == 2 and raw_true.shape[1] > 1 and raw_true.shape[1] != raw_pred.shape[1]:
+        raise ValueError(f"y_true has {raw_true.shape[1]} columns but y_pred has {raw_pred.shape[1]}")
+    flat_true = raw_true.reshape(-1) if raw_true.ndim == 2 and raw_true.shape[1] == 1 else raw_true
+    if flat_true.ndim == 1 and np.issubdtype(flat_true.dtype, np.floating) and not np.all(np.mod(flat_true, 1) == 0):
+        raise ValueError(
+            "y_true must hold class labels, not probabilities (y_true comes first, then y_pred); found "
+            f"non-integer values such as {flat_true[np.mod(flat_true, 1) != 0][:3].tolist()}"
+        )
+    t = class_labels(raw_true, name="y_true")
+    p = class_labels(raw_pred, name="y_pred")
+    if t.shape != p.shape:
+        raise ValueError(f"y_true has {t.shape[0]} samples but y_pred has {p.shape[0]}")
+    if t.size == 0:
         raise ValueError("no samples to score")
-    recalls = [np.mean(y_pred[y_true == c] == c) for c in np.unique(y_true)]
-    return float(np.mean(recalls))
+    if np.issubdtype(t.dtype, np.integer) and (t == UNDECIDED).any():
+        rows = np.flatnonzero(t == UNDECIDED)[:10].tolist()
+        raise ValueError(f"y_true must name one class per sample; rows {rows} have several classes at their maximum")
+    with warnings.catch_warnings():  # a class predicted but absent from the truth is not an error here
+        warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true", category=UserWarning)
+        return float(balanced_accuracy_score(t, p))
 
 
 def _single_class_nan(y_true: np.ndarray, metric: str, where: str) -> bool:
@@ -96,7 +170,7 @@ def _single_class_nan(y_true: np.ndarray, metric: str, where: str) -> bool:
 def roc_auc_or_nan(y_true, y_score, *, where: str = "") -> float:
     """``sklearn.metrics.roc_auc_score``, or NaN with a ``RuntimeWarning`` when ``y_true`` has one class."""
     y_true = _binary(y_true, "y_true")
-    if _single_class_nan(y_true, "AUROC", where):
+    if _single_class_nan(y_true, "ROC AUC", where):
         return float("nan")
     return float(roc_auc_score(y_true, y_score))
 
@@ -125,40 +199,46 @@ def average_precision_trapezoid(y_true, y_score, *, where: str = "") -> float:
 
 
 def partial_auc_above_tpr(y_true, y_score, *, min_tpr: float = 0.8, where: str = "") -> float:
-    """Raw partial area under the ROC curve above a sensitivity floor (ISIC "AUC, sens > 80%").
+    """Partial area under the ROC curve where sensitivity is at least ``min_tpr`` (ISIC ``auc_sens_80``).
 
-    ``∫_0^1 max(TPR(FPR) − min_tpr, 0) dFPR`` with the ROC linearly interpolated between its points:
-    the region under the curve and above the line ``TPR = min_tpr``. Not McClish-corrected: it lies in
-    ``[0, 1 − min_tpr]``. With ``min_tpr = 0.8`` a perfect classifier scores 0.2 (TPR = 1 for every FPR)
-    and a random one (the diagonal TPR = FPR) ``∫_0.8^1 (f − 0.8) df = 0.2² / 2 = 0.02``.
+    The ISIC challenge scorer's definition (isic-challenge-scoring ``auc_above_sensitivity``, 2018 Task 3
+    onward, ../shared/reference/data-formats.md): take ``sklearn.metrics.roc_curve``; cut the curve at the
+    point where TPR first reaches ``min_tpr`` — a point inserted at exactly ``TPR = min_tpr`` on the
+    segment that crosses it, at ``FPR = f*`` — and integrate TPR over FPR from there to ``FPR = 1`` with
+    ``sklearn.metrics.auc`` (trapezoids on the ROC polyline):
+
+        ``auc_sens_80 = ∫_{f*}^{1} TPR(FPR) dFPR``
+
+    It is the area *under* the curve over that FPR range, measured from ``TPR = 0``, not McClish-corrected;
+    in [0, 1], 1 is best. With ``min_tpr = 0.8``: a perfect classifier scores 1 (``f* = 0``), a random one
+    (the diagonal) ``∫_0.8^1 f df = 0.18``, the ROC polyline (0,0)–(0.5,0.8)–(1,1) ``0.5·(0.8+1)/2 = 0.45``.
+    ``min_tpr = 0`` gives the whole ROC AUC. Tied scores are one ROC segment (scikit-learn's convention).
 
     Args:
-        y_true: binary labels ``[N]``.
+        y_true: binary labels ``[N]`` (0/1 or bool).
         y_score: scores ``[N]``, higher means positive.
-        min_tpr: the sensitivity floor in [0, 1); default 0.8.
+        min_tpr: the sensitivity floor in [0, 1]; default 0.8.
         where: prefix for the warning message.
 
     Returns:
         The area, or NaN with a ``RuntimeWarning`` when ``y_true`` holds a single class.
 
     Raises:
-        ValueError: ``min_tpr`` outside [0, 1).
+        ValueError: ``min_tpr`` outside [0, 1]; non-binary ``y_true``.
     """
-    if not 0.0 <= min_tpr < 1.0:
-        raise ValueError(f"min_tpr must lie in [0, 1); received min_tpr={min_tpr!r}")
+    if not 0.0 <= min_tpr <= 1.0:
+        raise ValueError(f"min_tpr must lie in [0, 1]; received min_tpr={min_tpr!r}")
     y_true = _binary(y_true, "y_true")
     if _single_class_nan(y_true, "partial AUC", where):
         return float("nan")
     fpr, tpr, _ = roc_curve(y_true, y_score, drop_intermediate=False)
-    # TPR is non-decreasing along the curve: cut it where it first reaches min_tpr, inserting the crossing.
+    # TPR is non-decreasing along the curve and starts at 0: j is the first point with TPR >= min_tpr.
     j = int(np.searchsorted(tpr, min_tpr, side="left"))
-    if j == 0:
+    if j == 0:  # min_tpr == 0: the whole curve
         f_cross = fpr[0]
-    else:
+    else:  # tpr[j - 1] < min_tpr <= tpr[j]: interpolate FPR on that segment
         f_cross = fpr[j - 1] + (min_tpr - tpr[j - 1]) * (fpr[j] - fpr[j - 1]) / (tpr[j] - tpr[j - 1])
-    xs = np.concatenate([[f_cross], fpr[j:]])
-    ys = np.concatenate([[min_tpr], tpr[j:]]) - min_tpr
-    return float(np.sum(np.diff(xs) * (ys[1:] + ys[:-1]) / 2.0))  # trapezoid rule
+    return float(auc(np.concatenate([[f_cross], fpr[j:]]), np.concatenate([[min_tpr], tpr[j:]])))
 
 
 def per_group_rates(y_true, y_pred, groups) -> pd.DataFrame:

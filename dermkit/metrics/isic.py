@@ -6,7 +6,9 @@
 * :func:`isic_classification_scores` — 2018 Task 3 onward (goel2021): balanced multiclass accuracy and
   per-category one-vs-rest metrics.
 
-Argument order here is the challenge scorers': ground truth first, then predictions.
+Argument order: ``y_true`` first, then ``y_pred`` (the order of every dermkit metric); options keyword-only.
+Column names are shared across the three: ``auc`` is the ROC AUC, ``average_precision`` scikit-learn's
+step-wise AP, ``average_precision_2017`` the 2017 scorer's trapezoidal PR area.
 """
 
 from __future__ import annotations
@@ -47,11 +49,11 @@ __all__ = [
 #: Columns of :func:`isic2017_part2_scores`.
 PART2_COLUMNS: tuple[str, ...] = (
     "accuracy",
-    "auroc",
+    "auc",
     "average_precision",
+    "average_precision_2017",
     "sensitivity",
     "specificity",
-    "average_precision_step",
 )
 #: Per-image columns (and macro-mean keys) of :func:`isic_segmentation_scores`.
 SEGMENTATION_COLUMNS: tuple[str, ...] = (
@@ -95,12 +97,24 @@ def _rates(counts: dict[str, int], *, if_empty: float) -> dict[str, float]:
 # --------------------------------------------------------------------------------------------------------
 
 
-def _superpixel_pairs(truth, pred) -> tuple[np.ndarray, np.ndarray]:
-    for name, x in (("truth", truth), ("pred", pred)):
-        if isinstance(x, np.ndarray) or not isinstance(x, Sequence):
-            raise TypeError(f"{name} must be a list with one [N_i, 4] array per image; got {type(x).__name__}")
+def _image_list(x, name: str) -> list:
+    """A list of per-image arrays, a ``[n_images, N, 4]`` array or one pooled ``[N, 4]`` array → a list."""
+    if isinstance(x, np.ndarray) and x.dtype != object:
+        if x.ndim == 2:
+            return [x]  # every superpixel of every image, already pooled
+        if x.ndim == 3:
+            return list(x)
+        raise ValueError(f"{name} must be [N, 4], [n_images, N, 4] or a list of [N_i, 4] arrays; got shape {x.shape}")
+    if not isinstance(x, (Sequence, np.ndarray)) or isinstance(x, (str, bytes)):
+        raise TypeError(f"{name} must be a list with one [N_i, 4] array per image, or an array; got {type(x).__name__}")
+    return list(x)
+
+
+def _superpixel_pairs(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
+    truth = _image_list(y_true, "y_true")
+    pred = _image_list(y_pred, "y_pred")
     if len(truth) != len(pred):
-        raise ValueError(f"truth has {len(truth)} images but pred has {len(pred)}")
+        raise ValueError(f"y_true has {len(truth)} images but y_pred has {len(pred)}")
     if not truth:
         raise ValueError("no images to score")
     k = len(ISIC2017_FEATURES)
@@ -109,60 +123,66 @@ def _superpixel_pairs(truth, pred) -> tuple[np.ndarray, np.ndarray]:
         t = np.asarray(t, dtype=np.float64)
         p = np.asarray(p, dtype=np.float64)
         if t.ndim != 2 or t.shape[1] != k:
-            raise ValueError(f"image {i}: truth must be [N_i, {k}]; got shape {t.shape}")
+            raise ValueError(f"image {i}: y_true must be [N_i, {k}]; got shape {t.shape}")
         if p.shape != t.shape:
-            raise ValueError(f"image {i}: pred has shape {p.shape} but truth has {t.shape}")
+            raise ValueError(f"image {i}: y_pred has shape {p.shape} but y_true has {t.shape}")
         if not np.all(np.isfinite(p)) or (p.size and (p.min() < 0 or p.max() > 1)):
-            raise ValueError(f"image {i}: predictions must be finite floats in [0, 1]")
+            raise ValueError(f"image {i}: y_pred must hold finite probabilities in [0, 1]")
         if not np.isin(t, (0.0, 1.0)).all():
-            raise ValueError(f"image {i}: truth labels must be 0 or 1")
+            hint = (
+                " (y_pred is all 0/1: are y_true and y_pred swapped? y_true comes first)"
+                if np.isin(p, (0, 1)).all()
+                else ""
+            )
+            raise ValueError(f"image {i}: y_true labels must be 0 or 1{hint}")
         truths.append(t)
         preds.append(p)
     return np.concatenate(truths).astype(bool), np.concatenate(preds)
 
 
-def isic2017_part2_scores(truth, pred) -> pd.DataFrame:
+def isic2017_part2_scores(y_true, y_pred) -> pd.DataFrame:
     """ISIC 2017 Part 2 scores: per feature, all superpixels of all images pooled.
 
     Columns (all in [0, 1], higher is better):
 
     * ``accuracy``, ``sensitivity``, ``specificity`` — predictions thresholded at > 0.5 (NaN when the
       pooled truth has no positives, resp. no negatives);
-    * ``auroc`` — ``roc_auc_score`` on the raw probabilities;
-    * ``average_precision`` — the 2017 scorer's AP, the trapezoidal area under the precision–recall curve
-      (:func:`~dermkit.metrics.classification.average_precision_trapezoid`); a constant prediction
-      scores ``(1 + prevalence) / 2``, as in kawahara2018 Table II's Empty row;
-    * ``average_precision_step`` — today's step-wise ``average_precision_score`` (constant → prevalence).
+    * ``auc`` — ROC AUC, ``roc_auc_score`` on the raw probabilities;
+    * ``average_precision`` — scikit-learn's step-wise ``average_precision_score`` (constant → prevalence),
+      as everywhere in dermkit;
+    * ``average_precision_2017`` — the 2017 scorer's AP, the trapezoidal area under the precision–recall
+      curve (:func:`~dermkit.metrics.classification.average_precision_trapezoid`, the number kawahara2018
+      Tables I–II report); a constant prediction scores ``(1 + prevalence) / 2``, as in Table II's Empty row.
 
-    AUROC and both APs are NaN, with a ``RuntimeWarning``, for a feature whose truth holds a single class.
+    ``auc`` and both APs are NaN, with a ``RuntimeWarning``, for a feature whose truth holds a single class.
 
     Args:
-        truth: list (one per image) of ``[N_i, 4]`` 0/1 superpixel labels in
-            :data:`~dermkit.data.isic.ISIC2017_FEATURES` order.
-        pred: list of ``[N_i, 4]`` predicted probabilities, finite, in [0, 1].
+        y_true: ``[N_i, 4]`` 0/1 superpixel labels per image in :data:`~dermkit.data.isic.ISIC2017_FEATURES`
+            order: a list (one array per image), an ``[n_images, N, 4]`` array, or one ``[N, 4]`` array of
+            all superpixels pooled (the scores pool them anyway).
+        y_pred: predicted probabilities, finite, in [0, 1], in the same layout as ``y_true``.
 
     Returns:
         DataFrame with rows the four features plus ``average`` (the NaN-skipping mean over features) and
-        the columns above.
+        the columns :data:`PART2_COLUMNS`.
 
     Raises:
-        TypeError: ``truth`` or ``pred`` is not a list of arrays.
-        ValueError: lists of different lengths; an image whose pred and truth shapes differ or are not
-            ``[N_i, 4]`` (the message names the image index); predictions not finite or outside [0, 1];
-            truth not 0/1.
+        TypeError: ``y_true`` or ``y_pred`` is neither an array nor a list of arrays.
+        ValueError: different image counts; an image whose shapes differ or are not ``[N_i, 4]`` (the
+            message names the image index); predictions not finite or outside [0, 1]; truth not 0/1.
     """
-    y_true, y_score = _superpixel_pairs(truth, pred)
+    truth, score = _superpixel_pairs(y_true, y_pred)
     rows = {}
     for k, feature in enumerate(ISIC2017_FEATURES):
-        t, s = y_true[:, k], y_score[:, k]
+        t, s = truth[:, k], score[:, k]
         rates = _rates(binary_counts(t, s > _DECISION_THRESHOLD), if_empty=float("nan"))
         rows[feature] = {
             "accuracy": rates["accuracy"],
-            "auroc": roc_auc_or_nan(t, s, where=feature),
-            "average_precision": average_precision_trapezoid(t, s, where=feature),
+            "auc": roc_auc_or_nan(t, s, where=feature),
+            "average_precision": average_precision_or_nan(t, s, where=feature),
+            "average_precision_2017": average_precision_trapezoid(t, s, where=feature),
             "sensitivity": rates["sensitivity"],
             "specificity": rates["specificity"],
-            "average_precision_step": average_precision_or_nan(t, s, where=feature),
         }
     table = pd.DataFrame.from_dict(rows, orient="index", columns=list(PART2_COLUMNS))
     table.loc["average"] = [mean_over_channels(table[c].to_numpy()) for c in PART2_COLUMNS]
@@ -176,24 +196,43 @@ def isic2017_part2_scores(truth, pred) -> pd.DataFrame:
 
 def _mask_list(x, name: str) -> list:
     if isinstance(x, np.ndarray):
+        if x.ndim == 4 and x.shape[-1] == 1:
+            x = x[..., 0]  # [N, H, W, 1] → [N, H, W]
         if x.ndim != 3:
-            raise ValueError(f"{name} must be [N, H, W] or a list of [H, W] arrays; got shape {x.shape}")
+            raise ValueError(f"{name} must be [N, H, W], [N, H, W, 1] or a list of [H, W] arrays; got shape {x.shape}")
         return list(x)
-    if not isinstance(x, Sequence):
+    if not isinstance(x, Sequence) or isinstance(x, (str, bytes)):
         raise TypeError(f"{name} must be an array or a list of arrays; got {type(x).__name__}")
     return list(x)
 
 
-def isic_segmentation_scores(truth_masks, pred_masks, *, threshold: float | None = None) -> dict:
+def _is_soft(mask: np.ndarray) -> bool:
+    """A float mask with values strictly between 0 and 1: a probability map, not a ground truth."""
+    return np.issubdtype(mask.dtype, np.floating) and bool(np.any((mask > 0) & (mask < 1)))
+
+
+def _is_hard(mask: np.ndarray) -> bool:
+    """A bool mask, or one whose values all lie in {0, 1} or in {0, 255}."""
+    if mask.dtype == bool:
+        return True
+    return bool(np.isin(mask, (0, 1)).all() or np.isin(mask, (0, 255)).all())
+
+
+def isic_segmentation_scores(y_true, y_pred, *, threshold: float | None = None) -> dict:
     """ISIC 2018 Task 1 lesion-segmentation scores, per image then macro-averaged.
 
     Per image: accuracy, sensitivity, specificity, Jaccard, Dice and threshold Jaccard (Jaccard set to 0
     below 0.65, the challenge's ranking score). Empty cases follow the challenge: both masks empty →
     Jaccard = Dice = 1; no positive pixel → sensitivity 1; no negative pixel → specificity 1.
 
+    A probability-map ``y_pred`` against a binary ``y_true`` is the normal case; the reverse (a ``y_true``
+    with values strictly between 0 and 1 and a binary ``y_pred``) is refused, as the arguments were most
+    likely swapped (binarise such a truth first if it is meant).
+
     Args:
-        truth_masks: list of ``[H_i, W_i]`` masks (sizes may differ) or an ``[N, H, W]`` array.
-        pred_masks: the predictions, same layout; each pair must have the same size.
+        y_true: ground-truth masks: a list of ``[H_i, W_i]`` / ``[H_i, W_i, 1]`` masks (sizes may differ), or
+            an ``[N, H, W]`` / ``[N, H, W, 1]`` array.
+        y_pred: the predictions, same layout; each pair must have the same size.
         threshold: ``None`` (default) binarises by dtype — bool as is, integer 0/255 at > 128, float in
             [0, 1] at > 0.5 (see :func:`binarize_mask`); a number binarises every non-bool mask at
             ``> threshold`` and is required for integer masks whose maximum is 1.
@@ -205,21 +244,29 @@ def isic_segmentation_scores(truth_masks, pred_masks, *, threshold: float | None
 
     Raises:
         TypeError: inputs that are not arrays or lists of arrays.
-        ValueError: different image counts; a pair of different sizes (the message names the index); an
-            ambiguous integer mask without ``threshold``; float masks outside [0, 1].
+        ValueError: different image counts; a pair of different sizes (the message names the index); a
+            non-binary float ``y_true`` with a binary ``y_pred`` (swapped arguments); an ambiguous integer
+            mask without ``threshold``; float masks outside [0, 1].
     """
-    truths = _mask_list(truth_masks, "truth_masks")
-    preds = _mask_list(pred_masks, "pred_masks")
+    truths = _mask_list(y_true, "y_true")
+    preds = _mask_list(y_pred, "y_pred")
     if len(truths) != len(preds):
-        raise ValueError(f"truth_masks has {len(truths)} images but pred_masks has {len(preds)}")
+        raise ValueError(f"y_true has {len(truths)} images but y_pred has {len(preds)}")
     if not truths:
         raise ValueError("no images to score")
     rows = []
-    for i, (t, p) in enumerate(zip(truths, preds)):
-        t = binarize_mask(t, threshold=threshold, where=f"truth_masks[{i}]")
-        p = binarize_mask(p, threshold=threshold, where=f"pred_masks[{i}]")
+    for i, (t_raw, p_raw) in enumerate(zip(truths, preds)):
+        t_raw, p_raw = np.asarray(t_raw), np.asarray(p_raw)
+        if _is_soft(t_raw) and _is_hard(p_raw):
+            raise ValueError(
+                f"image {i}: y_true holds values strictly between 0 and 1 (a probability map) while y_pred is "
+                "binary: the arguments look swapped (y_true comes first, then y_pred); binarise y_true first if "
+                "a soft ground truth is meant"
+            )
+        t = binarize_mask(t_raw, threshold=threshold, where=f"y_true[{i}]")
+        p = binarize_mask(p_raw, threshold=threshold, where=f"y_pred[{i}]")
         if t.shape != p.shape:
-            raise ValueError(f"image {i}: truth mask is {t.shape} but prediction is {p.shape}")
+            raise ValueError(f"image {i}: y_true mask is {t.shape} but y_pred is {p.shape}")
         counts = binary_counts(t.ravel(), p.ravel())
         tp, fp, fn = counts["tp"], counts["fp"], counts["fn"]
         row = _rates(counts, if_empty=1.0)
@@ -239,42 +286,57 @@ def isic_segmentation_scores(truth_masks, pred_masks, *, threshold: float | None
 # --------------------------------------------------------------------------------------------------------
 
 
-def _class_labels(truth, num_classes: int, n: int) -> np.ndarray:
-    truth = np.asarray(truth)
+def _truth_labels(y_true, num_classes: int, n: int) -> np.ndarray:
+    """The truth as integer labels ``[N]`` in ``0..C-1``: from one-hot ``[N, C]`` or labels ``[N]`` / ``[N, 1]``."""
+    truth = np.asarray(y_true)
+    if truth.ndim == 2 and truth.shape[1] == 1:
+        truth = truth[:, 0]
+    swapped = " (it looks like probabilities: are y_true and y_pred swapped? y_true comes first)"
     if truth.ndim == 2:
         if truth.shape != (n, num_classes):
-            raise ValueError(f"one-hot truth must be [N, C] = [{n}, {num_classes}]; got shape {truth.shape}")
+            raise ValueError(f"one-hot y_true must be [N, C] = [{n}, {num_classes}]; got shape {truth.shape}")
         if not (np.isin(truth, (0, 1)).all() and (truth.sum(axis=1) == 1).all()):
-            raise ValueError("one-hot truth must hold 0/1 with exactly one 1 per row")
+            soft = np.issubdtype(truth.dtype, np.floating) and np.any((truth > 0) & (truth < 1))
+            raise ValueError(f"one-hot y_true must hold 0/1 with exactly one 1 per row{swapped if soft else ''}")
         return truth.argmax(axis=1)
     if truth.ndim == 1:
         if truth.shape[0] != n:
-            raise ValueError(f"truth has {truth.shape[0]} labels but probs has {n} rows")
+            raise ValueError(f"y_true has {truth.shape[0]} labels but y_pred has {n} rows")
+        if truth.dtype == bool:
+            truth = truth.astype(np.int64)
+        if np.issubdtype(truth.dtype, np.floating):
+            if not np.all(np.isfinite(truth)) or not np.all(np.mod(truth, 1) == 0):
+                raise ValueError(f"y_true must hold integer class labels; found non-integer values{swapped}")
+            truth = truth.astype(np.int64)
         if not np.issubdtype(truth.dtype, np.integer) or (
             truth.size and (truth.min() < 0 or truth.max() >= num_classes)
         ):
-            raise ValueError(f"integer truth labels must lie in [0, {num_classes}); found {np.unique(truth)[:10]}")
+            raise ValueError(f"integer y_true labels must lie in [0, {num_classes}); found {np.unique(truth)[:10]}")
         return truth.astype(np.int64)
-    raise ValueError(f"truth must be one-hot [N, C] or integer labels [N]; got shape {truth.shape}")
+    raise ValueError(f"y_true must be one-hot [N, C] or integer labels [N]; got shape {truth.shape}")
 
 
-def isic_classification_scores(truth, probs, class_names, *, positive_class=None) -> dict:
+def isic_classification_scores(y_true, y_pred, *, class_names=None, positive_class=None) -> dict:
     """ISIC classification scores (2018 Task 3 onward): balanced multiclass accuracy + per-category metrics.
 
-    * ``balanced_accuracy``: labels are the row-wise argmax of ``probs``; a row with several classes at its
+    * ``balanced_accuracy``: labels are the row-wise argmax of ``y_pred``; a row with several classes at its
       maximum is undecided and counts as wrong; the mean over the classes present in the truth of their
-      recall (= ``sklearn.metrics.balanced_accuracy_score`` when there are no ties).
+      recall (:func:`~dermkit.metrics.classification.balanced_multiclass_accuracy`).
     * ``per_class``: one-vs-rest per category — ``accuracy``, ``sensitivity``, ``specificity`` with the
       category's probability thresholded at > 0.5 (NaN when undefined: no positives / no negatives);
-      ``auc`` (ROC AUC); ``auc_sens_80`` (raw partial ROC area above 80% sensitivity, in [0, 0.2], see
-      :func:`~dermkit.metrics.classification.partial_auc_above_tpr`); ``average_precision`` (step-wise
+      ``auc`` (ROC AUC); ``auc_sens_80`` (the challenge's partial ROC area where sensitivity ≥ 80%: TPR
+      integrated over FPR from where TPR first reaches 0.8 to FPR = 1, in [0, 1], perfect 1, random ≈ 0.18,
+      see :func:`~dermkit.metrics.classification.partial_auc_above_tpr`); ``average_precision`` (step-wise
       ``average_precision_score``). AUC-type columns are NaN, with a warning, for a category absent from
       (or filling) the truth.
 
     Args:
-        truth: one-hot ``[N, C]`` or integer labels ``[N]`` in ``0..C-1``.
-        probs: ``[N, C]`` scores, finite, in [0, 1] (softmax or independent sigmoids).
-        class_names: ``C`` distinct names, in column order.
+        y_true: one-hot ``[N, C]`` or integer labels ``[N]`` in ``0..C-1`` (bools and integer-valued floats
+            are accepted as labels).
+        y_pred: ``[N, C]`` scores, finite, in [0, 1] (softmax or independent sigmoids); for a binary task
+            also ``[N]`` or ``[N, 1]``: the probability of class 1 (the positive class), read as the two
+            columns ``[1 - p, p]`` (so ``p = 0.5`` is an undecided tie).
+        class_names: ``C`` distinct names, in column order; default ``"0"``, ``"1"``, ….
         positive_class: a class name, for binary tasks (``C == 2``) only: adds ``precision``, ``f1`` (of the
             argmax decisions for that class, undecided rows counting as negative decisions) and
             ``confusion_matrix`` (DataFrame, rows true class, columns predicted class plus
@@ -284,28 +346,36 @@ def isic_classification_scores(truth, probs, class_names, *, positive_class=None
         ``{"balanced_accuracy": float, "per_class": DataFrame}`` plus the three keys above when asked.
 
     Raises:
-        ValueError: shapes that disagree, non one-hot truth, labels out of range, probabilities outside
-            [0, 1], duplicate class names, an unknown ``positive_class`` or one given with ``C != 2``.
+        ValueError: shapes that disagree, non one-hot truth, labels out of range, probabilities as
+            ``y_true`` (swapped arguments), predictions outside [0, 1], duplicate class names, an unknown
+            ``positive_class`` or one given with ``C != 2``.
     """
-    probs = np.asarray(probs, dtype=np.float64)
+    probs = np.asarray(y_pred, dtype=np.float64)
+    if probs.ndim == 2 and probs.shape[1] == 1:
+        probs = probs[:, 0]
+    if probs.ndim == 1:  # binary task: P(class 1)
+        probs = np.stack([1.0 - probs, probs], axis=1)
     if probs.ndim != 2:
-        raise ValueError(f"probs must be [N, C]; got shape {probs.shape}")
+        raise ValueError(
+            f"y_pred must be [N, C] class probabilities, or [N] / [N, 1] probabilities of the positive class of a "
+            f"binary task; got shape {probs.shape}"
+        )
     n, c = probs.shape
     if n == 0:
         raise ValueError("no samples to score")
-    names = [str(name) for name in class_names]
+    names = [str(k) for k in range(c)] if class_names is None else [str(name) for name in class_names]
     if len(names) != c:
-        raise ValueError(f"class_names has {len(names)} names but probs has {c} columns")
+        raise ValueError(f"class_names has {len(names)} names but y_pred has {c} columns")
     if len(set(names)) != c:
         raise ValueError(f"class_names must be distinct; received class_names={list(class_names)!r}")
     if not np.all(np.isfinite(probs)) or probs.min() < 0 or probs.max() > 1:
-        raise ValueError("probs must hold finite values in [0, 1]")
+        raise ValueError("y_pred must hold finite values in [0, 1]")
     if positive_class is not None:
         if str(positive_class) not in names:
             raise ValueError(f"positive_class must be one of {names}; received positive_class={positive_class!r}")
         if c != 2:
             raise ValueError(f"positive_class is for binary tasks (2 classes); received {c} classes")
-    labels = _class_labels(truth, c, n)
+    labels = _truth_labels(y_true, c, n)
     decisions = argmax_labels(probs)
 
     rows = {}

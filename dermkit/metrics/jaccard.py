@@ -1,7 +1,7 @@
 """Fuzzy Jaccard index — kawahara2018 Eq. 8–10 and the three evaluations of Table V.
 
-Argument order in this module is ``pred, truth`` (the order of the paper's ``J(M̂, M)``); both are
-ordinary keyword arguments, so ``fuzzy_jaccard(truth=..., pred=...)`` reads unambiguously.
+Argument order: ``y_true, y_pred`` (the scikit-learn / Keras order used by every dermkit metric; Eq. 8 is
+symmetric in the two, but the checks and messages name them), options keyword-only.
 
 * Eq. 8, per image and channel: ``J = Σ_x min(p(x), y(x)) / Σ_x max(p(x), y(x))``, NaN when the
   denominator is 0 (prediction and truth both empty): :func:`per_image_jaccard`.
@@ -13,9 +13,10 @@ ordinary keyword arguments, so ``fuzzy_jaccard(truth=..., pred=...)`` reads unam
 Scores lie in [0, 1], 1 is best. Inputs are ``[N, H, W, K]`` arrays or lists of ``[H, W, K]`` arrays whose
 H, W may differ between images (ISIC images are not all one size); values must be finite and in [0, 1].
 
-The superpixel forms (:func:`fuzzy_jaccard_superpixels`) take per-superpixel values ``[N_i, K]`` and pixel
-counts ``|s_i|`` and weight each superpixel by its count: exactly the score of the full-size masks painted
-by Eq. 1, without allocating them (:func:`channel_jaccard_superpixels` likewise for ``Jc``).
+The superpixel forms (:func:`fuzzy_jaccard_superpixels`) take per-superpixel values ``[N_i, K]``
+(``y_true_sp, y_pred_sp``) and pixel counts ``sizes`` (``|s_i|``) and weight each superpixel by its count:
+exactly the score of the full-size masks painted by Eq. 1, without allocating them
+(:func:`channel_jaccard_superpixels` likewise for ``Jc``).
 
 No TensorFlow here.
 """
@@ -74,26 +75,27 @@ def _check_values(arr: np.ndarray, name: str) -> None:
         raise ValueError(f"{name} must hold finite values in [0, 1]; found values in [{arr.min()}, {arr.max()}]")
 
 
-def _check_pairs(preds: list[np.ndarray], truths: list[np.ndarray], what: str) -> None:
-    if len(preds) != len(truths):
-        raise ValueError(f"pred has {len(preds)} images but truth has {len(truths)}")
+def _check_pairs(truths: list[np.ndarray], preds: list[np.ndarray], what: str, names=("y_true", "y_pred")) -> None:
+    true_name, pred_name = names
+    if len(truths) != len(preds):
+        raise ValueError(f"{true_name} has {len(truths)} images but {pred_name} has {len(preds)}")
     if not preds:
         raise ValueError("no images to score")
-    channels = {p.shape[-1] for p in preds} | {t.shape[-1] for t in truths}
+    channels = {t.shape[-1] for t in truths} | {p.shape[-1] for p in preds}
     if len(channels) > 1:
         raise ValueError(f"all images must have the same number of channels K; found K in {sorted(channels)}")
-    for i, (p, t) in enumerate(zip(preds, truths)):
+    for i, (t, p) in enumerate(zip(truths, preds)):
         if p.shape != t.shape:
-            raise ValueError(f"image {i}: pred {what} shape {p.shape} differs from truth shape {t.shape}")
-        _check_values(p, f"pred[{i}]")
-        _check_values(t, f"truth[{i}]")
+            raise ValueError(f"image {i}: {pred_name} {what} shape {p.shape} differs from {true_name} shape {t.shape}")
+        _check_values(t, f"{true_name}[{i}]")
+        _check_values(p, f"{pred_name}[{i}]")
 
 
-def _weighted_sums(pred: np.ndarray, truth: np.ndarray, weights: np.ndarray | None):
-    """Σ w·min(p, y) and Σ w·max(p, y) per channel of one image (``[..., K]`` → two ``[K]``)."""
+def _weighted_sums(truth: np.ndarray, pred: np.ndarray, weights: np.ndarray | None):
+    """Σ w·min(y, p) and Σ w·max(y, p) per channel of one image (``[..., K]`` → two ``[K]``)."""
     k = pred.shape[-1]
-    p = pred.reshape(-1, k)
     y = truth.reshape(-1, k)
+    p = pred.reshape(-1, k)
     if weights is None:
         return np.minimum(p, y).sum(axis=0, dtype=np.float64), np.maximum(p, y).sum(axis=0, dtype=np.float64)
     w = weights.reshape(-1).astype(np.float64)
@@ -107,34 +109,37 @@ def _ratio_or_nan(intersection: np.ndarray, union: np.ndarray) -> np.ndarray:
     return out
 
 
-def per_image_jaccard(pred, truth) -> np.ndarray:
-    """Eq. 8 for every image and channel: ``float64 [N, K]``, NaN where both pred and truth are empty.
+def per_image_jaccard(y_true, y_pred) -> np.ndarray:
+    """Eq. 8 for every image and channel: ``float64 [N, K]``, NaN where both truth and prediction are empty.
 
     Args:
-        pred: predictions, ``[N, H, W, K]`` or a list of ``[H, W, K]``, values in [0, 1].
-        truth: ground truth, same shapes as ``pred``, values in [0, 1].
+        y_true: ground truth, ``[N, H, W, K]`` or a list of ``[H, W, K]``, values in [0, 1].
+        y_pred: predictions, same shapes as ``y_true``, values in [0, 1].
 
     Raises:
         ValueError: different image counts, a pair with different shapes (the message names the image),
             differing K, values outside [0, 1] or not finite.
         TypeError: an input that is neither an array nor a list of arrays.
     """
-    preds = _as_image_list(pred, "pred")
-    truths = _as_image_list(truth, "truth")
-    _check_pairs(preds, truths, "mask")
-    return _per_image(preds, truths, [None] * len(preds))
+    truths = _as_image_list(y_true, "y_true")
+    preds = _as_image_list(y_pred, "y_pred")
+    _check_pairs(truths, preds, "mask")
+    return _per_image(truths, preds, [None] * len(preds))
 
 
-def _per_image(preds, truths, weights) -> np.ndarray:
-    sums = [_weighted_sums(p, t, w) for p, t, w in zip(preds, truths, weights)]
+def _per_image(truths, preds, weights) -> np.ndarray:
+    sums = [_weighted_sums(t, p, w) for t, p, w in zip(truths, preds, weights)]
     intersection = np.stack([s[0] for s in sums])
     union = np.stack([s[1] for s in sums])
     return _ratio_or_nan(intersection, union)
 
 
-def _as_superpixel_lists(pred_sp, truth_sp, sizes):
+def _as_superpixel_lists(y_true_sp, y_pred_sp, sizes):
     def to_list(x, name, ndim):
-        if isinstance(x, np.ndarray) or not isinstance(x, Sequence):
+        if isinstance(x, np.ndarray) and x.dtype != object:
+            if x.ndim != ndim + 1:
+                raise ValueError(f"{name} as an array must have {ndim + 1} dimensions (images first); got {x.shape}")
+        elif not isinstance(x, (Sequence, np.ndarray)) or isinstance(x, (str, bytes)):
             raise TypeError(f"{name} must be a list with one array per image; got {type(x).__name__}")
         arrays = [np.asarray(a, dtype=np.float64) for a in x]
         for i, a in enumerate(arrays):
@@ -142,29 +147,29 @@ def _as_superpixel_lists(pred_sp, truth_sp, sizes):
                 raise ValueError(f"{name}[{i}] must have {ndim} dimension(s); got shape {a.shape}")
         return arrays
 
-    preds = to_list(pred_sp, "pred_sp", 2)
-    truths = to_list(truth_sp, "truth_sp", 2)
+    truths = to_list(y_true_sp, "y_true_sp", 2)
+    preds = to_list(y_pred_sp, "y_pred_sp", 2)
     counts = to_list(sizes, "sizes", 1)
-    _check_pairs(preds, truths, "superpixel")
-    if len(counts) != len(preds):
-        raise ValueError(f"sizes has {len(counts)} images but pred_sp has {len(preds)}")
-    for i, (c, p) in enumerate(zip(counts, preds)):
-        if c.shape[0] != p.shape[0]:
-            raise ValueError(f"image {i}: sizes has {c.shape[0]} superpixels but pred_sp has {p.shape[0]}")
+    _check_pairs(truths, preds, "superpixel", names=("y_true_sp", "y_pred_sp"))
+    if len(counts) != len(truths):
+        raise ValueError(f"sizes has {len(counts)} images but y_true_sp has {len(truths)}")
+    for i, (c, t) in enumerate(zip(counts, truths)):
+        if c.shape[0] != t.shape[0]:
+            raise ValueError(f"image {i}: sizes has {c.shape[0]} superpixels but y_true_sp has {t.shape[0]}")
         if c.size and (c.min() < 0 or not np.all(np.isfinite(c))):
             raise ValueError(f"sizes[{i}] must hold finite non-negative pixel counts")
-    return preds, truths, counts
+    return truths, preds, counts
 
 
-def per_image_jaccard_superpixels(pred_sp, truth_sp, sizes) -> np.ndarray:
+def per_image_jaccard_superpixels(y_true_sp, y_pred_sp, sizes) -> np.ndarray:
     """Eq. 8 per image and channel from per-superpixel values: ``float64 [N, K]`` (NaN: both empty).
 
     Each superpixel counts with its pixel count ``|s_i|``, so the result equals :func:`per_image_jaccard`
     on the masks painted by Eq. 1 at full size.
 
     Args:
-        pred_sp: list (one entry per image) of ``[N_i, K]`` predicted superpixel values in [0, 1].
-        truth_sp: list of ``[N_i, K]`` ground-truth superpixel labels in [0, 1].
+        y_true_sp: list (one entry per image) of ``[N_i, K]`` ground-truth superpixel labels in [0, 1].
+        y_pred_sp: list of ``[N_i, K]`` predicted superpixel values in [0, 1].
         sizes: list of ``[N_i]`` pixel counts (:func:`dermkit.data.superpixels.superpixel_sizes`).
 
     Raises:
@@ -172,8 +177,8 @@ def per_image_jaccard_superpixels(pred_sp, truth_sp, sizes) -> np.ndarray:
         ValueError: list lengths differ, a pair's shapes or superpixel counts differ (the message names
             the image), values outside [0, 1], negative sizes.
     """
-    preds, truths, counts = _as_superpixel_lists(pred_sp, truth_sp, sizes)
-    return _per_image(preds, truths, counts)
+    truths, preds, counts = _as_superpixel_lists(y_true_sp, y_pred_sp, sizes)
+    return _per_image(truths, preds, counts)
 
 
 def reduce_over_images(per_image: np.ndarray, *, empty: str = "ignore") -> np.ndarray:
@@ -198,12 +203,12 @@ def reduce_over_images(per_image: np.ndarray, *, empty: str = "ignore") -> np.nd
     return _ratio_or_nan(np.where(counted, per_image, 0.0).sum(axis=0), counted.sum(axis=0).astype(np.float64))
 
 
-def fuzzy_jaccard(pred, truth, *, empty: str = "ignore") -> np.ndarray:
+def fuzzy_jaccard(y_true, y_pred, *, empty: str = "ignore") -> np.ndarray:
     """Mean fuzzy Jaccard over images per channel: J̄nan (Eq. 10, default) or J̄1 (Eq. 9).
 
     Args:
-        pred: predictions ``[N, H, W, K]`` or a list of ``[H, W, K]`` (sizes may differ), in [0, 1].
-        truth: ground truth, same shapes as ``pred``.
+        y_true: ground truth ``[N, H, W, K]`` or a list of ``[H, W, K]`` (sizes may differ), in [0, 1].
+        y_pred: predictions, same shapes as ``y_true``, in [0, 1].
         empty: ``"ignore"`` (J̄nan: images where both are empty are left out; a channel with none left is
             NaN) or ``"one"`` (J̄1: such images score 1). Default ``"ignore"``.
 
@@ -214,15 +219,15 @@ def fuzzy_jaccard(pred, truth, *, empty: str = "ignore") -> np.ndarray:
         ValueError: bad ``empty``, mismatched shapes (the message names the image), values outside [0, 1].
     """
     _check_empty(empty)
-    return reduce_over_images(per_image_jaccard(pred, truth), empty=empty)
+    return reduce_over_images(per_image_jaccard(y_true, y_pred), empty=empty)
 
 
-def fuzzy_jaccard_superpixels(pred_sp, truth_sp, sizes, *, empty: str = "ignore") -> np.ndarray:
+def fuzzy_jaccard_superpixels(y_true_sp, y_pred_sp, sizes, *, empty: str = "ignore") -> np.ndarray:
     """:func:`fuzzy_jaccard` on superpixel values weighted by pixel counts (= Eq. 1 painting at full size).
 
     Args:
-        pred_sp: list of ``[N_i, K]`` predicted superpixel values in [0, 1].
-        truth_sp: list of ``[N_i, K]`` ground-truth superpixel labels.
+        y_true_sp: list of ``[N_i, K]`` ground-truth superpixel labels in [0, 1].
+        y_pred_sp: list of ``[N_i, K]`` predicted superpixel values in [0, 1].
         sizes: list of ``[N_i]`` superpixel pixel counts ``|s_i|``.
         empty: ``"ignore"`` (J̄nan, default) or ``"one"`` (J̄1), as in :func:`fuzzy_jaccard`.
 
@@ -233,34 +238,34 @@ def fuzzy_jaccard_superpixels(pred_sp, truth_sp, sizes, *, empty: str = "ignore"
         ValueError / TypeError: as :func:`per_image_jaccard_superpixels`, or a bad ``empty``.
     """
     _check_empty(empty)
-    return reduce_over_images(per_image_jaccard_superpixels(pred_sp, truth_sp, sizes), empty=empty)
+    return reduce_over_images(per_image_jaccard_superpixels(y_true_sp, y_pred_sp, sizes), empty=empty)
 
 
-def channel_jaccard(pred, truth) -> np.ndarray:
+def channel_jaccard(y_true, y_pred) -> np.ndarray:
     """``Jc``: one fuzzy Jaccard per channel over all pixels of all images, ``float64 [K]``.
 
     Large images and images with large features weigh more than in J̄ (the reason kawahara2018 prefers
     Eq. 10). NaN for a channel that is empty in every prediction and every truth.
 
     Args:
-        pred: ``[N, H, W, K]`` or a list of ``[H, W, K]``, values in [0, 1].
-        truth: same shapes as ``pred``.
+        y_true: ``[N, H, W, K]`` or a list of ``[H, W, K]``, values in [0, 1].
+        y_pred: same shapes as ``y_true``.
     """
-    preds = _as_image_list(pred, "pred")
-    truths = _as_image_list(truth, "truth")
-    _check_pairs(preds, truths, "mask")
-    return _pooled(preds, truths, [None] * len(preds))
+    truths = _as_image_list(y_true, "y_true")
+    preds = _as_image_list(y_pred, "y_pred")
+    _check_pairs(truths, preds, "mask")
+    return _pooled(truths, preds, [None] * len(preds))
 
 
-def channel_jaccard_superpixels(pred_sp, truth_sp, sizes) -> np.ndarray:
+def channel_jaccard_superpixels(y_true_sp, y_pred_sp, sizes) -> np.ndarray:
     """``Jc`` from per-superpixel values weighted by pixel counts (= :func:`channel_jaccard` of the Eq. 1
     paintings), ``float64 [K]``. Arguments as :func:`per_image_jaccard_superpixels`."""
-    preds, truths, counts = _as_superpixel_lists(pred_sp, truth_sp, sizes)
-    return _pooled(preds, truths, counts)
+    truths, preds, counts = _as_superpixel_lists(y_true_sp, y_pred_sp, sizes)
+    return _pooled(truths, preds, counts)
 
 
-def _pooled(preds, truths, weights) -> np.ndarray:
-    sums = [_weighted_sums(p, t, w) for p, t, w in zip(preds, truths, weights)]
+def _pooled(truths, preds, weights) -> np.ndarray:
+    sums = [_weighted_sums(t, p, w) for t, p, w in zip(truths, preds, weights)]
     return _ratio_or_nan(sum(s[0] for s in sums), sum(s[1] for s in sums))
 
 
@@ -274,7 +279,7 @@ def mean_over_channels(values) -> float:
     return float(values[finite].mean()) if finite.any() else float("nan")
 
 
-def threshold_below(x, threshold: float = 0.5) -> np.ndarray:
+def threshold_below(x, *, threshold: float = 0.5) -> np.ndarray:
     """Copy of ``x`` with values ``< threshold`` set to 0 (larger values kept as they are).
 
     kawahara2018 Section III-B: ``l̂ = 0 if l̂ < 0.5 else l̂``, to remove weak false positives.
@@ -284,7 +289,7 @@ def threshold_below(x, threshold: float = 0.5) -> np.ndarray:
 
 
 def table5_evaluations(
-    pred_masks, index_maps, truth_sp, *, threshold: float = 0.5, empty: str = "ignore"
+    y_true_sp, y_pred, index_maps, *, threshold: float = 0.5, empty: str = "ignore"
 ) -> dict[str, np.ndarray]:
     """The three evaluations of kawahara2018 Table V, each a ``[K]`` array of J̄ per channel.
 
@@ -297,10 +302,10 @@ def table5_evaluations(
       scored per superpixel weighted by pixel count (the paper's reported J̄).
 
     Args:
-        pred_masks: list of ``[H_i, W_i, K]`` predicted probabilities at each image's original size (or
-            an ``[N, H, W, K]`` array).
+        y_true_sp: list of ``[N_i, K]`` ground-truth superpixel labels.
+        y_pred: list of ``[H_i, W_i, K]`` predicted probabilities at each image's original size (or an
+            ``[N, H, W, K]`` array).
         index_maps: list of ``int [H_i, W_i]`` superpixel index maps.
-        truth_sp: list of ``[N_i, K]`` ground-truth superpixel labels.
         threshold: values below it are set to 0; default 0.5.
         empty: ``"ignore"`` (J̄nan, the table's metric; default) or ``"one"`` (J̄1).
 
@@ -312,29 +317,29 @@ def table5_evaluations(
             in size (the message names it).
     """
     _check_empty(empty)
-    preds = _as_image_list(pred_masks, "pred_masks")
-    if not (len(preds) == len(index_maps) == len(truth_sp)):
+    preds = _as_image_list(y_pred, "y_pred")
+    if not (len(y_true_sp) == len(preds) == len(index_maps)):
         raise ValueError(
-            f"pred_masks, index_maps and truth_sp must have one entry per image; got lengths "
-            f"{len(preds)}, {len(index_maps)}, {len(truth_sp)}"
+            f"y_true_sp, y_pred and index_maps must have one entry per image; got lengths "
+            f"{len(y_true_sp)}, {len(preds)}, {len(index_maps)}"
         )
     if not preds:
         raise ValueError("no images to score")
     direct, thresholded, pred_sp, sizes, truths = [], [], [], [], []
-    for i, (pred, index, labels) in enumerate(zip(preds, index_maps, truth_sp)):
+    for i, (labels, pred, index) in enumerate(zip(y_true_sp, preds, index_maps)):
         index = np.asarray(index)
         labels = np.asarray(labels, dtype=np.float64)
         if pred.shape[:2] != index.shape:
-            raise ValueError(f"image {i}: pred mask is {pred.shape[:2]} but its index map is {index.shape}")
+            raise ValueError(f"image {i}: y_pred mask is {pred.shape[:2]} but its index map is {index.shape}")
         # Eq. 1 checks that the labels have index.max() + 1 rows and names the image when not.
         truth_mask = superpixels_to_mask(index, labels, where=f"image {i}")
-        direct.append(per_image_jaccard([pred], [truth_mask])[0])
-        thresholded.append(per_image_jaccard([threshold_below(pred, threshold)], [truth_mask])[0])
-        pred_sp.append(threshold_below(mask_to_superpixels(pred, index), threshold))
+        direct.append(per_image_jaccard([truth_mask], [pred])[0])
+        thresholded.append(per_image_jaccard([truth_mask], [threshold_below(pred, threshold=threshold)])[0])
+        pred_sp.append(threshold_below(mask_to_superpixels(pred, index), threshold=threshold))
         sizes.append(superpixel_sizes(index, labels.shape[0]))
         truths.append(labels)
     return {
         "direct": reduce_over_images(np.stack(direct), empty=empty),
         "thresholded": reduce_over_images(np.stack(thresholded), empty=empty),
-        "superpixel": fuzzy_jaccard_superpixels(pred_sp, truths, sizes, empty=empty),
+        "superpixel": fuzzy_jaccard_superpixels(truths, pred_sp, sizes, empty=empty),
     }

@@ -590,7 +590,7 @@ def classification_metrics(y_true: np.ndarray, prob: np.ndarray, class_weights=(
     ben = tn / (tn + fp) if tn + fp else math.nan
     onehot = np.eye(len(CLASS_NAMES), dtype=np.float32)[y_true]
     loss = float(weighted_categorical_crossentropy(onehot, prob.astype(np.float32), tuple(class_weights)))
-    scores = isic_classification_scores(y_true, prob, CLASS_NAMES, positive_class="malignant")
+    scores = isic_classification_scores(y_true, prob, class_names=CLASS_NAMES, positive_class="malignant")
     per_class = scores["per_class"]
     return {
         "loss": loss,

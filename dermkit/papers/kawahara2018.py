@@ -239,20 +239,20 @@ def evaluate_predictions(items, predict) -> dict[str, Any]:
         sizes.append(superpixel_sizes(index, len(item["labels"])))
         if pixel is not None:  # Table V: pixel-level J per image, accumulated without keeping full-size masks
             truth_pixels = superpixels_to_mask(index, item["labels"])
-            direct.append(per_image_jaccard([pixel], [truth_pixels])[0])
-            thresh.append(per_image_jaccard([threshold_below(pixel)], [truth_pixels])[0])
+            direct.append(per_image_jaccard([truth_pixels], [pixel])[0])
+            thresh.append(per_image_jaccard([truth_pixels], [threshold_below(pixel)])[0])
     official = isic2017_part2_scores(truths, preds)
     thresholded = [threshold_below(p) for p in preds]
-    per_image = per_image_jaccard_superpixels(thresholded, truths, sizes)
+    per_image = per_image_jaccard_superpixels(truths, thresholded, sizes)
     columns = {
-        "ACC": official["accuracy"], "AUROC": official["auroc"], "AP": official["average_precision"],
-        "AP_step": official["average_precision_step"], "SEN": official["sensitivity"],
+        "ACC": official["accuracy"], "AUROC": official["auc"], "AP": official["average_precision_2017"],
+        "AP_step": official["average_precision"], "SEN": official["sensitivity"],
         "SPC": official["specificity"],
     }
     per_channel = {
         "J1": reduce_over_images(per_image, empty="one"),
         "Jnan": reduce_over_images(per_image, empty="ignore"),
-        "Jc": channel_jaccard_superpixels(thresholded, truths, sizes),
+        "Jc": channel_jaccard_superpixels(truths, thresholded, sizes),
     }
     if direct:
         per_channel["Direct-Jnan"] = reduce_over_images(np.stack(direct), empty="ignore")

@@ -17,21 +17,11 @@ require_tensorflow("dermkit.training.callbacks")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+from dermkit.metrics.classification import balanced_multiclass_accuracy, class_labels  # noqa: E402
+
+# ``class_labels`` lives in dermkit.metrics.classification (one label rule); re-exported here for old imports.
+
 __all__ = ["BestBalancedAccuracy", "class_labels"]
-
-
-def class_labels(y) -> np.ndarray:
-    """Integer class labels ``[N]`` from one-hot / probability ``[N, K]`` (argmax) or labels ``[N]``/``[N, 1]``.
-
-    A single-column float array of probabilities (a sigmoid output) is thresholded at 0.5.
-    """
-    y = np.asarray(y)
-    if y.ndim == 2 and y.shape[1] > 1:
-        return np.argmax(y, axis=1)
-    y = y.reshape(-1)
-    if np.issubdtype(y.dtype, np.floating) and y.size and not np.all(np.equal(np.mod(y, 1), 0)):
-        return (y > 0.5).astype(np.int64)
-    return y.astype(np.int64)
 
 
 def _predict_with_labels(model, validation_data, batch_size):
@@ -78,11 +68,12 @@ def _save_atomically(model, filepath: Path) -> None:
 class BestBalancedAccuracy(keras.callbacks.Callback):
     """Compute validation balanced accuracy every epoch, log it, keep (and restore) the best epoch's weights.
 
-    Balanced accuracy is ``sklearn.metrics.balanced_accuracy_score`` of the argmax labels: the mean over
-    classes of per-class recall (goel2021: the mean of malignant and benign accuracy; 1 is best, chance is
-    ``1/K``). It is written into the epoch's ``logs`` as ``val_balanced_accuracy`` (so ``History`` and
-    callbacks placed *after* this one in the list — ``ModelCheckpoint(monitor="val_balanced_accuracy",
-    mode="max")``, ``CSVLogger`` — see it).
+    Balanced accuracy is :func:`dermkit.metrics.balanced_multiclass_accuracy` (``sklearn.metrics.
+    balanced_accuracy_score`` of the argmax labels, a prediction row tied between classes counting as wrong,
+    as in the ISIC scorer): the mean over classes of per-class recall (goel2021: the mean of malignant and
+    benign accuracy; 1 is best, chance is ``1/K``). It is written into the epoch's ``logs`` as
+    ``val_balanced_accuracy`` (so ``History`` and callbacks placed *after* this one in the list —
+    ``ModelCheckpoint(monitor="val_balanced_accuracy", mode="max")``, ``CSVLogger`` — see it).
 
     On improvement (strictly greater than the best so far) the weights are copied in memory and, when
     ``filepath`` is given, saved there atomically (temporary file + rename: an interrupted save never leaves
@@ -149,10 +140,8 @@ class BestBalancedAccuracy(keras.callbacks.Callback):
         self.best_weights = None
 
     def on_epoch_end(self, epoch, logs=None):
-        from sklearn.metrics import balanced_accuracy_score
-
         y_true, y_pred = _predict_with_labels(self.model, self.validation_data, self.batch_size)
-        score = float(balanced_accuracy_score(class_labels(y_true), class_labels(y_pred)))
+        score = balanced_multiclass_accuracy(y_true, y_pred)
         if logs is not None:
             logs[self.log_name] = score
         if self.verbose:

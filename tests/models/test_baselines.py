@@ -72,14 +72,14 @@ def test_baselines_score_like_table_ii():
     sizes = [superpixel_sizes(i, 16) for i in index_maps]
     empty = [empty_baseline(i) for i in index_maps]
     table = isic2017_part2_scores(truth, empty)
-    assert (table["auroc"] == 0.5).all() and (table["sensitivity"] == 0).all()
-    assert (fuzzy_jaccard_superpixels(empty, truth, sizes, empty="ignore") == 0).all()
-    assert (fuzzy_jaccard_superpixels(empty, truth, sizes, empty="one") > 0).any()
+    assert (table["auc"] == 0.5).all() and (table["sensitivity"] == 0).all()
+    assert (fuzzy_jaccard_superpixels(truth, empty, sizes, empty="ignore") == 0).all()
+    assert (fuzzy_jaccard_superpixels(truth, empty, sizes, empty="one") > 0).any()
     lesion = [lesion_baseline(np.ones((8, 8), bool), i) for i in index_maps]  # lesion everywhere
     table = isic2017_part2_scores(truth, lesion)
     assert (table["sensitivity"] == 1).all() and (table["specificity"] == 0).all()
     thresholded = [threshold_below(p) for p in lesion]
-    assert (fuzzy_jaccard_superpixels(thresholded, truth, sizes) > 0).all()
+    assert (fuzzy_jaccard_superpixels(truth, thresholded, sizes) > 0).all()
 
 
 def test_baselines_do_not_import_tensorflow():

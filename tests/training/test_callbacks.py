@@ -19,6 +19,7 @@ GOOD = [np.array([[-1.0, 1.0]], np.float32), np.zeros(2, np.float32)]  # perfect
 ALL_BENIGN = [np.zeros((1, 2), np.float32), np.array([1.0, 0.0], np.float32)]  # 0.5
 ALL_MALIGNANT = [np.zeros((1, 2), np.float32), np.array([0.0, 1.0], np.float32)]  # 0.5
 INVERTED = [np.array([[1.0, -1.0]], np.float32), np.zeros(2, np.float32)]  # 0.0
+TIED = [np.zeros((1, 2), np.float32), np.zeros(2, np.float32)]  # softmax [0.5, 0.5]: undecided, wrong → 0.0
 
 
 class ScriptWeights(keras.callbacks.Callback):
@@ -60,6 +61,13 @@ def test_logs_and_restores_best(tmp_path):
     for loaded, expected in zip(saved.get_weights(), GOOD):
         np.testing.assert_array_equal(loaded, expected)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best.weights.h5"]  # no temporary left
+
+
+def test_tied_outputs_count_as_wrong_like_the_isic_scorer():
+    # every row [0.5, 0.5]: no class decided, so both recalls are 0 (an argmax would say "all benign": 0.5)
+    model = _model()
+    history = _fit(model, BestBalancedAccuracy((X_VAL, Y_VAL)), [TIED, GOOD])
+    assert history.history["val_balanced_accuracy"] == pytest.approx([0.0, 1.0])
 
 
 def test_ties_keep_the_earliest_and_no_restore():
