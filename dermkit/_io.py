@@ -8,7 +8,14 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["check_overwrite", "atomic_path", "atomic_write_text"]
+__all__ = ["check_overwrite", "atomic_path", "atomic_write_text", "default_file_mode"]
+
+
+def default_file_mode() -> int:
+    """The mode a newly created file gets under the current umask (0o644 under umask 022)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def check_overwrite(path: str | os.PathLike, overwrite: bool) -> Path:
@@ -23,7 +30,8 @@ def check_overwrite(path: str | os.PathLike, overwrite: bool) -> Path:
 def atomic_path(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success it is renamed onto ``path`` atomically.
 
-    If the body raises, the temporary file is removed and ``path`` is untouched, so a crash never leaves a
+    The output gets the usual mode of a new file under the umask (not ``mkstemp``'s 0600). If the body
+    raises, the temporary file is removed and ``path`` is untouched, so a crash never leaves a
     partially written output. The temporary name keeps the suffix, so writers that dispatch on it
     (``PIL.Image.save``, ``pandas``, ``h5py``) behave as for the final name.
 
@@ -37,6 +45,8 @@ def atomic_path(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pa
     tmp = Path(tmp)
     try:
         yield tmp
+        if tmp.exists():  # mkstemp makes 0600 files: give the output the mode the umask gives
+            os.chmod(tmp, default_file_mode())
         os.replace(tmp, path)
     finally:
         if tmp.exists():

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 from dermkit._optional import require_tensorflow
@@ -47,22 +46,15 @@ def _predict_with_labels(model, validation_data, batch_size):
 
 def _save_atomically(model, filepath: Path) -> None:
     """``model.save_weights`` (``.weights.h5``) or ``model.save`` (``.keras``) via a temporary file + rename."""
-    name = filepath.name
-    suffix = ".weights.h5" if name.endswith(".weights.h5") else ".keras"
-    filepath.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=suffix, dir=filepath.parent)
-    os.close(fd)
-    tmp = Path(tmp)
-    try:
-        tmp.unlink()  # Keras refuses to write onto some existing files; the name stays reserved enough
-        if suffix == ".weights.h5":
-            model.save_weights(tmp)
-        else:
-            model.save(tmp)
-        os.replace(tmp, filepath)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    from dermkit._io import atomic_path
+    from dermkit.training.checkpoints import save_weights_atomically
+
+    if filepath.name.endswith(".weights.h5"):
+        save_weights_atomically(model, filepath)
+        return
+    with atomic_path(filepath, overwrite=True) as tmp:
+        tmp.unlink()  # Keras refuses to write onto some existing files
+        model.save(tmp)
 
 
 class BestBalancedAccuracy(keras.callbacks.Callback):

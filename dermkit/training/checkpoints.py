@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dermkit._io import atomic_write_text
+from dermkit._io import atomic_write_text, default_file_mode
 from dermkit._optional import require_tensorflow
 
 require_tensorflow("dermkit.training.checkpoints")
@@ -51,17 +51,11 @@ def save_weights_atomically(model: keras.Model, path: str | os.PathLike) -> Path
     tmp = Path(tmp)
     try:
         model.save_weights(tmp, overwrite=True)
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, default_file_mode())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _optimizers(model: keras.Model) -> list:
