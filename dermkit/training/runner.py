@@ -112,6 +112,9 @@ class RunSession:
         self.precision: str | None = None
         self._unit: _Unit | None = None
         self._fingerprints: dict[tuple[str, int], str] = {}
+        #: A per-process cache for expensive objects rows may share (a compiled model reset between rows).
+        #: A row's result must not depend on what is in it: a fresh process computes the same numbers.
+        self.cache: dict[Any, Any] = {}
 
     # -- the row being run -----------------------------------------------------------------------------------
     @property
