@@ -3,7 +3,8 @@
 Every builder follows one weights rule (kawahara2018 issue): ``encoder_weights`` ∈ {None, "imagenet", path to
 a Keras "notop" file}; ``weights`` ∈ {None, registry name, path (Keras 3, legacy Keras 2 or
 segmentation-models ``.h5``, detected from the file)}; ``preprocess=True`` makes the model take RGB float32
-in [0, 1] and apply its encoder's ImageNet preprocessing inside.
+in [0, 1] and apply its encoder's ImageNet preprocessing inside. Builders take ``input_shape`` first and
+every option keyword-only: ``unet((448, 592, 3), num_classes=1)``.
 
 Builders are imported lazily so ``import dermkit.models`` stays cheap (and TensorFlow-free) until one is used;
 ``dermkit.models.baselines`` is NumPy only.
