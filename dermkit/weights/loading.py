@@ -34,6 +34,7 @@ __all__ = [
     "ENCODERS",
     "EncoderSpec",
     "WEIGHTS_FORMATS",
+    "WeightsUnavailableError",
     "build_encoder",
     "detect_weights_format",
     "fetch_weights",
@@ -48,6 +49,14 @@ logger = logging.getLogger(__name__)
 
 WEIGHTS_FORMATS = ("keras3", "legacy", "segmentation_models")
 _APPLICATIONS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/"
+
+
+class WeightsUnavailableError(OSError):
+    """A weights file is neither in the Keras cache nor downloadable (offline, URL unreachable).
+
+    The message names the file, its URL and where to place it by hand. An ``OSError``, so code that catches
+    ``OSError`` keeps working; ``dermkit`` commands print the message and exit with code 1.
+    """
 
 
 @dataclass(frozen=True)
@@ -122,7 +131,7 @@ def _download(file_name: str, url: str, what: str, file_hash: str | None = None)
             file_hash=file_hash,
         )
     except Exception as err:  # urllib errors arrive wrapped in a bare Exception by keras
-        raise OSError(
+        raise WeightsUnavailableError(
             f"Could not download {what} {file_name} from {url} ({type(err).__name__}: {err}). Without network "
             f"access, download it elsewhere and place it at {target} (the Keras cache, ~/.keras/models/ "
             "unless $KERAS_HOME is set), or pass the file's path instead."
@@ -150,8 +159,8 @@ def build_encoder(application: str, *, encoder_weights=None, input_tensor=None, 
     Raises:
         ValueError: unknown ``application`` or ``encoder_weights`` value (message lists the allowed ones).
         DermkitFileNotFoundError: ``encoder_weights`` is a path that does not exist.
-        OSError: ``"imagenet"`` and the file is neither cached nor downloadable; the message names the file,
-            its URL and the folder to place it in.
+        WeightsUnavailableError: (an ``OSError``) ``"imagenet"`` and the file is neither cached nor
+            downloadable; the message names the file, its URL and the folder to place it in.
     """
     import keras
 
@@ -218,7 +227,8 @@ def fetch_weights(name: str, *, verify: bool = True) -> Path:
 
     Raises:
         ValueError: unknown name (close matches listed).
-        OSError: not cached and not downloadable; the message names the URL and where to place the file.
+        WeightsUnavailableError: (an ``OSError``) not cached and not downloadable; the message names the URL
+            and where to place the file.
         DermkitDataError: the hash does not match.
     """
     entry = weights_info(name)
