@@ -38,3 +38,6 @@ __all__ = [
     "weighted_binary_crossentropy",
     "weighted_categorical_crossentropy",
 ]
+
+
+import dermkit._register  # noqa: E402, F401  (every dermkit serialisable registered with Keras)

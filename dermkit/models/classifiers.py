@@ -192,3 +192,6 @@ def set_train_mode(model: keras.Model, train_mode: str) -> keras.Model:
         if layer.name in HEAD_LAYERS:
             layer.trainable = True
     return model
+
+
+import dermkit._register  # noqa: E402, F401  (every dermkit serialisable registered with Keras)

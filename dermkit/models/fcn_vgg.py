@@ -251,3 +251,6 @@ def _apply_unet_decoder(taps: dict, inputs):
         for i in (1, 2):
             x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"unet_stage{stage}_conv{i}")(x)
     return x
+
+
+import dermkit._register  # noqa: E402, F401  (every dermkit serialisable registered with Keras)

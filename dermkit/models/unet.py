@@ -355,3 +355,6 @@ def _build_backbone_unet(
 
     outputs = apply_head(x, num_classes, activation, kernel_size=3, kernel_initializer=HEAD_INITIALIZER)
     return keras.Model(inputs, outputs, name=f"unet_{backbone}")
+
+
+import dermkit._register  # noqa: E402, F401  (every dermkit serialisable registered with Keras)
