@@ -31,3 +31,14 @@ def test_a_positional_option_is_a_type_error(name):
     # e.g. vgg16_fcn((32, 32, 3), 4) used to build a 4-class model silently; num_classes must be named.
     with pytest.raises(TypeError, match="positional argument"):
         getattr(dermkit.models, name)((32, 32, 3), 4)
+
+
+def test_unet_names_the_builder_after_the_submodule_is_imported():
+    import importlib
+    import types
+
+    module = importlib.import_module("dermkit.models.unet")  # binds the submodule to dermkit.models.unet
+    from dermkit.models import unet
+
+    assert isinstance(module, types.ModuleType) and not isinstance(unet, types.ModuleType)
+    assert unet is module.unet and dermkit.models.unet is module.unet
