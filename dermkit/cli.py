@@ -17,7 +17,8 @@ Subcommands now:
   sharded runs), and the rows still missing.
 * ``dermkit predict isic2017-part2 --weights NAME|PATH IMAGES_DIR OUT_DIR`` — write ``_features.json``
   predictions (progress bar, resumes).
-* ``dermkit score isic2017-part2 TRUTH_DIR PRED_DIR`` — the official ISIC 2017 Part 2 table.
+* ``dermkit score isic2017-part2 TRUTH_DIR PRED_DIR [--csv FILE [--overwrite]]`` — the official ISIC 2017
+  Part 2 table.
 """
 
 from __future__ import annotations
@@ -209,10 +210,26 @@ def add_predict_parser(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
+def _check_out_dir(out_dir: Path) -> None:
+    """Refuse an OUT_DIR that is (or lies under) an existing file, before the model is built."""
+    from dermkit.errors import DermkitDataError
+
+    for path in (out_dir, *out_dir.parents):
+        if path.exists():
+            if not path.is_dir():
+                where = "" if path == out_dir else f" ({path} is a file)"
+                raise DermkitDataError(
+                    f"{out_dir}: OUT_DIR must be a folder (created when missing), but {path} exists and is not "
+                    f"a folder{where}. Pass another OUT_DIR."
+                )
+            return
+
+
 def run_predict(args: argparse.Namespace) -> int:
     from dermkit.inference import predict_isic2017_folder
     from dermkit.weights import pretrained_model
 
+    _check_out_dir(args.out_dir)
     size = tuple(args.input_size) if args.input_size else None
     model = pretrained_model(args.weights, input_size=size)
     paths = predict_isic2017_folder(model, args.images_dir, args.out_dir, overwrite=args.overwrite)
@@ -232,18 +249,21 @@ def add_score_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("truth_dir", type=Path, help="folder of ground-truth *_features.json")
     parser.add_argument("pred_dir", type=Path, help="folder of predicted *_features.json")
     parser.add_argument("--csv", type=Path, help="also write the table as CSV")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --csv file")
     parser.set_defaults(func=run_score)
     return parser
 
 
 def run_score(args: argparse.Namespace) -> int:
-    from dermkit._io import atomic_path
+    from dermkit._io import atomic_path, check_overwrite
     from dermkit.inference import score_isic2017_folder
 
+    if args.csv:
+        check_overwrite(args.csv, args.overwrite)  # before scoring, not after
     table = score_isic2017_folder(args.truth_dir, args.pred_dir)
     print(table.to_string(float_format=lambda v: f"{v:.3f}"))
     if args.csv:
-        with atomic_path(args.csv) as tmp:
+        with atomic_path(args.csv, overwrite=args.overwrite) as tmp:
             table.to_csv(tmp)
         print(f"wrote {args.csv}")
     return 0
@@ -278,7 +298,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit code (0 success, 1 bad input data, 2 usage error)."""
+    """Run the CLI; returns the exit code (0 success, 1 bad input data or files, 2 usage error).
+
+    Errors about the user's data and files — :class:`~dermkit.errors.DermkitDataError`, ``ValueError``,
+    ``OSError`` (an existing output, a path that is a file, weights that cannot be downloaded:
+    :class:`~dermkit.weights.WeightsUnavailableError`, ...) — are printed as ``dermkit <command>: error:
+    <message>`` without a traceback.
+    """
     from dermkit.errors import DermkitDataError
 
     parser = build_parser()
@@ -288,7 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CLIError as exc:
         print(f"dermkit {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except (DermkitDataError, FileExistsError, FileNotFoundError, ValueError) as exc:
+    except (DermkitDataError, ValueError, OSError) as exc:  # OSError: FileExistsError, WeightsUnavailableError, ...
         print(f"dermkit {args.command}: error: {exc}", file=sys.stderr)
         return 1
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from dermkit.cli import SUBCOMMANDS, build_parser, main
@@ -115,7 +116,11 @@ def test_predict_then_score_a_folder(isic2017_root, tmp_path, capsys):
             (images / src.name).write_bytes(src.read_bytes())
     keras.utils.set_random_seed(0)
     weights = tmp_path / "fcn.weights.h5"
-    vgg16_fcn(input_shape=(32, 32, 3)).save_weights(weights)
+    # Saved after compile + fit, as a training checkpoint is: the file holds the optimizer's variables too.
+    model = vgg16_fcn(input_shape=(32, 32, 3))
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    model.fit(np.zeros((1, 32, 32, 3), np.float32), np.zeros((1, 32, 32, 4), np.float32), epochs=1, verbose=0)
+    model.save_weights(weights)
     out = tmp_path / "pred"
     assert main(["predict", "isic2017-part2", str(images), str(out), "--weights", str(weights),
                  "--input-size", "32", "32"]) == 0
@@ -155,3 +160,63 @@ def test_python_dash_m_dermkit(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "SYNTHETIC ham10000 data" in result.stdout
+
+
+def _score_inputs(isic2017_root, tmp_path):
+    """Two ground-truth _features.json files, and the same files as predictions."""
+    from dermkit.data.isic import load_isic2017
+
+    df = load_isic2017(isic2017_root, "test").head(2)
+    truth = tmp_path / "truth"
+    truth.mkdir()
+    for row in df.itertuples():
+        (truth / Path(row.features_path).name).write_bytes(Path(row.features_path).read_bytes())
+    return truth, truth
+
+
+@pytest.mark.filterwarnings("ignore:.*undefined when the truth holds a single class:RuntimeWarning")
+def test_score_csv_overwrite(isic2017_root, tmp_path, capsys):
+    truth, pred = _score_inputs(isic2017_root, tmp_path)
+    table = tmp_path / "scores.csv"
+    table.write_text("earlier table\n")
+    argv = ["score", "isic2017-part2", str(truth), str(pred), "--csv", str(table)]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("dermkit score: error: ") and str(table) in err and "--overwrite" in err
+    assert table.read_text() == "earlier table\n"
+    assert main([*argv, "--overwrite"]) == 0  # the option the message names exists
+    assert table.read_text() != "earlier table\n" and "pigment_network" in table.read_text()
+
+
+def test_predict_out_dir_that_is_a_file(tmp_path, capsys):
+    images = tmp_path / "images"
+    images.mkdir()
+    out = tmp_path / "out.txt"
+    out.write_text("not a folder")
+    for target in (out, out / "sub"):
+        assert main(["predict", "isic2017-part2", str(images), str(target), "--weights", "x.weights.h5"]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("dermkit predict: error: ") and str(out) in err and "not a folder" in err
+        assert "Traceback" not in err
+    assert out.read_text() == "not a folder"
+
+
+def test_predict_registry_weights_offline_is_a_message_not_a_traceback(tmp_path, monkeypatch, capsys):
+    keras = pytest.importorskip("keras")
+
+    def offline(*args, **kwargs):
+        raise Exception("URL fetch failure on https://example.invalid: None -- [Errno -3] Temporary failure")
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    monkeypatch.setattr(keras.utils, "get_file", offline)
+    monkeypatch.setattr("dermkit.weights.loading._cache_candidates",
+                        lambda name: [tmp_path / "keras_home" / "models" / name])
+    images = tmp_path / "images"
+    images.mkdir()
+    argv = ["predict", "isic2017-part2", str(images), str(tmp_path / "out"), "--weights",
+            "isic2017-part2_vgg_f1-batch_aug", "--input-size", "32", "32"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("dermkit predict: error: Could not download the weights 'isic2017-part2_vgg_f1-batch_aug'")
+    assert str(tmp_path / "keras_home" / "models" / "isic2017-part2_vgg_f1-batch_aug.h5") in err
+    assert "Traceback" not in err

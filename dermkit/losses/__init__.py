@@ -21,6 +21,7 @@ from dermkit.losses.class_weighted import (  # noqa: E402
 )
 from dermkit.losses.dice import PARTITIONS, DiceF1Loss, dice_f1_coefficient  # noqa: E402
 from dermkit.losses.weighting import (  # noqa: E402
+    MedianFrequencyWeights,
     WeightedBinaryCrossentropy,
     median_frequency_weights,
     weighted_binary_crossentropy,
@@ -29,6 +30,7 @@ from dermkit.losses.weighting import (  # noqa: E402
 __all__ = [
     "PARTITIONS",
     "DiceF1Loss",
+    "MedianFrequencyWeights",
     "WeightedBinaryCrossentropy",
     "WeightedCategoricalCrossentropy",
     "dice_f1_coefficient",
@@ -36,3 +38,6 @@ __all__ = [
     "weighted_binary_crossentropy",
     "weighted_categorical_crossentropy",
 ]
+
+
+import dermkit._register  # noqa: E402, F401  (every dermkit serialisable registered with Keras)

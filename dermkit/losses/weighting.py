@@ -31,14 +31,34 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 import keras
 import numpy as np
 from keras import ops
 
-__all__ = ["WeightedBinaryCrossentropy", "median_frequency_weights", "weighted_binary_crossentropy"]
+__all__ = [
+    "MedianFrequencyWeights",
+    "WeightedBinaryCrossentropy",
+    "median_frequency_weights",
+    "weighted_binary_crossentropy",
+]
 
 MEDIAN_OVER = ("all", "channel")
+
+
+class MedianFrequencyWeights(NamedTuple):
+    """Per-channel pixel weights from :func:`median_frequency_weights`, by name (no order to get wrong).
+
+    Attributes:
+        pos: float64 ``[K]``, the weight of a positive pixel (label 1) of each channel.
+        neg: float64 ``[K]``, the weight of a negative pixel (label 0) of each channel.
+
+    Pass them by keyword: ``WeightedBinaryCrossentropy(pos_weights=w.pos, neg_weights=w.neg)``.
+    """
+
+    pos: np.ndarray
+    neg: np.ndarray
 
 
 def _mask_batches(masks) -> Iterable[np.ndarray]:
@@ -62,7 +82,7 @@ def _mask_batches(masks) -> Iterable[np.ndarray]:
         yield array
 
 
-def median_frequency_weights(masks, *, threshold=0.5, median_over="all") -> np.ndarray:
+def median_frequency_weights(masks, *, threshold=0.5, median_over="all") -> MedianFrequencyWeights:
     """Per-channel positive and negative pixel weights by median frequency balancing (Eigen & Fergus 2015).
 
     See the module docstring for the definition applied to K binary channels and why.
@@ -76,10 +96,10 @@ def median_frequency_weights(masks, *, threshold=0.5, median_over="all") -> np.n
             over each channel's own two frequencies).
 
     Returns:
-        float64 array of shape ``(2, K)``: row 0 holds the weights of negative pixels (label 0), row 1 of
-        positive pixels (label 1), so ``weights[label, k]`` is a pixel's weight. A class that never occurs
-        (a channel with no positive pixel anywhere, or one positive everywhere) is left out of the median
-        and gets weight 1.0, with a warning.
+        :class:`MedianFrequencyWeights` ``(pos, neg)``: two float64 ``[K]`` arrays, the weights of positive
+        (label 1) and of negative (label 0) pixels per channel. A class that never occurs (a channel with
+        no positive pixel anywhere, or one positive everywhere) is left out of the median and gets weight
+        1.0, with a warning.
 
     Raises:
         ValueError: no masks; masks of rank other than 3 (or 4 when batched); masks with different channel
@@ -121,7 +141,8 @@ def median_frequency_weights(masks, *, threshold=0.5, median_over="all") -> np.n
         median = np.nanmedian(frequencies, axis=0, keepdims=True)
     with np.errstate(invalid="ignore"):
         weights = median / frequencies
-    return np.where(present, weights, 1.0)
+    weights = np.where(present, weights, 1.0)  # row 0: negative pixels, row 1: positive pixels
+    return MedianFrequencyWeights(pos=weights[1], neg=weights[0])
 
 
 def _channel_weights(pos_weights, neg_weights) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -153,7 +174,7 @@ def weighted_binary_crossentropy(y_true, y_pred, *, pos_weights, neg_weights, fr
 
     The elementwise ``BCE`` is ``keras.ops.binary_crossentropy`` (Keras clips probabilities to
     [ε, 1 − ε]). The mean divides by the number of pixels, not by the sum of weights. Get the weights from
-    :func:`median_frequency_weights`: ``neg_weights=w[0], pos_weights=w[1]``.
+    :func:`median_frequency_weights`: ``pos_weights=w.pos, neg_weights=w.neg``.
 
     Args:
         y_true: masks in [0, 1] (fuzzy labels interpolate the two weights).
@@ -195,11 +216,14 @@ class WeightedBinaryCrossentropy(keras.losses.Loss):
     weights with :func:`median_frequency_weights` on the training masks::
 
         w = median_frequency_weights(train_masks)
-        loss = WeightedBinaryCrossentropy(pos_weights=w[1], neg_weights=w[0])
+        loss = WeightedBinaryCrossentropy(pos_weights=w.pos, neg_weights=w.neg)
+
+    The weights are keyword-only, so the two vectors cannot be swapped by position.
     """
 
     def __init__(
         self,
+        *,
         pos_weights: Sequence[float],
         neg_weights: Sequence[float],
         from_logits: bool = False,
@@ -209,8 +233,8 @@ class WeightedBinaryCrossentropy(keras.losses.Loss):
         """Create the loss.
 
         Args:
-            pos_weights: K weights of positive pixels (row 1 of :func:`median_frequency_weights`).
-            neg_weights: K weights of negative pixels (row 0).
+            pos_weights: K weights of positive pixels (``.pos`` of :func:`median_frequency_weights`).
+            neg_weights: K weights of negative pixels (``.neg``).
             from_logits: whether ``y_pred`` holds logits. Default False (kawahara2018's sigmoid head).
             reduction: Keras reduction over the per-sample values: ``"sum_over_batch_size"`` (default),
                 ``"sum"``, ``"mean"``, ``"mean_with_sample_weight"``, ``"none"`` or None.

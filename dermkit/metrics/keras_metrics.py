@@ -80,3 +80,6 @@ class ChannelDice(keras.metrics.Metric):
 def channel_dice_metrics(channel_names) -> list[ChannelDice]:
     """One :class:`ChannelDice` per channel, named ``dice_{channel_name}`` (e.g. ``dice_streaks``)."""
     return [ChannelDice(channel=k, name=f"dice_{name}") for k, name in enumerate(channel_names)]
+
+
+import dermkit._register  # noqa: E402, F401  (every dermkit serialisable registered with Keras)

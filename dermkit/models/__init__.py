@@ -3,7 +3,8 @@
 Every builder follows one weights rule (kawahara2018 issue): ``encoder_weights`` ∈ {None, "imagenet", path to
 a Keras "notop" file}; ``weights`` ∈ {None, registry name, path (Keras 3, legacy Keras 2 or
 segmentation-models ``.h5``, detected from the file)}; ``preprocess=True`` makes the model take RGB float32
-in [0, 1] and apply its encoder's ImageNet preprocessing inside.
+in [0, 1] and apply its encoder's ImageNet preprocessing inside. Builders take ``input_shape`` first and
+every option keyword-only: ``unet((448, 592, 3), num_classes=1)``.
 
 Builders are imported lazily so ``import dermkit.models`` stays cheap (and TensorFlow-free) until one is used;
 ``dermkit.models.baselines`` is NumPy only.
@@ -12,6 +13,8 @@ Builders are imported lazily so ``import dermkit.models`` stays cheap (and Tenso
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 
 from dermkit._optional import require_tensorflow
 
@@ -28,11 +31,35 @@ def __getattr__(name: str):
     if name in _BUILDERS:
         require_tensorflow(f"dermkit.models.{name}")
         builder = getattr(importlib.import_module(_BUILDERS[name]), name)
-        # Importing ``dermkit.models.unet`` binds the *module* to this package's ``unet`` attribute; store the
-        # builder so ``dermkit.models.unet`` is the function whatever was imported before.
         globals()[name] = builder
         return builder
     raise AttributeError(f"module 'dermkit.models' has no attribute {name!r}")
+
+
+class _ModelsPackage(types.ModuleType):
+    """``dermkit.models.unet`` is the builder function whatever was imported before.
+
+    The builder ``unet`` lives in the submodule of the same name, and ``import dermkit.models.unet`` (also
+    ``from dermkit.models.unet import ...``) makes Python bind the *submodule* to this package's ``unet``
+    attribute, after which ``from dermkit.models import unet`` would give a module. A property on the
+    package's class takes precedence over that binding. The submodule's names import as usual
+    (``from dermkit.models.unet import BACKBONES``); ``import dermkit.models.unet as m`` gives the builder
+    too, so reach the module itself with ``importlib.import_module("dermkit.models.unet")``.
+    """
+
+    @property
+    def unet(self):
+        builder = globals().get("unet")
+        return builder if builder is not None else __getattr__("unet")
+
+    @unet.setter
+    def unet(self, value) -> None:
+        if isinstance(value, types.ModuleType) and value.__name__ == _BUILDERS["unet"]:
+            return  # the import system binding the submodule: keep the name for the builder
+        globals()["unet"] = value  # e.g. a test's monkeypatch
+
+
+sys.modules[__name__].__class__ = _ModelsPackage
 
 
 def __dir__() -> list[str]:

@@ -58,6 +58,7 @@ def _validate(input_shape, num_classes, train_mode, l2, preprocess):
 
 def densenet_classifier(
     input_shape=(224, 224, 3),
+    *,
     num_classes: int = 2,
     encoder_weights=None,
     weights=None,
@@ -79,6 +80,8 @@ def densenet_classifier(
     head; ``"finetune"`` and ``"fc"`` everything. Frozen layers include their batch-norm layers, which then run
     in inference mode (moving statistics used and not updated) — Keras 3's behaviour for a BatchNormalization
     layer with ``trainable=False``.
+
+    Every argument after ``input_shape`` is keyword-only.
 
     Args:
         input_shape: ``(H, W, 3)``; the report uses 224×224. Default ``(224, 224, 3)``.
@@ -189,3 +192,6 @@ def set_train_mode(model: keras.Model, train_mode: str) -> keras.Model:
         if layer.name in HEAD_LAYERS:
             layer.trainable = True
     return model
+
+
+import dermkit._register  # noqa: E402, F401  (every dermkit serialisable registered with Keras)

@@ -86,6 +86,7 @@ _IRV2_TAPS = {"block3": "block35_10_ac", "block4": "block17_20_ac", "block5": "c
 
 def vgg16_fcn(
     input_shape=(336, 336, 3),
+    *,
     num_classes: int = 4,
     encoder_weights=None,
     weights=None,
@@ -97,6 +98,8 @@ def vgg16_fcn(
     name: str | None = None,
 ) -> keras.Model:
     """kawahara2018 Fig. 2: VGG16 taps resized to the input size, concatenated, 1×1 conv to K, sigmoid.
+
+    Every argument after ``input_shape`` is keyword-only.
 
     Args:
         input_shape: ``(H, W, 3)``; ``H``, ``W`` ≥ 32 (≥ 75 for InceptionResNetV2) or ``None`` for a
@@ -248,3 +251,6 @@ def _apply_unet_decoder(taps: dict, inputs):
         for i in (1, 2):
             x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"unet_stage{stage}_conv{i}")(x)
     return x
+
+
+import dermkit._register  # noqa: E402, F401  (every dermkit serialisable registered with Keras)

@@ -142,3 +142,6 @@ class BilinearResizeTF1(keras.layers.Layer):
         config = super().get_config()
         config.update({"size": None if self.size is None else list(self.size)})
         return config
+
+
+import dermkit._register  # noqa: E402, F401  (every dermkit serialisable registered with Keras)

@@ -98,6 +98,7 @@ BACKBONE_DIVISOR = 32
 
 def unet(
     input_shape: Sequence[int | None],
+    *,
     num_classes: int = 1,
     backbone: str | None = None,
     encoder_weights: str | None = None,
@@ -128,6 +129,8 @@ def unet(
     to the caller, so use ``preprocess=False`` to compare with its models.
 
     The head activation runs in float32, so outputs stay float32 under a mixed-precision policy.
+
+    Every argument after ``input_shape`` is keyword-only.
 
     Args:
         input_shape: ``(H, W, C)``. H and W may be None (any size at call time); an integer H or W must be a
@@ -352,3 +355,6 @@ def _build_backbone_unet(
 
     outputs = apply_head(x, num_classes, activation, kernel_size=3, kernel_initializer=HEAD_INITIALIZER)
     return keras.Model(inputs, outputs, name=f"unet_{backbone}")
+
+
+import dermkit._register  # noqa: E402, F401  (every dermkit serialisable registered with Keras)

@@ -397,7 +397,7 @@ def _loss(params: dict, train_df: pd.DataFrame, size: int):
 
     masks = feature_dataset(train_df, image_size=size, batch_size=16).map(lambda image, mask: mask)
     weights = median_frequency_weights(masks)
-    return WeightedBinaryCrossentropy(pos_weights=weights[1].tolist(), neg_weights=weights[0].tolist())
+    return WeightedBinaryCrossentropy(pos_weights=weights.pos.tolist(), neg_weights=weights.neg.tolist())
 
 
 def _train_datasets(exp: Experiment, data: Data, cfg: dict, seed: int):

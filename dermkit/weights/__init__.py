@@ -10,6 +10,7 @@ from dermkit.weights.legacy import assign_layer_weights, legacy_layer_names, rea
 from dermkit.weights.loading import (
     ENCODERS,
     WEIGHTS_FORMATS,
+    WeightsUnavailableError,
     build_encoder,
     detect_weights_format,
     fetch_weights,
@@ -36,6 +37,7 @@ __all__ = [
     "REGISTRY",
     "WEIGHTS_FORMATS",
     "WeightsEntry",
+    "WeightsUnavailableError",
     "assign_layer_weights",
     "build_encoder",
     "detect_weights_format",

@@ -34,6 +34,7 @@ __all__ = [
     "ENCODERS",
     "EncoderSpec",
     "WEIGHTS_FORMATS",
+    "WeightsUnavailableError",
     "build_encoder",
     "detect_weights_format",
     "fetch_weights",
@@ -48,6 +49,14 @@ logger = logging.getLogger(__name__)
 
 WEIGHTS_FORMATS = ("keras3", "legacy", "segmentation_models")
 _APPLICATIONS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/"
+
+
+class WeightsUnavailableError(OSError):
+    """A weights file is neither in the Keras cache nor downloadable (offline, URL unreachable).
+
+    The message names the file, its URL and where to place it by hand. An ``OSError``, so code that catches
+    ``OSError`` keeps working; ``dermkit`` commands print the message and exit with code 1.
+    """
 
 
 @dataclass(frozen=True)
@@ -122,7 +131,7 @@ def _download(file_name: str, url: str, what: str, file_hash: str | None = None)
             file_hash=file_hash,
         )
     except Exception as err:  # urllib errors arrive wrapped in a bare Exception by keras
-        raise OSError(
+        raise WeightsUnavailableError(
             f"Could not download {what} {file_name} from {url} ({type(err).__name__}: {err}). Without network "
             f"access, download it elsewhere and place it at {target} (the Keras cache, ~/.keras/models/ "
             "unless $KERAS_HOME is set), or pass the file's path instead."
@@ -150,8 +159,8 @@ def build_encoder(application: str, *, encoder_weights=None, input_tensor=None, 
     Raises:
         ValueError: unknown ``application`` or ``encoder_weights`` value (message lists the allowed ones).
         DermkitFileNotFoundError: ``encoder_weights`` is a path that does not exist.
-        OSError: ``"imagenet"`` and the file is neither cached nor downloadable; the message names the file,
-            its URL and the folder to place it in.
+        WeightsUnavailableError: (an ``OSError``) ``"imagenet"`` and the file is neither cached nor
+            downloadable; the message names the file, its URL and the folder to place it in.
     """
     import keras
 
@@ -218,7 +227,8 @@ def fetch_weights(name: str, *, verify: bool = True) -> Path:
 
     Raises:
         ValueError: unknown name (close matches listed).
-        OSError: not cached and not downloadable; the message names the URL and where to place the file.
+        WeightsUnavailableError: (an ``OSError``) not cached and not downloadable; the message names the URL
+            and where to place the file.
         DermkitDataError: the hash does not match.
     """
     entry = weights_info(name)
@@ -287,7 +297,11 @@ def load_weights(model, weights, *, name_map: Mapping[str, str] | Callable[[str]
     Args:
         model: the built Keras model.
         weights: ``None`` (no-op), a registry name (see ``weights/README.md``) or a path to a Keras 3
-            ``.weights.h5``, legacy Keras 2 ``.h5`` or segmentation-models ``.h5`` file.
+            ``.weights.h5``, legacy Keras 2 ``.h5`` or segmentation-models ``.h5`` file. A Keras 3 file
+            saved from a compiled, trained model (e.g. a ``best.weights.h5`` checkpoint) also holds the
+            optimizer's variables: the model's arrays are checked and loaded, and the optimizer state is
+            restored into ``model.optimizer`` when that is built with the same layout (Keras'
+            ``load_weights``), ignored otherwise.
         name_map: for legacy files, file layer name → model layer name (dict or callable; identity by
             default). For a registry name it defaults to the entry's ``legacy_name_map``.
 
@@ -334,16 +348,38 @@ def load_weights(model, weights, *, name_map: Mapping[str, str] | Callable[[str]
     return model
 
 
-def _keras3_shape_check(model, path: Path) -> None:
-    """Keras 3 files key layers by class-derived names (``dense_1``), not layer names, and ignore extra
-    layers silently: compare the file's arrays with the model's weights (count and shapes) first."""
-    from collections import Counter
+#: Top-level group of a Keras 3 ``.weights.h5`` file that holds the optimizer's state (``optimizer/vars/0``
+#: ...: iteration count, learning rate, slots), present when the model was compiled and trained.
+_KERAS3_OPTIMIZER_GROUP = "optimizer"
 
+
+def _keras3_model_array_shapes(path: Path) -> list[tuple[int, ...]]:
+    """Shapes of the model arrays of a Keras 3 weights file: every dataset but the optimizer's.
+
+    Keras 3 writes the model's variables under ``layers/<class-derived name>/vars/<i>`` (and the model's own
+    under ``vars``), and, after ``compile`` + ``fit``, the optimizer's under ``optimizer/vars/<i>``.
+    """
     import h5py
 
     shapes: list[tuple[int, ...]] = []
+
+    def visit(name: str, obj) -> None:
+        if isinstance(obj, h5py.Dataset) and name.split("/", 1)[0] != _KERAS3_OPTIMIZER_GROUP:
+            shapes.append(tuple(obj.shape))
+
     with h5py.File(path, "r") as f:
-        f.visititems(lambda _, obj: shapes.append(tuple(obj.shape)) if isinstance(obj, h5py.Dataset) else None)
+        f.visititems(visit)
+    return shapes
+
+
+def _keras3_shape_check(model, path: Path) -> None:
+    """Keras 3 files key layers by class-derived names (``dense_1``), not layer names, and ignore extra
+    layers silently: compare the file's model arrays with the model's weights (count and shapes) first.
+    Optimizer state in the file is not compared (``model.load_weights`` restores it into a built optimizer
+    of the same layout, and skips it with a warning otherwise)."""
+    from collections import Counter
+
+    shapes = _keras3_model_array_shapes(path)
     file_shapes = Counter(shapes)
     model_shapes = Counter(tuple(w.shape) for w in model.weights)
     if file_shapes != model_shapes:
@@ -357,7 +393,8 @@ def _keras3_shape_check(model, path: Path) -> None:
 
 
 def _load_keras3(model, path: Path) -> None:
-    """``model.load_weights`` on a Keras 3 file (which Keras recognises by the ``.weights.h5`` suffix)."""
+    """``model.load_weights`` on a Keras 3 file (which Keras recognises by the ``.weights.h5`` suffix),
+    after checking that its model arrays fit; a file saved from a compiled, trained model also loads."""
     _keras3_shape_check(model, path)
     try:
         if path.name.endswith(".weights.h5"):

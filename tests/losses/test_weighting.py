@@ -29,15 +29,34 @@ MASKS = np.stack([MASK_A, MASK_B])
 #   negative weights (0.5/0.5, 0.5/0.875) = (1, 4/7); positive weights (0.5/0.5, 0.5/0.25) = (1, 2)
 # median_over="channel": channel 0 median 0.5 → (1, 1); channel 1 median (0.25 + 0.875)/2 = 0.5625
 #   → negative 0.5625/0.875 = 9/14, positive 0.5625/0.25 = 2.25
-EXPECTED_ALL = np.array([[1.0, 4 / 7], [1.0, 2.0]])
-EXPECTED_CHANNEL = np.array([[1.0, 9 / 14], [1.0, 2.25]])
+# (positive weights, negative weights) per channel.
+EXPECTED_ALL = ([1.0, 2.0], [1.0, 4 / 7])
+EXPECTED_CHANNEL = ([1.0, 2.25], [1.0, 9 / 14])
+
+
+def assert_weights(weights, expected, **kwargs):
+    np.testing.assert_allclose(weights.pos, expected[0], **kwargs)
+    np.testing.assert_allclose(weights.neg, expected[1], **kwargs)
 
 
 @pytest.mark.parametrize("median_over, expected", [("all", EXPECTED_ALL), ("channel", EXPECTED_CHANNEL)])
 def test_median_frequency_weights_by_hand(median_over, expected):
     weights = median_frequency_weights(MASKS, median_over=median_over)
-    assert weights.shape == (2, 2)
-    np.testing.assert_allclose(weights, expected, rtol=1e-12)
+    assert weights._fields == ("pos", "neg")
+    assert weights.pos.shape == weights.neg.shape == (2,)
+    assert_weights(weights, expected, rtol=1e-12)
+
+
+def test_weights_cannot_be_passed_in_the_wrong_order():
+    # The issue: median_frequency_weights gave (negative, positive) rows and the loss took (pos, neg)
+    # positionally, so WeightedBinaryCrossentropy(*median_frequency_weights(m)) swapped them silently.
+    weights = median_frequency_weights(MASKS)
+    with pytest.raises(TypeError):
+        WeightedBinaryCrossentropy(*weights)
+    with pytest.raises(TypeError):
+        weighted_binary_crossentropy(MASKS, MASKS, *weights)
+    loss = WeightedBinaryCrossentropy(pos_weights=weights.pos, neg_weights=weights.neg)
+    assert loss.pos_weights == pytest.approx((1.0, 2.0)) and loss.neg_weights == pytest.approx((1.0, 4 / 7))
 
 
 @pytest.mark.parametrize(
@@ -54,7 +73,7 @@ def test_median_frequency_weights_by_hand(median_over, expected):
     ],
 )
 def test_median_frequency_weights_inputs(source, threshold):
-    np.testing.assert_allclose(median_frequency_weights(source(), threshold=threshold), EXPECTED_ALL)
+    assert_weights(median_frequency_weights(source(), threshold=threshold), EXPECTED_ALL)
 
 
 def test_absent_class_gets_weight_one_with_warning():
@@ -63,7 +82,7 @@ def test_absent_class_gets_weight_one_with_warning():
     # channel 0 as before: 0.5, 0.5; channel 1 negative: 8/8 = 1. Median(0.5, 0.5, 1) = 0.5.
     with pytest.warns(UserWarning, match=r"classes never present \(positive of channel 1\) get weight 1.0"):
         weights = median_frequency_weights(masks)
-    np.testing.assert_allclose(weights, [[1.0, 0.5], [1.0, 1.0]])
+    assert_weights(weights, ([1.0, 1.0], [1.0, 0.5]))
 
 
 @pytest.mark.parametrize(
@@ -100,15 +119,16 @@ def test_weighted_bce_matches_numpy_reference():
     y_true = (rng.random((3, 5, 4, 2)) < 0.3).astype(np.float32)
     y_pred = rng.random((3, 5, 4, 2)).astype(np.float32)
     weights = median_frequency_weights(y_true)
-    expected = reference_weighted_bce(y_true, y_pred, weights[1], weights[0])
-    per_sample = weighted_binary_crossentropy(y_true, y_pred, pos_weights=weights[1], neg_weights=weights[0])
+    expected = reference_weighted_bce(y_true, y_pred, weights.pos, weights.neg)
+    per_sample = weighted_binary_crossentropy(y_true, y_pred, pos_weights=weights.pos, neg_weights=weights.neg)
     np.testing.assert_allclose(per_sample, expected, rtol=1e-5)
-    loss = WeightedBinaryCrossentropy(pos_weights=weights[1], neg_weights=weights[0])(y_true, y_pred)
+    loss = WeightedBinaryCrossentropy(pos_weights=weights.pos, neg_weights=weights.neg)(y_true, y_pred)
     assert loss.shape == () and loss.dtype == "float32"
     np.testing.assert_allclose(float(loss), expected.mean(), rtol=1e-5)
     # Logits give the same loss as their sigmoid.
     logits = np.log(y_pred / (1 - y_pred))
-    from_logits = WeightedBinaryCrossentropy(weights[1], weights[0], from_logits=True)(y_true, logits)
+    from_logits = WeightedBinaryCrossentropy(pos_weights=weights.pos, neg_weights=weights.neg,
+                                             from_logits=True)(y_true, logits)
     np.testing.assert_allclose(float(from_logits), expected.mean(), rtol=1e-4)
 
 
@@ -123,7 +143,7 @@ CASES = [
 @pytest.mark.parametrize("pos_weights, neg_weights, y_true, y_pred, expected", CASES)
 def test_weighted_bce_hand_worked(pos_weights, neg_weights, y_true, y_pred, expected):
     shape = (1, 1, 2, 1)
-    value = WeightedBinaryCrossentropy(pos_weights, neg_weights)(
+    value = WeightedBinaryCrossentropy(pos_weights=pos_weights, neg_weights=neg_weights)(
         np.reshape(y_true, shape).astype(np.float32), np.reshape(y_pred, shape).astype(np.float32)
     )
     np.testing.assert_allclose(float(value), expected, rtol=1e-6, atol=1e-7)
@@ -133,7 +153,7 @@ def test_weighted_bce_sample_weight_and_mixed_precision():
     rng = np.random.default_rng(1)
     y_true = (rng.random((2, 4, 4, 3)) < 0.4).astype(np.float32)
     y_pred = rng.random((2, 4, 4, 3)).astype(np.float16)
-    loss = WeightedBinaryCrossentropy([2.0, 1.0, 0.5], [1.0, 1.0, 1.0])
+    loss = WeightedBinaryCrossentropy(pos_weights=[2.0, 1.0, 0.5], neg_weights=[1.0, 1.0, 1.0])
     value = loss(y_true, tf.constant(y_pred))
     assert value.dtype == "float32"
     per_sample = reference_weighted_bce(y_true, y_pred.astype(np.float32), [2.0, 1.0, 0.5], [1.0] * 3)
@@ -164,11 +184,12 @@ def test_weighted_bce_bad_weights(kwargs, message):
 
 def test_weighted_bce_channel_mismatch():
     with pytest.raises(ValueError, match=r"y_pred has 3 channels but 2 channel weights were given"):
-        WeightedBinaryCrossentropy([1.0, 1.0], [1.0, 1.0])(np.zeros((1, 2, 2, 3)), np.zeros((1, 2, 2, 3)))
+        loss = WeightedBinaryCrossentropy(pos_weights=[1.0, 1.0], neg_weights=[1.0, 1.0])
+        loss(np.zeros((1, 2, 2, 3)), np.zeros((1, 2, 2, 3)))
 
 
 def test_weighted_bce_serialisation(tmp_path):
-    loss = WeightedBinaryCrossentropy([2.0, 0.5], [1.0, 0.75], name="wbce")
+    loss = WeightedBinaryCrossentropy(pos_weights=[2.0, 0.5], neg_weights=[1.0, 0.75], name="wbce")
     config = loss.get_config()
     assert config == {
         "pos_weights": [2.0, 0.5],

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import re
+
 import numpy as np
 import pytest
 
@@ -263,7 +267,31 @@ def test_legacy_name_map_is_the_registry_one():
     assert dict(entry.legacy_name_map) == dict(KAWAHARA2018_LEGACY_NAME_MAP) == {
         "conv2d_1": "reduce_block4", "conv2d_2": "reduce_block5", "conv2d_3": "reduce_pool5", "conv2d_4": "head_conv"}
     assert entry.builder == "vgg16_fcn" and entry.builder_kwargs["num_classes"] == 4
-    assert entry.input_size == (336, 336) and entry.preprocess == "caffe" and entry.sha256 is None
+    assert entry.input_size == (336, 336) and entry.preprocess == "caffe"
+    # Unverified (None) until a maintainer checks the release; then a SHA-256 hex digest.
+    assert entry.sha256 is None or re.fullmatch(r"[0-9a-f]{64}", entry.sha256), entry.sha256
+
+
+def _registry_with_hash(monkeypatch, sha256):
+    entry = dataclasses.replace(REGISTRY["isic2017-part2_vgg_f1-batch_aug"], sha256=sha256)
+    monkeypatch.setattr("dermkit.weights.loading.REGISTRY", {entry.name: entry})
+
+
+def test_registry_hash_is_verified_against_the_cached_file(released_file, tmp_path, monkeypatch, capsys):
+    cache = tmp_path / "keras_home" / "models"
+    cache.mkdir(parents=True)
+    cached = cache / "isic2017-part2_vgg_f1-batch_aug.h5"
+    cached.write_bytes(released_file.read_bytes())
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    digest = hashlib.sha256(released_file.read_bytes()).hexdigest()  # computed here, independently
+    _registry_with_hash(monkeypatch, digest)
+    model = vgg16_fcn((32, 32, 3), weights="isic2017-part2_vgg_f1-batch_aug")
+    np.testing.assert_array_equal(model.get_layer("head_conv").get_weights()[0],
+                                  read_legacy_h5(released_file)["conv2d_4"][0])
+    assert "has sha256" not in capsys.readouterr().out  # verified: nothing to report
+    _registry_with_hash(monkeypatch, hashlib.sha256(b"another file").hexdigest())
+    with pytest.raises(DermkitDataError, match=rf"{re.escape(str(cached))}: sha256 {digest} does not match"):
+        vgg16_fcn((32, 32, 3), weights="isic2017-part2_vgg_f1-batch_aug")
 
 
 def test_released_file_loads_and_reproduces_fig2(released_file):
@@ -287,6 +315,7 @@ def test_registry_name_loads_from_the_keras_cache(released_file, tmp_path, monke
     cache.mkdir(parents=True)
     (cache / "isic2017-part2_vgg_f1-batch_aug.h5").write_bytes(released_file.read_bytes())
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    _registry_with_hash(monkeypatch, None)  # an entry whose hash is not verified yet
     model = vgg16_fcn((32, 32, 3), weights="isic2017-part2_vgg_f1-batch_aug")
     np.testing.assert_array_equal(model.get_layer("reduce_pool5").get_weights()[0],
                                   read_legacy_h5(released_file)["conv2d_3"][0])

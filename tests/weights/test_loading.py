@@ -299,6 +299,58 @@ def test_load_weights_keras3_mismatch_is_a_data_error(tmp_path):
         load_weights(one_layer, tmp_path / "m.weights.h5")
 
 
+def fitted_and_saved(path, model=None, optimizer="adam"):
+    """A model compiled and fitted one epoch, then ``save_weights``: the file holds optimizer variables too."""
+    model = model or small_model()
+    model.compile(optimizer=optimizer, loss="mse")
+    model.fit(RNG.random((8, 5), dtype=np.float32), RNG.random((8, 3), dtype=np.float32), epochs=1, verbose=0)
+    model.save_weights(path)
+    return model
+
+
+def test_load_weights_keras3_file_saved_after_compile_and_fit(tmp_path):
+    # dermkit's own best.weights.h5 (a ModelCheckpoint of a compiled model) holds the optimizer's variables
+    # under optimizer/vars: the model's 4 arrays plus Adam's iteration, learning rate and 2 × 4 moments.
+    path = tmp_path / "best.weights.h5"
+    model = fitted_and_saved(path)
+    with h5py.File(path, "r") as f:
+        assert len(f["optimizer/vars"]) == 2 + 2 * 4
+    x = RNG.random((3, 5), dtype=np.float32)
+    for suffix in (".weights.h5", ".h5"):
+        copy = tmp_path / f"copy{suffix}"
+        copy.write_bytes(path.read_bytes())
+        clone = load_weights(small_model(), copy)  # an uncompiled model: optimizer state ignored
+        for a, b in zip(model.get_weights(), clone.get_weights()):
+            np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(clone(x), model(x))
+
+
+def test_load_weights_keras3_optimizer_state_restored_into_a_built_optimizer(tmp_path):
+    path = tmp_path / "m.weights.h5"
+    model = fitted_and_saved(path)
+    clone = small_model()
+    clone.compile(optimizer="adam", loss="mse")
+    clone.optimizer.build(clone.trainable_variables)
+    load_weights(clone, path)
+    for a, b in zip(model.optimizer.variables, clone.optimizer.variables):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert int(clone.optimizer.iterations) == 1
+
+
+def test_load_weights_keras3_fitted_file_of_another_architecture_is_refused(tmp_path):
+    path = tmp_path / "m.weights.h5"
+    fitted_and_saved(path)
+    # Only the model's arrays are compared (not the optimizer's), with today's message.
+    with pytest.raises(DermkitDataError, match=r"m.weights.h5: the Keras 3 weights do not fit the model: the file "
+                                               r"holds 4 arrays, the model 4; shapes only in the file: \[\(3,\), "
+                                               r"\(4, 3\)\]; only in the model: \[\(2,\), \(4, 2\)\]"):
+        load_weights(small_model(units=(4, 2)), path)
+    inputs = keras.Input((5,), name="x")
+    one_layer = keras.Model(inputs, keras.layers.Dense(4, name="dense_a")(inputs))
+    with pytest.raises(DermkitDataError, match=r"the file holds 4 arrays, the model 2"):
+        load_weights(one_layer, path)
+
+
 def test_load_weights_missing_path_and_bad_type(tmp_path):
     with pytest.raises(DermkitFileNotFoundError, match=r"nope.h5: weights file not found"):
         load_weights(small_model(), tmp_path / "nope.h5")

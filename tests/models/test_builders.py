@@ -1,0 +1,44 @@
+"""Conventions shared by every builder in dermkit.models: ``input_shape`` first, options keyword-only."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+pytest.importorskip("tensorflow")
+
+import dermkit.models  # noqa: E402
+
+BUILDERS = sorted(dermkit.models.__all__)
+
+
+def test_every_builder_is_listed():
+    assert BUILDERS == ["densenet_classifier", "unet", "vgg16_fcn"]
+
+
+@pytest.mark.parametrize("name", BUILDERS)
+def test_options_are_keyword_only_after_input_shape(name):
+    parameters = list(inspect.signature(getattr(dermkit.models, name)).parameters.values())
+    assert parameters[0].name == "input_shape"
+    assert parameters[0].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+    positional = [p.name for p in parameters[1:] if p.kind is not inspect.Parameter.KEYWORD_ONLY]
+    assert positional == [], f"{name}: options that can be passed by position: {positional}"
+
+
+@pytest.mark.parametrize("name", BUILDERS)
+def test_a_positional_option_is_a_type_error(name):
+    # e.g. vgg16_fcn((32, 32, 3), 4) used to build a 4-class model silently; num_classes must be named.
+    with pytest.raises(TypeError, match="positional argument"):
+        getattr(dermkit.models, name)((32, 32, 3), 4)
+
+
+def test_unet_names_the_builder_after_the_submodule_is_imported():
+    import importlib
+    import types
+
+    module = importlib.import_module("dermkit.models.unet")  # binds the submodule to dermkit.models.unet
+    from dermkit.models import unet
+
+    assert isinstance(module, types.ModuleType) and not isinstance(unet, types.ModuleType)
+    assert unet is module.unet and dermkit.models.unet is module.unet
