@@ -18,11 +18,20 @@ file prefix) → optional shuffle / repeat → optional augmentation (:class:`Au
 Images are cached as ``uint8`` (4× less memory); they enter models as RGB ``float32`` in [0, 1].
 
 Errors. Before any graph is built, every file is checked in Python (``validate="header"``, the default):
-missing files, unreadable headers, superpixel maps or masks whose size differs from the image, and bad
-feature JSON all raise :class:`~dermkit.errors.DermkitDataError` naming the file. Inside the graph, a
-superpixel count that differs from the JSON label count, or an image/map size mismatch, fails with an
-``InvalidArgumentError`` whose message holds the file path. A file corrupted after its header (truncated
-JPEG) is only caught by ``validate="full"``, which decodes every file once in Python.
+missing files, unreadable headers, JPEGs / PNGs cut short (their end marker missing: a truncated download),
+superpixel maps or masks whose size differs from the image, and bad feature JSON (including labels outside
+[0, 1]) all raise :class:`~dermkit.errors.DermkitDataError` naming the file. ``validate="full"`` also decodes
+every file once in Python (corrupt data that the end check cannot see; mask values). Inside the graph a
+superpixel count that differs from the JSON label count, an image/map size mismatch, or a mask value outside
+``mask_values`` fails the check; such failures and TensorFlow's own decode errors (which carry no path) reach
+the user as :class:`~dermkit.errors.DermkitDataError` naming the file when the returned dataset is iterated
+eagerly — a ``for`` loop, or ``model.fit`` / ``evaluate`` / ``predict`` under the default strategy. Where Keras
+iterates in a graph (a ``tf.distribute`` strategy, or a dataset derived with ``.map``), wrap the call in
+:func:`named_data_errors` (:func:`explain_data_error` is the function behind it).
+
+Resizing. Images are resized by dermkit's one rule, :func:`dermkit.data.resize.resize_image` (area averaging
+along axes that shrink, bilinear along axes that grow), which :mod:`dermkit.inference` applies to test and
+prediction inputs too.
 
 Sampling. ``sampler=`` takes a :class:`~dermkit.data.sampling.MultiLabelBatchSampler` or
 :class:`~dermkit.data.sampling.ClassBalancedBatchSampler`: each epoch's batches are exactly the
@@ -814,7 +823,8 @@ def feature_dataset(
     The superpixel index map is decoded from its RGB PNG (``R + 256·G + 65536·B``), resized with nearest
     neighbour (half-pixel centres: source pixel ``floor((y + 0.5) · H / h)``) to ``image_size``, warped
     with nearest neighbour by augmentation, and only then painted with the per-superpixel labels
-    (kawahara2018 Eq. 1). The JSON labels are read and validated in Python before the graph is built.
+    (kawahara2018 Eq. 1). The JSON labels are read and validated (finite, in [0, 1]) in Python before the
+    graph is built.
 
     Args:
         df: from :func:`dermkit.data.isic.load_isic2017` (one row per image with superpixel and feature
@@ -833,15 +843,19 @@ def feature_dataset(
         drop_remainder: drop a last, smaller batch.
         sampler: a :class:`~dermkit.data.sampling.MultiLabelBatchSampler` built on this frame's rows,
             e.g. from :func:`~dermkit.data.sampling.labels_present_from_features`.
-        image_resize: how the image is resized: "auto" (default: area averaging when shrinking, bilinear
-            when enlarging), "area", "bilinear" (no anti-aliasing, as ``keras.layers.Resizing``) or
-            "antialias" (bilinear with an anti-aliasing kernel; slowest).
-        validate: "header" (default: files exist, headers readable, sizes match), "full" (decode every
-            file once in Python; catches truncated files, naming them) or "none" (existence only).
+        image_resize: how the image is resized (:func:`dermkit.data.resize.resize_image`): "auto" (default:
+            area averaging along each axis that shrinks, bilinear along each axis that grows — the rule
+            :mod:`dermkit.inference` uses), "area", "bilinear" (no anti-aliasing, as
+            ``keras.layers.Resizing``) or "antialias" (bilinear with an anti-aliasing kernel; slowest).
+        validate: "header" (default: files exist, headers readable, JPEG/PNG end markers present, sizes
+            match), "full" (decode every file once in Python; catches corrupt data, naming it) or "none"
+            (existence only). Whatever the level, a file that fails to decode while the dataset is iterated
+            is named (module docstring).
 
     Returns:
         ``tf.data.Dataset`` of ``(image float32 [B, h, w, 3] in [0, 1], mask float32 [B, h, w, 4])``,
-        channels in :data:`~dermkit.data.isic.ISIC2017_FEATURES` order.
+        channels in :data:`~dermkit.data.isic.ISIC2017_FEATURES` order. Its eager iterators raise
+        :class:`~dermkit.errors.DermkitDataError` naming a file that fails to decode or a check.
 
     Raises:
         ValueError: bad arguments or missing columns.
@@ -1116,7 +1130,7 @@ def iter_isic2017_eval(
         image, index = read_image_and_superpixels(image_path, index_path)
         labels = None
         if json_path is not None and not (isinstance(json_path, float) and np.isnan(json_path)):
-            labels = read_superpixel_labels(json_path, num_superpixels=int(index.max()) + 1)
+            labels = read_superpixel_labels(json_path, num_superpixels=int(index.max()) + 1, binary=True)
         yield {
             "image_id": str(image_id),
             "image": image.astype(np.float32) / 255.0,
