@@ -642,3 +642,21 @@ def test_feature_labels_outside_the_unit_range_are_refused_at_read_time(isic17, 
         f.write(json.dumps(obj))
     with pytest.raises(DermkitDataError, match=rf"ISIC_0000003_features.json: 'streaks' value at superpixel 7 {shown}"):
         pipelines.feature_dataset(isic17, image_size=20, batch_size=2)
+
+
+def test_size_mismatch_inside_the_graph_is_named(isic17):
+    Image.fromarray(np.zeros((30, 48), np.uint8)).save(isic17.loc[1, "segmentation_path"])
+    ds = pipelines.segmentation_dataset(isic17, image_size=20, batch_size=6, validate="none")
+    with pytest.raises(DermkitDataError, match=r"ISIC_0000001_segmentation.png: size 48×30 \(W×H\) differs from its "
+                                               r"image .*ISIC_0000001.png \(48×40\)"):
+        as_list(ds)
+
+
+def test_eval_iterator_reads_truth_as_zero_one(isic17):
+    path = isic17.loc[2, "features_path"]
+    obj = json.load(open(path))
+    obj["pigment_network"][5] = 0.5
+    with open(path, "w") as f:
+        json.dump(obj, f)
+    with pytest.raises(DermkitDataError, match="ISIC_0000002_features.json: 'pigment_network' value at superpixel 5"):
+        list(pipelines.iter_isic2017_eval(isic17))
