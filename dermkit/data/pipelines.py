@@ -117,9 +117,15 @@ class Augment:
         hue: maximum hue shift (fraction of the colour circle, ≤ 0.5); 0 = off.
         fill_mode: how the affine transform fills pixels from outside the image: "reflect" (default),
             "constant" (image 0, masks 0, superpixel targets 0 for every feature), "nearest" or "wrap".
+        crop_area: ``(low, high)``: a random crop covering a fraction ~ U(low, high) of the image's area is
+            taken and resized back to the input size (bilinear; targets nearest) — the "random-resized crop";
+            ``None`` = off. barata2020: (0.5, 1.0). The crop is taken from the already-resized input.
+        crop_aspect: ``(low, high)`` range of the crop's width / height, drawn log-uniformly (default
+            (3/4, 4/3), barata2020's 0.75–1.33); a crop that would leave the image is clipped to it.
 
     kawahara2018 used flips and rotations (``Augment()`` with defaults); bisla2019 flips only
-    (``Augment(rot90=False)``); goel2021 ``Augment(rot90=False, rotation=90, scale=(0.8, 1.2), shear=20)``.
+    (``Augment(rot90=False)``); goel2021 ``Augment(rot90=False, rotation=90, scale=(0.8, 1.2), shear=20)``;
+    barata2020 ``Augment(rot90=False, crop_area=(0.5, 1.0), brightness=..., saturation=..., hue=...)``.
 
     Raises:
         ValueError: a negative amount, ``scale`` not ``(low, high)`` with ``0 < low <= high``, ``hue`` above
@@ -137,6 +143,8 @@ class Augment:
     saturation: float = 0.0
     hue: float = 0.0
     fill_mode: str = "reflect"
+    crop_area: tuple[float, float] | None = None
+    crop_aspect: tuple[float, float] = (3 / 4, 4 / 3)
 
     def __post_init__(self) -> None:
         for name in ("rotation", "shear", "brightness", "contrast", "saturation", "hue"):
@@ -160,6 +168,18 @@ class Augment:
             object.__setattr__(self, "scale", (low, high))
         if self.fill_mode not in _FILL_MODES:
             raise ValueError(f"Augment.fill_mode must be one of {_FILL_MODES}. Received: fill_mode={self.fill_mode!r}")
+        for name, upper in (("crop_area", 1.0), ("crop_aspect", None)):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            try:
+                low, high = (float(v) for v in value)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"Augment.{name} must be (low, high). Received: {name}={value!r}") from exc
+            if not 0 < low <= high or (upper is not None and high > upper):
+                bound = " <= 1" if upper else ""
+                raise ValueError(f"Augment.{name} needs 0 < low <= high{bound}. Received: {name}={value!r}")
+            object.__setattr__(self, name, (low, high))
 
     @property
     def has_affine(self) -> bool:
@@ -192,6 +212,21 @@ def _affine_transform(seed: tf.Tensor, aug: Augment, height: int, width: int) ->
     return tf.stack(
         [i00, i01, cx - i00 * cx - i01 * cy, i10, i11, cy - i10 * cx - i11 * cy, 0.0, 0.0]
     )
+
+
+def _random_crop_box(seed: tf.Tensor, aug: Augment, height: int, width: int) -> tf.Tensor:
+    """A normalised ``[y1, x1, y2, x2]`` box covering a random area fraction ~ U(crop_area) of the image, its
+    width/height ~ log-U(crop_aspect), at a uniform random position (clipped to the image)."""
+    seeds = tf.random.experimental.stateless_split(seed, 4)
+    area = tf.random.stateless_uniform([], seeds[0], aug.crop_area[0], aug.crop_area[1])
+    log_low, log_high = math.log(aug.crop_aspect[0]), math.log(aug.crop_aspect[1])
+    aspect = tf.exp(tf.random.stateless_uniform([], seeds[1], log_low, log_high))
+    # In pixels: w·h = area·W·H and w/h = aspect → fractions of each side.
+    frac_w = tf.minimum(1.0, tf.sqrt(area * aspect * height / width))
+    frac_h = tf.minimum(1.0, tf.sqrt(area / aspect * width / height))
+    y1 = tf.random.stateless_uniform([], seeds[2], 0.0, 1.0) * (1.0 - frac_h)
+    x1 = tf.random.stateless_uniform([], seeds[3], 0.0, 1.0) * (1.0 - frac_w)
+    return tf.stack([y1, x1, y1 + frac_h, x1 + frac_w])
 
 
 def _warp(x: tf.Tensor, transform: tf.Tensor, interpolation: str, fill_mode: str, fill_value: float):
@@ -239,7 +274,7 @@ def _augment(
     in [0, 1] and the transformed target.
     """
     height, width = int(image.shape[0]), int(image.shape[1])
-    seeds = tf.random.experimental.stateless_split(seed, 8)
+    seeds = tf.random.experimental.stateless_split(seed, 9)
 
     def both(fn):
         return fn(image), (None if target is None else fn(target))
@@ -260,6 +295,14 @@ def _augment(
         image = _warp(image, transform, "BILINEAR", aug.fill_mode, 0.0)
         if target is not None:
             target = _warp(target, transform, target_interpolation, aug.fill_mode, target_fill)
+    if aug.crop_area is not None:
+        box = _random_crop_box(seeds[8], aug, height, width)
+        image = tf.image.crop_and_resize(image[None], box[None], [0], [height, width], method="bilinear")[0]
+        if target is not None:
+            dtype = target.dtype
+            resized = tf.image.crop_and_resize(tf.cast(target, tf.float32)[None], box[None], [0], [height, width],
+                                               method=target_interpolation.lower())[0]
+            target = tf.cast(resized, dtype)
     if aug.brightness > 0:
         image = tf.image.stateless_random_brightness(image, aug.brightness, seeds[4])
     if aug.contrast > 0:
@@ -1045,8 +1088,10 @@ def classification_dataset(
     sampler=None,
     image_resize: str = "auto",
     validate: str = "header",
+    central_crop: float | None = None,
+    image_transform: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> tf.data.Dataset:
-    """Image classification (goel2021, bisla2019, codella2018): ``(image, label)`` batches.
+    """Image classification (goel2021, barata2020, bisla2019, codella2018): ``(image, label)`` batches.
 
     Args:
         df: frame with image paths and integer labels (``df.attrs["class_names"]`` gives the class count
@@ -1060,6 +1105,12 @@ def classification_dataset(
         augment, cache, shuffle, shuffle_buffer, seed, repeat, drop_remainder, sampler, image_resize, validate:
             as in :func:`feature_dataset` (sampler: e.g. a
             :class:`~dermkit.data.sampling.ClassBalancedBatchSampler` on ``df[label_column]``).
+        central_crop: keep the central fraction of each side of the decoded image before resizing (barata2020
+            evaluates on the central 0.875 crop); None (default) = the whole image.
+        image_transform: a NumPy function ``float32 [H, W, 3] in [0, 1] → same`` applied to every decoded
+            image at its original size, before cropping and resizing — e.g. colour constancy
+            (``functools.partial(dermkit.preprocessing.shades_of_gray, p=6)``, barata2020 Section 4.2).
+            It runs through ``tf.numpy_function`` (cache the dataset to pay it once); None (default) = none.
 
     Returns:
         ``tf.data.Dataset`` of ``(image float32 [B, h, w, 3] in [0, 1], label)``.
@@ -1081,12 +1132,26 @@ def classification_dataset(
         raise ValueError(
             f"classification_dataset: labels must lie in [0, {num_classes}); found {sorted(set(labels))}"
         )
+    if central_crop is not None and not 0 < float(central_crop) <= 1:
+        raise ValueError(f"central_crop must be in (0, 1] or None. Received: central_crop={central_crop!r}")
+    if image_transform is not None and not callable(image_transform):
+        raise TypeError(f"image_transform must be a function or None. Received: {type(image_transform).__name__}")
     images = _paths(df, image_column)
     _validate_pairs(images, [], validate, [])
     image_paths, label_values = tf.constant(images), tf.constant(labels.astype(np.int32))
 
+    def transform(image_u8: np.ndarray) -> np.ndarray:
+        out = np.asarray(image_transform(image_u8.astype(np.float32) / 255.0), np.float32)
+        if out.shape != image_u8.shape:
+            raise ValueError(f"image_transform changed the image shape {image_u8.shape} → {out.shape}")
+        return np.clip(np.round(out * 255.0), 0, 255).astype(np.uint8)
+
     def load(i):
         image = _decode_image(tf.gather(image_paths, i))
+        if image_transform is not None:
+            image = tf.ensure_shape(tf.numpy_function(transform, [image], tf.uint8, stateful=False), [None, None, 3])
+        if central_crop is not None and float(central_crop) < 1:
+            image = tf.image.central_crop(image, float(central_crop))
         return i, _resize_image(image, size, image_resize), tf.zeros([], tf.uint8)
 
     def finish(i, image, _):
