@@ -696,9 +696,10 @@ _DX_TYPES = {"mel": ("histo",), "bcc": ("histo",), "akiec": ("histo",), "df": ("
              "nv": ("follow_up", "histo", "consensus")}
 
 
-def _class_counts(n: int) -> dict[str, int]:
-    """HAM10000-like image counts per class summing to ``n``, every class at least min(4, n // 7) times."""
-    minimum = max(1, min(4, n // 7))
+def _class_counts(n: int, min_per_class: int | None = None) -> dict[str, int]:
+    """HAM10000-like image counts per class summing to ``n``, every class at least ``min_per_class`` times
+    (default min(4, n // 7))."""
+    minimum = max(1, min(4, n // 7)) if min_per_class is None else int(min_per_class)
     total = sum(HAM10000_COUNTS.values())
     counts = {c: max(minimum, int(round(n * k / total))) for c, k in HAM10000_COUNTS.items() if c != "nv"}
     while sum(counts.values()) > n - minimum:  # keep nv the majority: shave the largest minority class
@@ -710,12 +711,24 @@ def _class_counts(n: int) -> dict[str, int]:
     return counts
 
 
-def _plan_ham10000(seed: int, n: int) -> list[dict]:
+def _min_per_class_param(min_per_class: int | None, n: int) -> dict:
+    """The manifest entry of ``min_per_class`` (absent for the default, so earlier trees stay valid)."""
+    if min_per_class is None:
+        return {}
+    k = len(HAM10000_CLASSES)
+    if isinstance(min_per_class, bool) or not isinstance(min_per_class, (int, np.integer)) or min_per_class < 1:
+        raise ValueError(f"min_per_class must be a positive integer or None. Received: {min_per_class!r}")
+    if min_per_class * k > n:
+        raise ValueError(f"min_per_class={min_per_class} needs n_images ≥ {min_per_class * k}. Received: {n}")
+    return {"min_per_class": int(min_per_class)}
+
+
+def _plan_ham10000(seed: int, n: int, min_per_class: int | None = None) -> list[dict]:
     """One record per image: image_id, lesion_id, dx, lesion index; several images per lesion."""
     rng = np.random.default_rng([int(seed), _DATASET_CODES["ham10000"], 0])
     records = []
     lesion = 0
-    for dx in sorted(_class_counts(n).items(), key=lambda kv: HAM10000_CLASSES.index(kv[0])):
+    for dx in sorted(_class_counts(n, min_per_class).items(), key=lambda kv: HAM10000_CLASSES.index(kv[0])):
         cls, count = dx
         left = count
         while left > 0:
@@ -766,6 +779,8 @@ def make_ham10000(
     image_size: tuple[int, int] = (64, 64),
     seed: int = 0,
     overwrite: bool = False,
+    *,
+    min_per_class: int | None = None,
 ) -> Path:
     """Write a synthetic HAM10000 tree under ``root``.
 
@@ -783,6 +798,8 @@ def make_ham10000(
         root: output folder (created).
         n_images: number of images, at least 7 (one per class).
         image_size, seed, overwrite: as for :func:`make_isic2017`.
+        min_per_class: images of every class at least (default ``min(4, n_images // 7)``); e.g. 25 gives every
+            class ≥ 5 images in a 20 % validation split (barata2020's quick run). Nevus stays the majority.
 
     Returns:
         ``Path(root)``.
@@ -793,8 +810,8 @@ def make_ham10000(
     n = _check_count("n_images", n_images, len(HAM10000_CLASSES))
     shape = _check_size(image_size)
     params = {"dataset": "ham10000", "n_images": n, "image_size": list(shape), "seed": int(seed),
-              "version": _GENERATOR_VERSION}
-    records = _plan_ham10000(seed, n)
+              "version": _GENERATOR_VERSION, **_min_per_class_param(min_per_class, n)}
+    records = _plan_ham10000(seed, n, min_per_class)
     owned = ["HAM10000_metadata.csv", "HAM10000_images", "HAM10000_segmentations"]
     planned = [f"HAM10000_images/{r['image_id']}.jpg" for r in records]
     planned += [f"HAM10000_segmentations/{r['image_id']}_segmentation.png" for r in records]
@@ -819,6 +836,8 @@ def make_isic2018_task3(
     image_size: tuple[int, int] = (64, 64),
     seed: int = 0,
     overwrite: bool = False,
+    *,
+    min_per_class: int | None = None,
 ) -> Path:
     """Write a synthetic ISIC 2018 Task 3 training tree under ``root`` (the same images as
     :func:`make_ham10000` with the same arguments, as in the real challenge).
@@ -829,13 +848,13 @@ def make_isic2018_task3(
         ISIC2018_Task3_Training_GroundTruth.csv     image,MEL,NV,BCC,AKIEC,BKL,DF,VASC  (one-hot 0.0/1.0)
         ISIC2018_Task3_Training_LesionGroupings.csv image,lesion_id,diagnosis_confirm_type
 
-    Args, returns and raises: as for :func:`make_ham10000`.
+    Args (``min_per_class`` too), returns and raises: as for :func:`make_ham10000`.
     """
     n = _check_count("n_images", n_images, len(HAM10000_CLASSES))
     shape = _check_size(image_size)
     params = {"dataset": "isic2018_task3", "n_images": n, "image_size": list(shape), "seed": int(seed),
-              "version": _GENERATOR_VERSION}
-    records = _plan_ham10000(seed, n)
+              "version": _GENERATOR_VERSION, **_min_per_class_param(min_per_class, n)}
+    records = _plan_ham10000(seed, n, min_per_class)
     owned = ["ISIC2018_Task3_Training_Input", "ISIC2018_Task3_Training_GroundTruth.csv",
              "ISIC2018_Task3_Training_LesionGroupings.csv"]
     planned = [f"ISIC2018_Task3_Training_Input/{r['image_id']}.jpg" for r in records] + owned[1:]

@@ -375,3 +375,17 @@ def test_classification_sets_learnable_per_image(tmp_path):
         else:
             auc = roc_auc_score(y, proba, multi_class="ovr", average="macro")
         assert auc >= 0.8, (make.__name__, auc)
+
+
+def test_min_per_class_keeps_every_class_and_nevus_the_majority(tmp_path):
+    from dermkit.data.isic import ISIC2018_TASK3_CLASSES, load_isic2018_task3
+    from dermkit.data.synthetic import make_isic2018_task3
+
+    root = make_isic2018_task3(tmp_path / "t3", n_images=210, image_size=(32, 32), min_per_class=25)
+    df = load_isic2018_task3(root)
+    counts = df["label"].value_counts().reindex(range(7), fill_value=0)
+    assert counts.min() >= 25 and counts.sum() == 210
+    assert counts.idxmax() == ISIC2018_TASK3_CLASSES.index("NV")
+    assert df["group"].nunique() < len(df)  # lesions with several images: group-split material
+    with pytest.raises(ValueError, match=r"min_per_class=40 needs n_images ≥ 280"):
+        make_isic2018_task3(tmp_path / "bad", n_images=210, min_per_class=40)
