@@ -3,6 +3,8 @@
 - :func:`plot_per_tone_rates` — sensitivity and false-negative rate per skin tone (goel2021 Figures 4 and 6).
 - :func:`plot_superpixel_pipeline` — superpixels → mask → pixel prediction → superpixels (kawahara2018 Fig. 1).
 - :func:`plot_feature_overlays` — ground truth / prediction / overlap per dermoscopic feature (kawahara2018 Fig. 4).
+- :func:`plot_per_class_recall` — per-class recall per training strategy (barata2020 Figs. 1–2).
+- :func:`plot_attention_maps` — spatial attention and best channel per strategy (barata2020 Figs. 3–4).
 
 Every function writes its file atomically and refuses to overwrite an existing one unless
 ``overwrite=True``; it returns the path written.
@@ -19,7 +21,8 @@ import pandas as pd
 
 from dermkit._io import atomic_path, check_overwrite
 
-__all__ = ["plot_per_tone_rates", "plot_superpixel_pipeline", "plot_feature_overlays"]
+__all__ = ["plot_per_tone_rates", "plot_superpixel_pipeline", "plot_feature_overlays", "plot_per_class_recall",
+           "plot_attention_maps"]
 
 _SENSITIVITY_COLOUR = "#1f77b4"
 _FNR_COLOUR = "#d62728"
@@ -446,3 +449,98 @@ def plot_pr_roc_curves(
 
 
 __all__ += ["plot_mask_comparison", "plot_activation_maps", "plot_pr_roc_curves"]
+
+
+# --- barata2020 figures ---
+def plot_per_class_recall(
+    bars: dict[str, dict[str, dict[str, float]]],
+    path: str | os.PathLike,
+    *,
+    title: str | None = None,
+    overwrite: bool = False,
+    dpi: int = 150,
+) -> Path:
+    """Grouped bars of per-class recall (RE, %) per training strategy, one panel per model (barata2020 Figs. 1–2).
+
+    Args:
+        bars: ``{panel (model): {strategy label: {class name: recall in %}}}``; classes along the x axis in the
+            first strategy's order, one bar per strategy.
+        path, title, overwrite, dpi: as :func:`plot_per_tone_rates`.
+
+    Raises:
+        ValueError: nothing to draw. FileExistsError: ``path`` exists and ``overwrite`` is False.
+    """
+    path = check_overwrite(path, overwrite)
+    panels = {name: strategies for name, strategies in bars.items() if strategies}
+    if not panels:
+        raise ValueError("plot_per_class_recall: no bars to draw")
+    figure = _new_figure((4.5 * len(panels), 3.6))
+    for k, (name, strategies) in enumerate(panels.items()):
+        ax = figure.add_subplot(1, len(panels), k + 1)
+        classes = list(next(iter(strategies.values())))
+        width = 0.8 / len(strategies)
+        for s, (label, recall) in enumerate(strategies.items()):
+            xs = np.arange(len(classes)) + (s - (len(strategies) - 1) / 2) * width
+            ax.bar(xs, [recall.get(c, np.nan) for c in classes], width, label=label)
+        ax.set_xticks(np.arange(len(classes)), classes)
+        ax.set_ylim(0, 100)
+        ax.set_ylabel("RE (%)")
+        ax.set_title(f"{name} model")
+        ax.legend(fontsize=7, ncol=2)
+    if title:
+        figure.suptitle(title, fontsize=9)
+    return _save(figure, path, overwrite=True, dpi=dpi)
+
+
+def plot_attention_maps(
+    panels: dict[str, dict[str, np.ndarray]],
+    classes,
+    path: str | os.PathLike,
+    *,
+    title: str | None = None,
+    overwrite: bool = False,
+    dpi: int = 150,
+) -> Path:
+    """Per class (rows): the image, then per strategy the spatial attention map and the best channel of the
+    last decision over it (barata2020 Figs. 3–4).
+
+    Args:
+        panels: ``{strategy label: {"images": [N, H, W, 3] in [0, 1], "classes": [N] class names,
+            "spatial": [N, h, w], "channel": [N, h, w]}}`` — the same N images in every strategy.
+        classes: the class names to show, one row each (rows without an image are skipped).
+        path, title, overwrite, dpi: as :func:`plot_per_tone_rates`.
+
+    Raises:
+        ValueError: nothing to draw. FileExistsError: ``path`` exists and ``overwrite`` is False.
+    """
+    path = check_overwrite(path, overwrite)
+    if not panels:
+        raise ValueError("plot_attention_maps: no strategies to draw")
+    first = next(iter(panels.values()))
+    names = [str(c) for c in np.asarray(first["classes"])]
+    rows = [c for c in classes if c in names]
+    if not rows:
+        raise ValueError(f"plot_attention_maps: none of {list(classes)} among the saved images {names}")
+    cols = 1 + 2 * len(panels)
+    figure = _new_figure((1.6 * cols, 1.7 * len(rows)))
+    for r, name in enumerate(rows):
+        i = names.index(name)
+        image = np.clip(np.asarray(first["images"][i], np.float32), 0, 1)
+        ax = figure.add_subplot(len(rows), cols, r * cols + 1)
+        ax.imshow(image)
+        ax.set_ylabel(name, fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for s, (label, saved) in enumerate(panels.items()):
+            for j, (key, cmap) in enumerate((("spatial", "jet"), ("channel", "viridis"))):
+                ax = figure.add_subplot(len(rows), cols, r * cols + 2 + 2 * s + j)
+                ax.imshow(image)
+                ax.imshow(np.asarray(saved[key][i], np.float32), cmap=cmap, alpha=0.5,
+                          extent=(-0.5, image.shape[1] - 0.5, image.shape[0] - 0.5, -0.5), interpolation="bilinear")
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if r == 0:
+                    ax.set_title(f"{label}\n{'spatial' if key == 'spatial' else 'best channel'}", fontsize=7)
+    if title:
+        figure.suptitle(title, fontsize=9)
+    return _save(figure, path, overwrite=True, dpi=dpi)

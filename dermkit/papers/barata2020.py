@@ -1,0 +1,418 @@
+"""barata2020 — Barata & Santiago, "How Important Is Each Dermoscopy Image?", CVPR Workshops (ISIC) 2020.
+
+The 40-row grid of Tables 2–5 ({flat, hierarchical} × {Adam, SGD} × {CEL, FL} × {none, CB, ES, SPL, OHEM}),
+each row the mean over two lesion-grouped 80/20 splits of the ISIC 2018 Task 3 training set (the engine's
+repeats: repeat r uses split r), and Figs. 1–4, as data plus short recipes over the public API.
+
+Equation → code:
+
+* Eq. 3 (weighted mini-batch loss Σ w_j ℓ_j / M), Eq. 5 (CEL) and Eq. 6 (FL, Keras'
+  ``CategoricalFocalCrossentropy(alpha=1.0, gamma=γ)``) with the class weights of Eq. 7 (CB) and Eq. 8 (ES) and
+  the SPL / OHEM selection of Section 3.3: :class:`dermkit.losses.SampleWeightingLoss`,
+  :func:`dermkit.losses.class_weights`.
+* Eq. 9 (the number m of selected samples per epoch): :class:`dermkit.training.curriculum.CurriculumSchedule`.
+* Eq. 10 (sum of per-level cross-entropies) and the hierarchical model (VGG16 + LSTM with dynamic channel and
+  spatial attention, Section 4.1): :func:`dermkit.models.hierarchical_classifier`; the flat model (VGG16 →
+  CBAM → fully connected): :func:`dermkit.models.vgg16_cbam_classifier`.
+* Section 4.2 colour normalisation (Shades of Gray, p = 6): :func:`dermkit.preprocessing.shades_of_gray`,
+  applied to every image at its original size before resizing to 299×299; Section 4.3 augmentation (random
+  crops, flips, colour) :class:`dermkit.data.pipelines.Augment`; evaluation on the central 0.875 crop.
+* Section 4.3 optimisers: Adam 1e-5 or SGD-Nesterov 1e-4 (momentum 0.9), ÷10 at 50 % and 75 % of the epochs:
+  :func:`dermkit.training.schedules.step_decay`; batch 20; 150 epochs (flat) / 250 (hierarchical).
+* Section 4.4 metrics (Acc, BAcc = mean per-class RE, mPR, mF1, per-class RE):
+  :func:`dermkit.metrics.multiclass_scores`.
+
+Notes where the paper is silent or the notes and the issue add to it:
+
+* ES weights (Eq. 8) with β = (N − 1)/N are ≈ 1/N_y (about 2.5e-4 … 1.1e-2 on an 80 % split of Table 1):
+  printed as is they would cut SGD's effective learning rate ~1000×, yet Table 4 has ES ≈ CB under SGD, so the
+  ES rows normalise the weights to sum to the number of classes as Cui et al. (the paper's ref. [9]) do. CB
+  rows use Eq. 7 as printed (N / N_y). Weights come from each split's own training counts.
+* γ = 1 for FL: "in almost all of the experiments, the best γ ... was equal to 1".
+* No model selection is described: every row keeps its last epoch (``checkpoint="last"``).
+* Colour jitter amounts are not given ("color transformations"): Inception-style brightness 32/255,
+  saturation ±50 %, hue ±0.05 (:data:`AUGMENT`).
+
+``--quick`` (synthetic data, 2 CPU cores, minutes): both models with Adam and CEL under {none, ES, OHEM},
+one repeat, :data:`QUICK` (small images, random encoders, a higher learning rate).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dermkit.data.isic import ISIC2018_TASK3_CLASSES
+from dermkit.training.experiment import Experiment
+from dermkit.training.report import Table, TableRow
+
+NAME = "barata2020"
+VERSION = 1
+#: Table 2: flat, Adam; 3: hierarchical, Adam; 4: flat, SGD; 5: hierarchical, SGD.
+TABLES = ("2", "3", "4", "5")
+METRICS = ("Acc", "BAcc", "mPR", "mF1")
+CLASS_NAMES = tuple(ISIC2018_TASK3_CLASSES)  # MEL, NV, BCC, AKIEC, BKL, DF, VASC
+MODELS = ("flat", "hierarchical")
+OPTIMIZERS = ("adam", "sgd")
+LOSSES = ("cel", "fl")
+WEIGHTINGS = ("none", "cb", "es", "spl", "ohem")
+TABLE_OF = {("flat", "adam"): "2", ("hierarchical", "adam"): "3", ("flat", "sgd"): "4", ("hierarchical", "sgd"): "5"}
+_LABELS = {"cel": "CEL", "fl": "FL", "none": "-", "cb": "CB", "es": "ES", "spl": "SPL", "ohem": "OHEM"}
+
+#: Tables 2–5 as printed (percent): {table: {(loss, weighting): (Acc, BAcc, mPR, mF1)}}.
+PAPER: dict[str, dict[tuple[str, str], tuple[float, float, float, float]]] = {
+    "2": {("cel", "none"): (87.5, 72.5, 80.0, 75.5), ("cel", "cb"): (82.0, 78.8, 73.0, 75.0),
+          ("cel", "es"): (83.5, 78.0, 77.5, 77.0), ("cel", "spl"): (87.0, 74.5, 80.0, 77.0),
+          ("cel", "ohem"): (84.5, 74.0, 77.0, 74.5), ("fl", "none"): (87.0, 73.5, 79.5, 75.5),
+          ("fl", "cb"): (81.0, 78.8, 73.0, 75.0), ("fl", "es"): (82.0, 78.7, 74.0, 75.5),
+          ("fl", "spl"): (86.0, 71.9, 80.0, 75.0), ("fl", "ohem"): (87.0, 75.6, 80.5, 77.5)},
+    "3": {("cel", "none"): (87.5, 75.5, 80.0, 77.0), ("cel", "cb"): (84.0, 78.4, 76.0, 76.5),
+          ("cel", "es"): (84.5, 76.7, 77.0, 76.0), ("cel", "spl"): (85.5, 68.8, 76.5, 72.0),
+          ("cel", "ohem"): (87.0, 76.4, 79.0, 76.5), ("fl", "none"): (87.0, 74.5, 79.0, 76.0),
+          ("fl", "cb"): (83.0, 76.9, 73.0, 75.0), ("fl", "es"): (83.5, 78.0, 74.0, 75.5),
+          ("fl", "spl"): (84.5, 65.3, 71.5, 67.5), ("fl", "ohem"): (88.0, 75.7, 80.5, 77.5)},
+    "4": {("cel", "none"): (78.5, 46.1, 57.0, 49.0), ("cel", "cb"): (70.5, 69.6, 55.5, 60.0),
+          ("cel", "es"): (71.5, 68.9, 54.5, 59.5), ("cel", "spl"): (78.0, 45.4, 55.0, 48.0),
+          ("cel", "ohem"): (78.0, 44.0, 61.0, 47.0), ("fl", "none"): (76.0, 42.4, 56.5, 44.5),
+          ("fl", "cb"): (71.0, 69.0, 53.5, 59.0), ("fl", "es"): (71.5, 68.0, 54.0, 58.5),
+          ("fl", "spl"): (77.0, 39.0, 60.0, 44.0), ("fl", "ohem"): (78.0, 46.1, 59.5, 50.0)},
+    "5": {("cel", "none"): (80.5, 51.8, 56.0, 52.5), ("cel", "cb"): (75.0, 74.4, 60.5, 65.5),
+          ("cel", "es"): (77.0, 73.8, 62.5, 66.5), ("cel", "spl"): (80.5, 52.1, 57.0, 53.0),
+          ("cel", "ohem"): (82.5, 55.3, 75.0, 52.5), ("fl", "none"): (78.0, 49.0, 55.0, 51.0),
+          ("fl", "cb"): (70.5, 69.8, 55.0, 60.0), ("fl", "es"): (72.5, 70.2, 55.5, 60.5),
+          ("fl", "spl"): (77.0, 41.5, 52.0, 43.0), ("fl", "ohem"): (79.5, 49.2, 57.5, 52.0)},
+}
+
+#: Table 1: ISIC 2018 training set class counts (sum 10,068; the text says 10,015 images).
+TABLE1_COUNTS = {"NV": 6741, "MEL": 1119, "DF": 116, "AKIEC": 331, "BKL": 1101, "BCC": 517, "VASC": 143}
+
+#: Full-scale settings (Sections 4.2, 4.3).
+FULL: dict[str, Any] = {
+    "input_size": 299,
+    "batch_size": 20,
+    "epochs": {"flat": 150, "hierarchical": 250},
+    "learning_rate": {"adam": 1e-5, "sgd": 1e-4},
+    "encoder_weights": "imagenet",
+    "n_images": None,
+}
+
+#: ``--quick``: small inputs, random encoders (no network), a learning rate that learns in a few epochs.
+QUICK: dict[str, Any] = {
+    "input_size": 48,
+    "batch_size": 20,
+    "epochs": {"flat": 4, "hierarchical": 4},
+    "learning_rate": {"adam": 1e-4, "sgd": 1e-3},
+    "encoder_weights": None,
+    "n_images": None,
+}
+QUICK_ROWS = (("adam", "cel", "none"), ("adam", "cel", "es"), ("adam", "cel", "ohem"))
+
+#: Synthetic ISIC 2018 Task 3 for ``--data synthetic`` (HAM10000-like imbalance, lesion ids; every class
+#: ≥ 25 images so a grouped 20 % split holds ≥ 5 of each).
+SYNTHETIC = {"n_images": 280, "image_size": (64, 64), "min_per_class": 25}
+
+#: Section 4.3 / reference notes: random crop (area 0.5–1, aspect 0.75–1.33), flips, colour distortion.
+AUGMENT = {"rot90": False, "crop_area": (0.5, 1.0), "crop_aspect": (0.75, 4 / 3), "brightness": 32 / 255,
+           "saturation": 0.5, "hue": 0.05}
+EVAL_CENTRAL_CROP = 0.875
+SHADES_OF_GRAY_P = 6
+FOCAL_GAMMA = 1.0
+SPLIT_FRACTIONS = (0.8, 0.2, 0.0)
+REPEATS = 2
+
+
+def _key(model: str, optimizer: str, loss: str, weighting: str) -> str:
+    return f"{model}_{optimizer}_{loss}_{weighting}"
+
+
+def _row(model: str, optimizer: str, loss: str, weighting: str) -> Experiment:
+    table = TABLE_OF[(model, optimizer)]
+    label = f"{_LABELS[loss]} {_LABELS[weighting]}" if weighting != "none" else _LABELS[loss]
+    params = {"model": model, "optimizer": optimizer, "loss": loss, "weighting": weighting,
+              "gamma": FOCAL_GAMMA if loss == "fl" else None}
+    return Experiment(
+        key=_key(model, optimizer, loss, weighting), label=label, tables=(table,), params=params,
+        reported={table: dict(zip(METRICS, PAPER[table][(loss, weighting)]))},
+        quick=(optimizer, loss, weighting) in QUICK_ROWS, repeats=REPEATS,
+    )
+
+
+#: The grid: Tables 2–5 in the paper's order (model × optimiser blocks; CEL then FL; none, CB, ES, SPL, OHEM).
+EXPERIMENTS: list[Experiment] = [
+    _row(model, optimizer, loss, weighting)
+    for optimizer in OPTIMIZERS for model in MODELS for loss in LOSSES for weighting in WEIGHTINGS
+]
+
+#: Figs. 3–4: the hierarchical model's attention on one evaluation image per class — the paper's "most
+#: challenging" classes (Fig. 3) and "easiest" ones (Fig. 4).
+FIG3_CLASSES = ("MEL", "DF", "BKL", "AKIEC")
+FIG4_CLASSES = ("NV", "VASC", "AKIEC")
+
+
+def settings(session) -> dict[str, Any]:
+    """The run's settings: :data:`QUICK` or :data:`FULL`."""
+    return dict(QUICK if session.options.quick else FULL)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Data
+# ---------------------------------------------------------------------------------------------------------
+@dataclass
+class Data:
+    """The ISIC 2018 Task 3 training set (``group`` = HAM10000 lesion id) and where it came from."""
+
+    frame: pd.DataFrame
+    root: Path
+    synthetic: bool
+
+
+def prepare(data: str, session) -> Data:
+    """Read ISIC 2018 Task 3 (``data`` = the folder holding ``ISIC2018_Task3_Training_Input/`` and the ground
+    truth, with ``HAM10000_metadata.csv`` or the lesion-groupings CSV for the lesion ids) or generate the
+    synthetic set. Splits are made per repeat in :func:`split`."""
+    from dermkit.data.isic import load_isic2018_task3
+
+    synthetic = data == "synthetic"
+    if synthetic:
+        from dermkit.data.synthetic import make_isic2018_task3
+
+        root = make_isic2018_task3(session.output / "data" / "isic2018_task3", seed=0, **SYNTHETIC)
+    else:
+        root = Path(data)
+    frame = load_isic2018_task3(root, "training")
+    if frame.attrs.get("group_source") == "image_id":
+        session.log("WARNING: no HAM10000_metadata.csv or lesion groupings found: images of one lesion may fall "
+                    "on both sides of a split (the paper keeps each lesion on one side)")
+    counts = frame["label"].value_counts().reindex(range(len(CLASS_NAMES)), fill_value=0)
+    session.log(f"data {root}: {len(frame)} images, {frame['group'].nunique()} lesions; "
+                + ", ".join(f"{c} {n}" for c, n in zip(CLASS_NAMES, counts)))
+    return Data(frame, Path(root), synthetic)
+
+
+def split(data: Data, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A random 80/20 split keeping each lesion on one side (Section 4.4); the same seed gives the same split."""
+    from dermkit.data.splits import grouped_split
+
+    df = grouped_split(data.frame, SPLIT_FRACTIONS, group="group", stratify="label", seed=seed)
+    train = df[df["split"] == "train"].reset_index(drop=True)
+    val = df[df["split"] == "val"].reset_index(drop=True)
+    for part in (train, val):
+        part.attrs["class_names"] = CLASS_NAMES
+    return train, val
+
+
+# ---------------------------------------------------------------------------------------------------------
+# One row
+# ---------------------------------------------------------------------------------------------------------
+def _loss(params: dict, train_counts: np.ndarray):
+    """Eq. 5 / Eq. 6 as the Keras built-ins, weighted by Eq. 7 / 8 or selected by SPL / OHEM (Eq. 3)."""
+    import keras
+
+    from dermkit.losses import SampleWeightingLoss, class_weights
+
+    base = (keras.losses.CategoricalCrossentropy() if params["loss"] == "cel"
+            else keras.losses.CategoricalFocalCrossentropy(alpha=1.0, gamma=params["gamma"]))
+    weighting = params["weighting"]
+    weights = None
+    if weighting == "cb":
+        weights = class_weights(train_counts, method="cb")
+    elif weighting == "es":
+        weights = class_weights(train_counts, method="es", normalize="num_classes")
+    curriculum = weighting if weighting in ("spl", "ohem") else None
+    return SampleWeightingLoss(base, class_weights=weights, curriculum=curriculum)
+
+
+def _optimizer(params: dict, cfg: dict, steps_per_epoch: int, epochs: int):
+    import keras
+
+    from dermkit.training.schedules import step_decay
+
+    rate = cfg["learning_rate"][params["optimizer"]]
+    schedule = step_decay(rate, steps_per_epoch=steps_per_epoch, epochs=epochs)
+    if params["optimizer"] == "adam":
+        return keras.optimizers.Adam(schedule)
+    return keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True)
+
+
+def _datasets(train: pd.DataFrame, val: pd.DataFrame, cfg: dict, seed: int):
+    import functools
+
+    from dermkit.data.pipelines import Augment, classification_dataset
+    from dermkit.preprocessing import shades_of_gray
+
+    colour = functools.partial(shades_of_gray, p=SHADES_OF_GRAY_P)
+    common = {"image_size": cfg["input_size"], "batch_size": cfg["batch_size"], "num_classes": len(CLASS_NAMES),
+              "image_transform": colour, "cache": "memory"}
+    train_ds = classification_dataset(train, augment=Augment(**AUGMENT), shuffle=True, seed=seed, **common)
+    val_ds = classification_dataset(val, central_crop=EVAL_CENTRAL_CROP, **common)
+    return train_ds, val_ds
+
+
+def run_experiment(exp: Experiment, data: Data, session) -> dict[str, Any]:
+    """Train one row on split ``session.repeat`` and score it on that split's 20 %."""
+    from dermkit.metrics import multiclass_scores
+
+    p = exp.params
+    cfg = settings(session)
+    train, val = split(data, seed=session.seed)  # repeat r: split r (seed + r), shared by every row
+    counts = np.bincount(train["label"].to_numpy(), minlength=len(CLASS_NAMES))
+    train_ds, val_ds = _datasets(train, val, cfg, session.seed)
+    epochs = cfg["epochs"][p["model"]]
+    steps = math.ceil(len(train) / cfg["batch_size"])
+    session.log(f"{exp.key} split {session.repeat}: {len(train)} train / {len(val)} evaluation images; building "
+                f"the {p['model']} model at {cfg['input_size']}²")
+    model, callbacks = _build(p, cfg, counts, steps, epochs, session)
+    fit = session.fit(model, train_ds, epochs=epochs, callbacks=callbacks, monitor="loss", checkpoint="last")
+    session.log(f"{exp.key}: evaluating on {len(val)} images")
+    y_true, prob = _predict(model, val_ds, p["model"])
+    scores = multiclass_scores(y_true, prob, class_names=CLASS_NAMES)
+    result = {
+        "Acc": 100 * scores["accuracy"], "BAcc": 100 * scores["balanced_accuracy"],
+        "mPR": 100 * scores["mean_precision"], "mF1": 100 * scores["mean_f1"],
+        "recall": {c: 100 * float(scores["per_class"].loc[c, "recall"]) for c in CLASS_NAMES},
+        "train_counts": dict(zip(CLASS_NAMES, counts.tolist())), "n_train": len(train), "n_val": len(val),
+        "fit": fit,
+    }
+    if p["model"] == "hierarchical" and p["optimizer"] == "adam" and session.repeat == 0:
+        _save_attention(model, val, cfg, session)
+    return result
+
+
+def _build(p: dict, cfg: dict, counts: np.ndarray, steps: int, epochs: int, session):
+    from dermkit.models import hierarchical_classifier, vgg16_cbam_classifier
+    from dermkit.training.curriculum import CurriculumSchedule
+
+    shape = (cfg["input_size"], cfg["input_size"], 3)
+    loss = _loss(p, counts)
+    if p["model"] == "flat":
+        model = vgg16_cbam_classifier(shape, num_classes=len(CLASS_NAMES), encoder_weights=cfg["encoder_weights"])
+    else:
+        model = hierarchical_classifier(shape, encoder_weights=cfg["encoder_weights"])
+    session.compile(model, optimizer=_optimizer(p, cfg, steps, epochs), loss=loss)
+    callbacks = [CurriculumSchedule(epochs)] if p["weighting"] in ("spl", "ohem") else []
+    return model, callbacks
+
+
+def _predict(model, val_ds, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """Truth labels and 7-class probabilities on the evaluation split (greedy decoding for the hierarchy)."""
+    truths, probs = [], []
+    for x, y in val_ds:
+        truths.append(np.argmax(y.numpy(), axis=1))
+        if kind == "flat":
+            probs.append(np.asarray(model.predict_on_batch(x)))
+        else:
+            probs.append(np.asarray(model.predict_classes(x, decoding="greedy")))
+    return np.concatenate(truths), np.concatenate(probs)
+
+
+def _figure_images(val: pd.DataFrame) -> dict[str, int]:
+    """One evaluation image per class of Figs. 3–4: the first of that class by image id (fixed for a split)."""
+    picks = {}
+    for name in dict.fromkeys(FIG3_CLASSES + FIG4_CLASSES):
+        rows = val.index[val["label"] == CLASS_NAMES.index(name)]
+        if len(rows):
+            picks[name] = int(min(rows, key=lambda i: val.loc[i, "image_id"]))
+    return picks
+
+
+def _save_attention(model, val: pd.DataFrame, cfg: dict, session) -> None:
+    """Figs. 3–4 material: per chosen image, the last decision's spatial attention and best channel."""
+    from dermkit._io import atomic_path
+    from dermkit.data.pipelines import classification_dataset
+    from dermkit.preprocessing import shades_of_gray
+
+    picks = _figure_images(val)
+    if not picks:
+        return
+    chosen = val.loc[list(picks.values())].reset_index(drop=True)
+    ds = classification_dataset(chosen, image_size=cfg["input_size"], batch_size=len(chosen),
+                                num_classes=len(CLASS_NAMES), central_crop=EVAL_CENTRAL_CROP,
+                                image_transform=lambda im: shades_of_gray(im, p=SHADES_OF_GRAY_P))
+    x, _ = next(iter(ds))
+    maps = model.attention_maps(x)
+    arrays = {"images": x.numpy(), "classes": np.array(list(picks)), "image_ids": chosen["image_id"].to_numpy()}
+    arrays.update({k: np.asarray(v) for k, v in maps.items()})
+    with atomic_path(session.artifact(session.key, "attention.npz"), overwrite=True) as tmp:
+        np.savez_compressed(tmp, **arrays)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Tables and figures
+# ---------------------------------------------------------------------------------------------------------
+_TITLES = {"2": "flat model, Adam", "3": "hierarchical model, Adam", "4": "flat model, SGD",
+           "5": "hierarchical model, SGD"}
+
+
+def _notes(session) -> list[str]:
+    notes = ["Percentages; dermkit: mean (± std) over the repeats (the paper: the mean of two lesion-grouped "
+             "80/20 splits of the ISIC 2018 training set).",
+             "ES rows normalise Eq. 8's weights to sum to the number of classes (Cui et al.); CB rows use Eq. 7 "
+             "as printed; FL uses γ = 1."]
+    if session.options.quick:
+        q = QUICK
+        notes.append(f"--quick: {q['input_size']}×{q['input_size']} inputs, random encoders (no ImageNet), "
+                     f"{q['epochs']['flat']} epochs, Adam lr {q['learning_rate']['adam']:g}, rows CEL / CEL ES / "
+                     "CEL OHEM with Adam, one repeat — not the paper's settings.")
+    return notes
+
+
+def make_tables(results: dict[str, dict], data, session) -> list[Table]:
+    """Tables 2–5: Acc, BAcc, mPR, mF1 per loss × weighting, dermkit's beside the paper's."""
+    chosen = set(session.options.tables)
+    synthetic = session.options.synthetic
+    label = "SYNTHETIC ISIC 2018 Task 3, 20 % splits" if synthetic else "ISIC 2018 Task 3 training set, 20 % splits"
+    tables = []
+    for table in TABLES:
+        if "all" not in chosen and table not in chosen:
+            continue
+        rows = [TableRow(exp.label, {m: results.get(exp.key, {}).get(m) for m in METRICS}, exp.reported[table])
+                for exp in EXPERIMENTS if table in exp.tables]
+        tables.append(Table(table, f"Average results for the validation splits ({_TITLES[table]})", METRICS, rows,
+                            label, synthetic, _notes(session)))
+    return tables
+
+
+_FIG1_CLASSES = ("BCC", "AKIEC", "BKL", "DF", "VASC")  # non-melanocytic
+_FIG2_CLASSES = ("MEL", "NV")  # melanocytic
+
+
+def make_figures(results: dict[str, dict], data, session) -> list[Path]:
+    """Figs. 1–2 (per-class RE per strategy, Adam) and Figs. 3–4 (hierarchical attention, Adam)."""
+    from dermkit import plots
+
+    tag = "SYNTHETIC DATA — " if session.options.synthetic else ""
+    out = session.figures_dir
+    files: list[Path] = []
+    for number, classes, what in ((1, _FIG1_CLASSES, "non-melanocytic"), (2, _FIG2_CLASSES, "melanocytic")):
+        bars = {}
+        for model in MODELS:
+            for exp in EXPERIMENTS:
+                p = exp.params
+                if p["model"] == model and p["optimizer"] == "adam" and exp.key in results:
+                    bars.setdefault(model, {})[exp.label] = {c: results[exp.key]["recall"][c] for c in classes}
+        if bars:
+            files.append(plots.plot_per_class_recall(
+                bars, out / f"fig{number}_recall_{what}.png", overwrite=True,
+                title=f"{tag}barata2020 Fig. {number}: average RE, {what} lesions (Adam)"))
+    for number, classes, what in ((3, FIG3_CLASSES, "hardest"), (4, FIG4_CLASSES, "easiest")):
+        panels = {}
+        for exp in EXPERIMENTS:
+            p = exp.params
+            if p["model"] != "hierarchical" or p["optimizer"] != "adam" or exp.key not in results:
+                continue
+            try:
+                saved = np.load(session.artifact(exp.key, "attention.npz"))
+            except FileNotFoundError:
+                continue
+            panels[exp.label] = saved
+        if panels:
+            files.append(plots.plot_attention_maps(
+                panels, classes, out / f"fig{number}_attention_{what}.png", overwrite=True,
+                title=f"{tag}barata2020 Fig. {number}: spatial attention and best channel, last decision "
+                      f"({what} classes, hierarchical model, Adam)"))
+    return files
