@@ -102,8 +102,10 @@ FULL: dict[str, Any] = {
 }
 
 #: ``--quick``: small inputs, random encoders (no network), a learning rate that learns in a few epochs.
+#: Measured here: a random-weight VGG16 at 32² reaches BAcc ≈ 0.39 (chance 1/7) after 4 epochs at Adam 1e-4;
+#: at 48² it still predicts only nevus after 3 epochs (and trains 2–3× slower).
 QUICK: dict[str, Any] = {
-    "input_size": 48,
+    "input_size": 32,
     "batch_size": 20,
     "epochs": {"flat": 4, "hierarchical": 4},
     "learning_rate": {"adam": 1e-4, "sgd": 1e-3},
