@@ -212,13 +212,17 @@ def split(data: Data, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
 # One row
 # ---------------------------------------------------------------------------------------------------------
 def _loss(params: dict, train_counts: np.ndarray):
-    """Eq. 5 / Eq. 6 as the Keras built-ins, weighted by Eq. 7 / 8 or selected by SPL / OHEM (Eq. 3)."""
+    """Eq. 5 / Eq. 6 as the Keras built-ins (summed over the hierarchy's levels by Eq. 10 for the hierarchical
+    model), weighted per sample by Eq. 7 / 8 or selected by SPL / OHEM, reduced by Eq. 3."""
     import keras
 
     from dermkit.losses import SampleWeightingLoss, class_weights
+    from dermkit.models.attention import HierarchicalLoss
 
     base = (keras.losses.CategoricalCrossentropy() if params["loss"] == "cel"
             else keras.losses.CategoricalFocalCrossentropy(alpha=1.0, gamma=params["gamma"]))
+    if params["model"] == "hierarchical":
+        base = HierarchicalLoss(level_loss=base)
     weighting = params["weighting"]
     weights = None
     if weighting == "cb":
@@ -301,15 +305,14 @@ def _build(p: dict, cfg: dict, counts: np.ndarray, steps: int, epochs: int, sess
 
 
 def _predict(model, val_ds, kind: str) -> tuple[np.ndarray, np.ndarray]:
-    """Truth labels and 7-class probabilities on the evaluation split (greedy decoding for the hierarchy)."""
-    truths, probs = [], []
+    """Truth labels and predictions on the evaluation split: the flat model's softmax; the hierarchical
+    model's greedy decoding (its ``"diagnosis"``), as the tables use."""
+    truths, preds = [], []
     for x, y in val_ds:
         truths.append(np.argmax(y.numpy(), axis=1))
-        if kind == "flat":
-            probs.append(np.asarray(model.predict_on_batch(x)))
-        else:
-            probs.append(np.asarray(model.predict_classes(x, decoding="greedy")))
-    return np.concatenate(truths), np.concatenate(probs)
+        out = model.predict_on_batch(x)
+        preds.append(np.asarray(out) if kind == "flat" else np.asarray(out["diagnosis"]))
+    return np.concatenate(truths), np.concatenate(preds)
 
 
 def _figure_images(val: pd.DataFrame) -> dict[str, int]:
@@ -336,9 +339,10 @@ def _save_attention(model, val: pd.DataFrame, cfg: dict, session) -> None:
                                 num_classes=len(CLASS_NAMES), central_crop=EVAL_CENTRAL_CROP,
                                 image_transform=lambda im: shades_of_gray(im, p=SHADES_OF_GRAY_P))
     x, _ = next(iter(ds))
-    maps = model.attention_maps(x)
-    arrays = {"images": x.numpy(), "classes": np.array(list(picks)), "image_ids": chosen["image_id"].to_numpy()}
-    arrays.update({k: np.asarray(v) for k, v in maps.items()})
+    maps = model.attention_maps(x.numpy())  # greedy path, as at test time
+    arrays = {"images": x.numpy(), "classes": np.array(list(picks)), "image_ids": chosen["image_id"].to_numpy(),
+              "spatial": maps["last_spatial"], "channel": maps["best_channel_map"],
+              "best_channel": maps["best_channel"], "path": maps["path"]}
     with atomic_path(session.artifact(session.key, "attention.npz"), overwrite=True) as tmp:
         np.savez_compressed(tmp, **arrays)
 
