@@ -117,7 +117,7 @@ def main():
 
     for base, weights, curriculum, fraction in SETTINGS:
 
-        def make_loss():
+        def make_loss(base=base, weights=weights, curriculum=curriculum, fraction=fraction):
             return SampleWeightingLoss(
                 make_base(base), class_weights=weights, curriculum=curriculum, keep_fraction=fraction
             )
