@@ -69,12 +69,15 @@ def class_weights(counts, *, method: str = "cb", normalize: str | None = None) -
 
     ES is Cui et al.'s inverse effective number ``(1 − β^n)/(1 − β)``. With barata2020's β the raw ES
     weights are ≈ ``1/N_c`` (``(1 − β^n) ≈ 1 − e^{−n/N}``; within 1 % for a class under 2 % of the set,
-    37 % above it for ISIC 2018's nevi): on Table 1's counts 2.0e-4 … 8.7e-3, three orders of magnitude below
-    CB's, which scales SGD's effective learning rate down by as much. ``normalize="num_classes"`` rescales
-    either set to sum to the number of classes ``C`` (``w_c · C / Σ_c' w_c'``), as Cui et al. (barata2020's
-    ref. [9]) do; normalised, CB and ES are within a few per cent of each other on ISIC 2018 (ES gives nevi
-    1.35× CB's weight). The default, None, is the paper's printed form. Weights come from each split's own
-    training counts (the paper's Table 1 sums to 10,068 although its text says 10,015 images).
+    37 % above it for ISIC 2018's nevi): on an 80 % split of Table 1 2.5e-4 … 1.1e-2. The mean weight of a
+    training sample, ``Σ_c N_c w_c / N``, sets the scale of the loss and so SGD's effective learning rate: it
+    is ``C`` (7) for raw CB and ≈ ``C/N`` (9e-4) for raw ES, a factor ~7,500 apart — yet barata2020 Table 4
+    has ES ≈ CB under SGD. ``normalize="num_classes"`` rescales either set to sum to the number of classes
+    ``C`` (``w_c · C / Σ_c' w_c'``), as Cui et al. (barata2020's ref. [9]) do: then CB and ES are within a
+    few per cent of each other on ISIC 2018 (ES gives nevi 1.35× CB's weight) and the mean sample weight is
+    ≈ 0.22 for both. dermkit's barata2020 grid uses ``normalize="num_classes"`` for its ES rows. The default,
+    None, is the paper's printed form. Weights come from each split's own training counts (the paper's
+    Table 1 sums to 10,068 although its text says 10,015 images).
 
     Args:
         counts: ``[C]`` number of training samples of each class (``np.bincount(labels, minlength=C)``),
