@@ -27,7 +27,9 @@ REGISTERED_MODULES = (
     "dermkit.losses.dice",
     "dermkit.losses.class_weighted",
     "dermkit.losses.weighting",
+    "dermkit.losses.sample_weighting",
     "dermkit.metrics.keras_metrics",
+    "dermkit.training.schedules",
 )
 
 

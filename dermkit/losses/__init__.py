@@ -6,6 +6,8 @@
   weights; :func:`median_frequency_weights` computes them (Eigen & Fergus 2015).
 - :class:`WeightedCategoricalCrossentropy` — class-weighted cross-entropy normalised by the batch's total
   weight (goel2021 Section 3.2), exact under ``tf.distribute``.
+- :class:`SampleWeightingLoss` / :func:`weighted_selection` / :func:`class_weights` — barata2020's sample
+  weighting of a Keras loss: class balance (CB Eq. 7, ES Eq. 8) and curriculum (SPL, OHEM), Eq. 3.
 
 Every loss class is registered with Keras (package ``"dermkit"``), so compiled models reload without
 ``custom_objects``.
@@ -20,6 +22,7 @@ from dermkit.losses.class_weighted import (  # noqa: E402
     weighted_categorical_crossentropy,
 )
 from dermkit.losses.dice import PARTITIONS, DiceF1Loss, dice_f1_coefficient  # noqa: E402
+from dermkit.losses.sample_weighting import SampleWeightingLoss, class_weights, weighted_selection  # noqa: E402
 from dermkit.losses.weighting import (  # noqa: E402
     MedianFrequencyWeights,
     WeightedBinaryCrossentropy,
@@ -31,12 +34,15 @@ __all__ = [
     "PARTITIONS",
     "DiceF1Loss",
     "MedianFrequencyWeights",
+    "SampleWeightingLoss",
     "WeightedBinaryCrossentropy",
     "WeightedCategoricalCrossentropy",
+    "class_weights",
     "dice_f1_coefficient",
     "median_frequency_weights",
     "weighted_binary_crossentropy",
     "weighted_categorical_crossentropy",
+    "weighted_selection",
 ]
 
 

@@ -17,6 +17,7 @@ from dermkit.metrics.classification import (
     argmax_labels,
     balanced_multiclass_accuracy,
     class_labels,
+    multiclass_scores,
     partial_auc_above_tpr,
     per_group_rates,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "isic_classification_scores",
     "isic_segmentation_scores",
     "mean_over_channels",
+    "multiclass_scores",
     "partial_auc_above_tpr",
     "per_group_rates",
     "per_image_jaccard",

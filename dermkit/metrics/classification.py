@@ -275,3 +275,108 @@ def per_group_rates(y_true, y_pred, groups) -> pd.DataFrame:
     table["false_negative_rate"] = 1.0 - sensitivity
     table.index.name = "group"
     return table
+
+
+# --- barata2020: multiclass scores (Acc, BAcc, mPR, mF1, per-class RE / PR / F1) ---------------------------
+
+__all__ += ["multiclass_scores"]
+
+
+def multiclass_scores(y_true, y_pred, *, class_names, zero_division: float = 0.0) -> dict:
+    """barata2020's evaluation (Section 4.4): Acc, BAcc, mPR, mF1 and per-class RE, PR, F1 of a C-class task.
+
+    Both arguments go through :func:`class_labels` (a prediction row with several classes at its maximum is
+    :data:`UNDECIDED` and counts as wrong for its true class, predicted for none). With per-class recall
+    ``RE_c``, precision ``PR_c`` and ``F1_c = 2·PR_c·RE_c / (PR_c + RE_c)``
+    (``sklearn.metrics.precision_recall_fscore_support`` over ``labels = 0..C-1``):
+
+    - ``accuracy``: the fraction of samples whose predicted class is the true one (``accuracy_score``);
+    - ``balanced_accuracy``: the mean ``RE_c`` over the classes present in ``y_true``
+      (:func:`balanced_multiclass_accuracy`, dermkit's one definition);
+    - ``mean_precision``, ``mean_f1``: the unweighted means of ``PR_c`` and ``F1_c`` over all ``C`` classes
+      (``F1`` macro-averaged as ``f1_score(average="macro")``, not the F1 of the mean PR and RE).
+
+    All in [0, 1], 1 is best. A class never predicted has ``PR_c = zero_division`` (and ``F1_c`` too when its
+    recall is 0); a class absent from ``y_true`` has support 0, ``RE_c = zero_division``, no term in
+    ``balanced_accuracy``, and a ``RuntimeWarning`` naming it.
+
+    Args:
+        y_true: labels ``[N]`` (integers ``0..C-1``, or names from ``class_names``) or one-hot ``[N, C]``.
+        y_pred: labels ``[N]`` (as ``y_true``) or class scores ``[N, C]`` (softmax probabilities).
+        class_names: the ``C`` class names, in label order (index ``c`` names label ``c``).
+        zero_division: the value of an undefined precision / recall / F1. Default 0.0 (scikit-learn's).
+
+    Returns:
+        ``{"accuracy", "balanced_accuracy", "mean_precision", "mean_f1"}`` (floats) and ``"per_class"``: a
+        DataFrame indexed by class name (index name ``"class"``) with columns ``recall, precision, f1``
+        (floats) and ``support`` (int, samples of the class in ``y_true``).
+
+    Raises:
+        ValueError: fewer than 2 or repeated class names; scores or one-hot with a column count other than
+            ``C``; labels outside ``0..C-1`` or not in ``class_names``; different sample counts; no samples.
+    """
+    from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+
+    names = [str(name) for name in class_names] if not isinstance(class_names, str) else []
+    if len(names) < 2 or len(set(names)) != len(names):
+        raise ValueError(f"class_names must list at least 2 distinct class names; received class_names={class_names!r}")
+    num_classes = len(names)
+
+    def labels_of(values, arg: str) -> np.ndarray:
+        array = np.asarray(values)
+        if array.ndim == 2 and array.shape[1] > 1 and array.shape[1] != num_classes:
+            raise ValueError(f"{arg} has {array.shape[1]} columns but class_names lists {num_classes} classes")
+        labels = class_labels(array, name=arg)
+        if not np.issubdtype(labels.dtype, np.number):
+            unknown = sorted({str(v) for v in labels} - set(names))
+            if unknown:
+                raise ValueError(f"{arg} holds labels not in class_names: {unknown[:10]}")
+            index = {name: i for i, name in enumerate(names)}
+            return np.asarray([index[str(v)] for v in labels], dtype=np.int64)
+        bad = ((labels < 0) & (labels != UNDECIDED)) | (labels >= num_classes)
+        if arg == "y_true":
+            bad |= labels == UNDECIDED
+        if bad.any():
+            raise ValueError(
+                f"{arg} labels must lie in 0..{num_classes - 1} (one per class name); found "
+                f"{np.unique(labels[bad])[:10].tolist()}"
+                + (" (rows naming no single class)" if arg == "y_true" and (labels == UNDECIDED).any() else "")
+            )
+        return labels.astype(np.int64)
+
+    t = labels_of(y_true, "y_true")
+    p = labels_of(y_pred, "y_pred")
+    if t.shape != p.shape:
+        raise ValueError(f"y_true has {t.shape[0]} samples but y_pred has {p.shape[0]}")
+    if t.size == 0:
+        raise ValueError("no samples to score")
+    labels = list(range(num_classes))
+    with warnings.catch_warnings():  # undefined PR / RE take zero_division; absent classes warned below
+        warnings.simplefilter("ignore")
+        precision, recall, f1, support = precision_recall_fscore_support(
+            t, p, labels=labels, zero_division=zero_division
+        )
+    absent = [names[c] for c in labels if support[c] == 0]
+    if absent:
+        warnings.warn(
+            f"classes {absent} have no sample in y_true: their recall is undefined (set to {zero_division}) and "
+            "balanced_accuracy averages over the other classes",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    per_class = pd.DataFrame(
+        {
+            "recall": recall.astype(np.float64),
+            "precision": precision.astype(np.float64),
+            "f1": f1.astype(np.float64),
+            "support": support.astype(np.int64),
+        },
+        index=pd.Index(names, name="class"),
+    )
+    return {
+        "accuracy": float(accuracy_score(t, p)),
+        "balanced_accuracy": balanced_multiclass_accuracy(t, p),
+        "mean_precision": float(np.mean(precision)),
+        "mean_f1": float(np.mean(f1)),
+        "per_class": per_class,
+    }
