@@ -300,7 +300,7 @@ def _build(p: dict, cfg: dict, counts: np.ndarray, steps: int, epochs: int, sess
     else:
         model = hierarchical_classifier(shape, encoder_weights=cfg["encoder_weights"])
     session.compile(model, optimizer=_optimizer(p, cfg, steps, epochs), loss=loss)
-    callbacks = [CurriculumSchedule(epochs)] if p["weighting"] in ("spl", "ohem") else []
+    callbacks = [CurriculumSchedule(epochs, batch_size=cfg["batch_size"])] if p["weighting"] in ("spl", "ohem") else []
     return model, callbacks
 
 
