@@ -830,6 +830,16 @@ class HierarchicalClassifier(keras.Model):
       loss (``val_loss``) and the same metrics.
 
     :meth:`attention_maps` gives the per-step channel and spatial attention (barata2020 Figs. 3–4).
+
+    Example (a grid row: focal loss per level, per-sample weighting of Eq. 10's ℓ_j)::
+
+        model = hierarchical_classifier(encoder_weights="imagenet")
+        level = keras.losses.CategoricalFocalCrossentropy(alpha=1.0, gamma=1.0)   # Eq. 6 per level
+        loss = HierarchicalLoss(level_loss=level)                                 # Eq. 10, per sample [B]
+        # loss = <per-sample weighting wrapper>(loss, class_weights=w, curriculum="ohem")  # Eq. 3
+        model.compile(optimizer=keras.optimizers.Adam(1e-5), loss=loss)
+        model.fit(train_ds)                      # batches of (images [B, 299, 299, 3], one-hot [B, 7])
+        diagnosis = model.predict(test_images)["diagnosis"]                       # greedy, class indices
     """
 
     def __init__(self, encoder: keras.Model, *, hierarchy=ISIC2018_HIERARCHY, units: int = 512,
