@@ -24,6 +24,7 @@ __all__ = ["REGISTERED_MODULES", "register_all"]
 #: (a test checks this list against the source tree).
 REGISTERED_MODULES = (
     "dermkit.models.layers",
+    "dermkit.models.attention",
     "dermkit.losses.dice",
     "dermkit.losses.class_weighted",
     "dermkit.losses.weighting",

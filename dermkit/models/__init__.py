@@ -22,6 +22,8 @@ _BUILDERS = {
     "vgg16_fcn": "dermkit.models.fcn_vgg",
     "unet": "dermkit.models.unet",
     "densenet_classifier": "dermkit.models.classifiers",
+    "vgg16_cbam_classifier": "dermkit.models.attention",
+    "hierarchical_classifier": "dermkit.models.attention",
 }
 
 __all__ = sorted(_BUILDERS)

@@ -1,12 +1,16 @@
-"""Preprocessing on NumPy arrays (no TensorFlow): crop-to-mask (goel2021 §5.1) and skin tone (goel2021 §7).
+"""Preprocessing on NumPy arrays (no TensorFlow): crop-to-mask (goel2021 §5.1), skin tone (goel2021 §7) and
+colour constancy (barata2020 §4.2).
 
 - :mod:`dermkit.preprocessing.crop`: :func:`crop_to_mask`, :func:`lesion_bbox`, :func:`binarize_mask`,
   :func:`segment_and_crop` (runs a trained segmenter over a dataset; calls only ``model.predict``).
 - :mod:`dermkit.preprocessing.skin_tone`: the 18-tone palette :data:`SKIN_TONES` (Monk Skin Tone scale
   interpolated in CIELAB), ITA°, :func:`estimate_skin_tone`, :func:`replace_background`.
+- :mod:`dermkit.preprocessing.color`: :func:`shades_of_gray` (Shades of Gray, Minkowski p = 6, Barata et al.
+  2015) and its :func:`estimate_illuminant`.
 """
 
 from dermkit.data.masks import binarize_mask
+from dermkit.preprocessing.color import estimate_illuminant, shades_of_gray
 from dermkit.preprocessing.crop import crop_to_mask, lesion_bbox, segment_and_crop
 from dermkit.preprocessing.skin_tone import (
     SKIN_TONE_LABELS,
@@ -30,4 +34,6 @@ __all__ = [
     "individual_typology_angle",
     "ita_category",
     "replace_background",
+    "estimate_illuminant",
+    "shades_of_gray",
 ]

@@ -14,7 +14,7 @@ BUILDERS = sorted(dermkit.models.__all__)
 
 
 def test_every_builder_is_listed():
-    assert BUILDERS == ["densenet_classifier", "unet", "vgg16_fcn"]
+    assert BUILDERS == ["densenet_classifier", "hierarchical_classifier", "unet", "vgg16_cbam_classifier", "vgg16_fcn"]
 
 
 @pytest.mark.parametrize("name", BUILDERS)

@@ -23,7 +23,9 @@ import dermkit  # noqa: E402
 from dermkit._register import REGISTERED_MODULES  # noqa: E402
 
 REGISTERED_NAMES = ("ImageNetPreprocess", "BilinearResizeTF1", "DiceF1Loss", "WeightedBinaryCrossentropy",
-                    "WeightedCategoricalCrossentropy", "ChannelDice")
+                    "WeightedCategoricalCrossentropy", "ChannelDice", "CBAM", "DynamicChannelAttention",
+                    "DynamicSpatialAttention", "HierarchicalAttentionDecoder", "HierarchicalLoss",
+                    "HierarchicalClassifier")
 PACKAGE = Path(dermkit.__file__).parent
 RNG = np.random.default_rng(13)
 
