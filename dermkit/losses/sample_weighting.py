@@ -335,7 +335,8 @@ class SampleWeightingLoss(keras.losses.Loss):
     """A Keras classification loss with barata2020's sample weighting: ``Σ_j w_j ℓ_j / M`` (Eq. 3).
 
     Shapes: ``y_true`` one-hot ``[B, K]`` (or integer labels ``[B]`` for a sparse base loss), ``y_pred``
-    ``[B, K]`` as the base loss expects (probabilities, or logits with ``from_logits=True`` on the base). One
+    as the base loss expects (``[B, K]`` probabilities, or logits with ``from_logits=True`` on the base; the
+    hierarchical model's ``[B, L, N]`` with :class:`~dermkit.models.attention.HierarchicalLoss`). One
     float32 scalar per mini-batch, ≥ 0, lower is better::
 
         ℓ_j = base(y_true_j, y_pred_j)           per sample (the base's own `call`, no reduction)
@@ -353,9 +354,11 @@ class SampleWeightingLoss(keras.losses.Loss):
     ``class_weight`` to ``fit``: Keras would turn it into ``sample_weight``, which multiplies ``w_j`` again.
 
     A sequence (the hierarchical model's per-level outputs, Eq. 10) must be reduced to one loss per sample
-    before the selection — selecting per level would pick different samples at each level: compute the
-    per-sample sum and call :func:`weighted_selection`. Giving one ``SampleWeightingLoss`` per output of a
-    multi-output model weights (and selects) each output separately.
+    before the selection — selecting per level would pick different samples at each level: use a base whose
+    ``call`` gives that per-sample sum, :class:`dermkit.models.attention.HierarchicalLoss` (``y_true`` the
+    diagnosis ``[B, K]``, ``y_pred`` ``[B, L, N]``), or compute it and call :func:`weighted_selection`.
+    Giving one ``SampleWeightingLoss`` per output of a multi-output model weights (and selects) each output
+    separately.
 
     Reductions run in float32 whatever the inputs' dtype (mixed precision: a float16 ``y_pred`` is cast to
     float32 before the base loss).
@@ -414,13 +417,7 @@ class SampleWeightingLoss(keras.losses.Loss):
         )
 
     def _per_sample(self, y_true, y_pred):
-        y_pred = tf.cast(y_pred, tf.float32)
-        if y_pred.shape.rank != 2:
-            raise ValueError(
-                f"{type(self).__name__} needs y_pred of shape [B, K]; received y_pred.shape="
-                f"{tuple(y_pred.shape)}. For a sequence (barata2020 Eq. 10) sum the per-level losses of each "
-                "sample and call dermkit.losses.weighted_selection."
-            )
+        y_pred = tf.cast(y_pred, tf.float32)  # the base checks its own shapes ([B, K]; [B, L, N] for Eq. 10)
         y_true = tf.convert_to_tensor(y_true)
         if y_true.dtype.is_floating or y_true.dtype == tf.bool:
             y_true = tf.cast(y_true, tf.float32)
@@ -428,7 +425,9 @@ class SampleWeightingLoss(keras.losses.Loss):
         if per_sample.shape.rank != 1:
             raise ValueError(
                 f"the base loss {type(self.base).__name__} must give one loss per sample [B]; its call gave "
-                f"shape {tuple(per_sample.shape)}"
+                f"shape {tuple(per_sample.shape)} for y_pred.shape={tuple(y_pred.shape)}. For a sequence "
+                "(barata2020 Eq. 10) use HierarchicalLoss as the base, or sum the per-level losses of each "
+                "sample and call dermkit.losses.weighted_selection."
             )
         return y_true, per_sample
 

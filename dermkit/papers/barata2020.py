@@ -113,6 +113,8 @@ QUICK: dict[str, Any] = {
     "n_images": None,
 }
 QUICK_ROWS = (("adam", "cel", "none"), ("adam", "cel", "es"), ("adam", "cel", "ohem"))
+#: ``--quick`` runs one split per row (the engine caps every row's repeats at this in quick runs).
+QUICK_REPEATS = 1
 
 #: Synthetic ISIC 2018 Task 3 for ``--data synthetic`` (HAM10000-like imbalance, lesion ids; every class
 #: ≥ 25 images so a grouped 20 % split holds ≥ 5 of each).

@@ -78,8 +78,15 @@ def select_experiments(paper: ModuleType, tables: Sequence[str], quick: bool,
     return select_rows(paper.EXPERIMENTS, paper.TABLES, tables=tables, quick=quick, rows=rows, name=paper.NAME)
 
 
-def _repeats(exp: Experiment, options: RunOptions) -> int:
-    return int(options.repeats) if options.repeats is not None else int(exp.repeats)
+def _repeats(exp: Experiment, options: RunOptions, paper: ModuleType) -> int:
+    """How many times ``exp`` runs: ``--repeats`` if given, else the row's ``repeats`` — at most the paper's
+    ``QUICK_REPEATS`` (when it defines one) in a ``--quick`` run."""
+    if options.repeats is not None:
+        return int(options.repeats)
+    quick_cap = getattr(paper, "QUICK_REPEATS", None)
+    if options.quick and quick_cap is not None:
+        return min(int(exp.repeats), int(quick_cap))
+    return int(exp.repeats)
 
 
 def _unit_name(key: str, repeat: int) -> str:
@@ -205,7 +212,7 @@ class RunSession:
         exp = _by_key(self.paper).get(key)
         if exp is None:
             raise ValueError(f"{key!r} is not a row of {self.paper.NAME}")
-        return min(repeat, _repeats(exp, self.options) - 1)
+        return min(repeat, _repeats(exp, self.options, self.paper) - 1)
 
     # -- logging ---------------------------------------------------------------------------------------------
     @property
@@ -458,7 +465,7 @@ def _load_results(session: RunSession, experiments: Sequence[Experiment]) -> tup
     """Mean-over-repeats results of the rows with every repeat current; and the keys missing or incomplete."""
     results, missing = {}, []
     for exp in experiments:
-        records = [_current(session, exp, r) for r in range(_repeats(exp, session.options))]
+        records = [_current(session, exp, r) for r in range(_repeats(exp, session.options, session.paper))]
         if all(records):
             results[exp.key] = aggregate_repeats([rec["result"] for rec in records])
         else:
@@ -610,7 +617,7 @@ def reproduce(
         mine = [e.key for e in plan if owner[e.key] == index - 1]
         session.log(f"shard {index}/{count}: {len(mine)} of {len(plan)} rows here ({', '.join(mine) or 'none'})")
     data = _prepare_data(paper, options, session)
-    units = [(exp, r) for exp in plan for r in range(_repeats(exp, options))]
+    units = [(exp, r) for exp in plan for r in range(_repeats(exp, options, paper))]
     _run_units(session, data, units, owner, on_row)
     results, missing = _load_results(session, list(paper.EXPERIMENTS))
     missing = [k for k in missing if any(e.key == k for e in selected)]

@@ -363,8 +363,8 @@ def test_bad_options(kwargs, error, message):
 
 def test_bad_shapes():
     loss = SampleWeightingLoss(keras.losses.CategoricalCrossentropy())
-    with pytest.raises(ValueError, match=r"y_pred of shape \[B, K\]; received y_pred.shape=\(2, 3, 4\).*"
-                                         r"weighted_selection"):
+    with pytest.raises(ValueError, match=r"one loss per sample \[B\]; its call gave shape \(2, 3\) for "
+                                         r"y_pred.shape=\(2, 3, 4\).*weighted_selection"):
         loss(np.zeros((2, 3, 4), np.float32), np.full((2, 3, 4), 0.25, np.float32))
     weighted = SampleWeightingLoss(keras.losses.CategoricalCrossentropy(), class_weights=WEIGHTS3)
     with pytest.raises(ValueError, match=r"class_weights has 3 entries but the labels have 7 classes"):
@@ -393,3 +393,20 @@ def test_distributed_matches_single_device():
             assert row[key] < 1e-5, (key, row)
         # The batch makes a per-replica selection visibly wrong: the check has teeth.
         assert row["naive_gap"] > 1e-2, row
+
+
+def test_wraps_the_hierarchical_loss_of_eq_10():
+    """barata2020 Eq. 3 over Eq. 10: the per-sample sums of the per-level CE are weighted and selected."""
+    from dermkit.models.attention import ISIC2018_HIERARCHY, HierarchicalLoss
+
+    rng = np.random.default_rng(0)
+    h = ISIC2018_HIERARCHY
+    logits = rng.normal(size=(6, h.max_depth, h.num_nodes)).astype(np.float32)
+    probs = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    labels = np.eye(7, dtype=np.float32)[[0, 1, 2, 3, 4, 6]]
+    per_sample = np.asarray(HierarchicalLoss().call(labels, probs))
+    weights = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0])
+    loss = SampleWeightingLoss(HierarchicalLoss(), class_weights=weights, curriculum="ohem", keep_fraction=0.5)
+    kept = np.argsort(-per_sample)[:3]  # OHEM: the 3 highest unweighted losses of 6
+    expected = (weights[labels.argmax(1)][kept] * per_sample[kept]).sum() / 6
+    assert float(loss(labels, probs)) == pytest.approx(expected, rel=1e-5)

@@ -151,6 +151,16 @@ def test_repeats_use_seed_plus_r_and_tables_show_mean_and_std(tmp_path):
     assert " ± " not in (out / "table_G.md").read_text()
 
 
+def test_a_paper_caps_repeats_in_quick_runs(tmp_path, monkeypatch):
+    grid = [dataclasses.replace(e, quick=True) if e.key == "noisy" else e for e in tiny.EXPERIMENTS]
+    monkeypatch.setattr(tiny, "EXPERIMENTS", grid)
+    monkeypatch.setattr(tiny, "QUICK_REPEATS", 1, raising=False)
+    reproduce(tiny, RunOptions(output=tmp_path / "run", quick=True, rows=("noisy",), verbose=0))
+    assert tiny.CALLS == ["noisy"]  # one repeat of two
+    reproduce(tiny, RunOptions(output=tmp_path / "full", rows=("noisy",), verbose=0))
+    assert tiny.CALLS == ["noisy", "noisy", "noisy"]  # a full run: both
+
+
 def test_any_trainer_gan_and_multi_output_rows(tmp_path):
     run = reproduce(tiny, RunOptions(output=tmp_path / "run", rows=("gan", "multi"), verbose=0))
     gan = run["results"]["gan"]["fit"]
