@@ -544,3 +544,170 @@ def plot_attention_maps(
     if title:
         figure.suptitle(title, fontsize=9)
     return _save(figure, path, overwrite=True, dpi=dpi)
+
+
+# --- kawahara2018 figures ---
+#: kawahara2018's abbreviations of the four ISIC 2017 dermoscopic features, in channel order.
+_FEATURE_ABBREV = ("PN", "NN", "MC", "ST")
+
+
+def label_combination_counts(labels, *, names: tuple[str, ...] = _FEATURE_ABBREV) -> pd.Series:
+    """How often each combination of labels occurs (kawahara2018 Fig. 3's bars).
+
+    Args:
+        labels: 0/1 labels, one row per labelled unit (a superpixel for Fig. 3): an ``[N, K]`` array or a list
+            of ``[N_i, K]`` arrays (one per image, concatenated).
+        names: the K label names.
+
+    Returns:
+        Counts (int) indexed by combination — ``"None"`` for a row with no label, else the names of its
+        labels joined by ``" + "`` in channel order (``"NN + MC"``) — combinations that never occur left
+        out, largest count first (ties by name).
+
+    Raises:
+        ValueError: labels not 0/1, not K columns, or no rows.
+    """
+    if isinstance(labels, np.ndarray):
+        rows = labels
+    else:
+        parts = [np.asarray(a) for a in labels]
+        rows = np.concatenate(parts) if parts else np.zeros((0, len(names)))
+    rows = np.asarray(rows)
+    if rows.ndim != 2 or rows.shape[1] != len(names):
+        raise ValueError(f"labels must be [N, {len(names)}] (one column per name in {names}); got {rows.shape}")
+    if not len(rows):
+        raise ValueError("labels has no rows: nothing to count")
+    if not np.isin(rows, (0, 1)).all():
+        raise ValueError(f"labels must be 0 or 1; found {sorted(set(np.unique(rows).tolist()) - {0, 1})[:5]}")
+    combos, counts = np.unique(rows.astype(bool), axis=0, return_counts=True)
+    keys = [" + ".join(n for n, on in zip(names, combo) if on) or "None" for combo in combos]
+    series = pd.Series(counts.astype(np.int64), index=keys, name="count")
+    order = sorted(range(len(series)), key=lambda i: (-int(series.iloc[i]), series.index[i]))
+    return series.iloc[order]
+
+
+def plot_label_combinations(
+    labels,
+    path: str | os.PathLike,
+    *,
+    names: tuple[str, ...] = _FEATURE_ABBREV,
+    unit: str = "superpixels",
+    title: str | None = None,
+    overwrite: bool = False,
+    dpi: int = 120,
+) -> Path:
+    """kawahara2018 Fig. 3: the number of ``unit`` carrying each combination of labels, on a log scale.
+
+    One horizontal bar per combination that occurs (:func:`label_combination_counts`: ``"None"``, single
+    labels, and combinations such as ``"NN + MC"``), largest first, each annotated with its count.
+
+    Args:
+        labels: 0/1 ``[N, K]`` array or list of ``[N_i, K]`` arrays (Fig. 3: every superpixel of the test set).
+        path: output file (format from the suffix).
+        names: the K label names. Default PN, NN, MC, ST.
+        unit: what a row is, for the axis label. Default "superpixels".
+        title: figure title (say SYNTHETIC for synthetic data). Default None.
+        overwrite: replace an existing file. Default False.
+        dpi: raster resolution. Default 120.
+
+    Returns:
+        The path written.
+
+    Raises:
+        ValueError: as :func:`label_combination_counts`. FileExistsError: ``path`` exists and not ``overwrite``.
+    """
+    path = check_overwrite(path, overwrite)
+    counts = label_combination_counts(labels, names=names)
+    figure = _new_figure((6.4, 0.35 * len(counts) + 1.4))
+    axes = figure.add_subplot(1, 1, 1)
+    positions = np.arange(len(counts))[::-1]  # largest at the top
+    axes.barh(positions, counts.to_numpy(), color=_SENSITIVITY_COLOUR, height=0.7)
+    axes.set_yticks(positions)
+    axes.set_yticklabels(list(counts.index), fontsize=8)
+    axes.set_xscale("log")
+    axes.set_xlim(0.8, counts.max() * 4)
+    for y, value in zip(positions, counts.to_numpy()):
+        axes.text(value * 1.08, y, f"{value:,}", va="center", fontsize=7)
+    axes.set_xlabel(f"number of {unit} with the label (log scale)")
+    axes.set_ylabel("label")
+    axes.grid(axis="x", alpha=0.3)
+    if title:
+        axes.set_title(title, fontsize=9)
+    return _save(figure, Path(path), overwrite, dpi)
+
+
+_TRUTH_CONTOUR = "#1ca01c"  # green: ground truth
+_PRED_CONTOUR = "#1f4fd6"  # blue: prediction
+
+
+def plot_lesion_contours(
+    images,
+    truth_masks,
+    pred_masks,
+    path: str | os.PathLike,
+    *,
+    names=None,
+    title: str | None = None,
+    columns: int = 4,
+    overwrite: bool = False,
+    dpi: int = 120,
+) -> Path:
+    """kawahara2018 Fig. 5: lesion contours on the images — ground truth green, prediction blue — with the
+    Jaccard index of each pair (:func:`dermkit.metrics.isic.isic_segmentation_scores`) above each image.
+
+    Args:
+        images: list of ``[H_i, W_i, 3]`` images (uint8 or float in [0, 1]).
+        truth_masks: list of ``[H_i, W_i]`` lesion masks (bool, 0/255, or probabilities), binarised by the
+            ISIC rule (:func:`dermkit.data.masks.binarize_mask`).
+        pred_masks: list of predicted masks, same layout (probabilities are cut at > 0.5).
+        path: output file (format from the suffix).
+        names: optional image names shown with the Jaccard (e.g. image ids).
+        title: figure title (say SYNTHETIC for synthetic data). Default None.
+        columns: images per row. Default 4.
+        overwrite: replace an existing file. Default False.
+        dpi: raster resolution. Default 120.
+
+    Returns:
+        The path written.
+
+    Raises:
+        ValueError: lists of different lengths or no image; a mask that cannot be binarised or whose size
+            differs from its image (the message names the image). FileExistsError: as usual.
+    """
+    from dermkit.data.masks import binarize_mask
+    from dermkit.metrics.isic import isic_segmentation_scores
+
+    path = check_overwrite(path, overwrite)
+    images, truth_masks, pred_masks = list(images), list(truth_masks), list(pred_masks)
+    names = list(names) if names is not None else [None] * len(images)
+    if not (len(images) == len(truth_masks) == len(pred_masks) == len(names)) or not images:
+        raise ValueError(
+            f"need equally many images, truth and predicted masks (at least one). Received: {len(images)}, "
+            f"{len(truth_masks)}, {len(pred_masks)}" + (f", {len(names)} names" if len(names) != len(images) else "")
+        )
+    columns = max(1, min(int(columns), len(images)))
+    rows = math.ceil(len(images) / columns)
+    figure = _new_figure((2.8 * columns, 2.8 * rows + (0.4 if title else 0.0)))
+    for i, (image, truth, pred, name) in enumerate(zip(images, truth_masks, pred_masks, names)):
+        label = name or f"image {i}"
+        truth = binarize_mask(truth, where=f"truth_masks[{i}] ({label})")
+        pred = binarize_mask(pred, where=f"pred_masks[{i}] ({label})")
+        image = _float_rgb(image)
+        if truth.shape != image.shape[:2] or pred.shape != image.shape[:2]:
+            raise ValueError(f"{label}: image is {image.shape[:2]} but the truth mask is {truth.shape} and the "
+                             f"prediction {pred.shape}")
+        jaccard = isic_segmentation_scores([truth], [pred])["jaccard"]
+        axes = figure.add_subplot(rows, columns, i + 1)
+        axes.imshow(image)
+        for mask, colour in ((truth, _TRUTH_CONTOUR), (pred, _PRED_CONTOUR)):
+            if mask.any() and not mask.all():
+                axes.contour(mask.astype(np.float32), levels=[0.5], colors=[colour], linewidths=1.5)
+        axes.set_title(f"{name}\nJaccard {jaccard:.3f}" if name else f"Jaccard {jaccard:.3f}", fontsize=8)
+        axes.set_xticks([])
+        axes.set_yticks([])
+    if title:
+        figure.suptitle(title, fontsize=10)
+    return _save(figure, Path(path), overwrite, dpi)
+
+
+__all__ += ["label_combination_counts", "plot_label_combinations", "plot_lesion_contours"]

@@ -2,6 +2,8 @@
 
 * :func:`isic2017_part2_scores` — 2017 Part 2 (dermoscopic features, kawahara2018 Tables I–II): per feature,
   all superpixels of all images pooled.
+* :class:`Part2Evaluation` / :func:`isic2017_part2_evaluation` — those scores plus kawahara2018's fuzzy
+  Jaccard evaluations (Eq. 8–10, Table V), accumulated one image at a time (full-size test images are large).
 * :func:`isic_segmentation_scores` — 2018 Task 1 lesion segmentation (goel2021): per image, macro-averaged.
 * :func:`isic_classification_scores` — 2018 Task 3 onward (goel2021): balanced multiclass accuracy and
   per-category one-vs-rest metrics.
@@ -21,6 +23,7 @@ from sklearn.metrics import confusion_matrix
 
 from dermkit.data.isic import ISIC2017_FEATURES
 from dermkit.data.masks import binarize_mask
+from dermkit.data.superpixels import mask_to_superpixels, superpixel_sizes
 from dermkit.metrics.classification import (
     UNDECIDED,
     argmax_labels,
@@ -32,15 +35,25 @@ from dermkit.metrics.classification import (
     per_group_rates,  # re-exported: goel2021's per-skin-tone rates sit beside the challenge definitions
     roc_auc_or_nan,
 )
-from dermkit.metrics.jaccard import mean_over_channels
+from dermkit.metrics.jaccard import (
+    channel_jaccard_superpixels,
+    mean_over_channels,
+    per_image_jaccard_superpixels,
+    reduce_over_images,
+    table5_evaluations,
+    threshold_below,
+)
 
 __all__ = [
     "PART2_COLUMNS",
+    "PART2_JACCARD_COLUMNS",
+    "Part2Evaluation",
     "SEGMENTATION_COLUMNS",
     "CLASSIFICATION_COLUMNS",
     "THRESHOLD_JACCARD_FLOOR",
     "binarize_mask",
     "isic2017_part2_scores",
+    "isic2017_part2_evaluation",
     "isic_segmentation_scores",
     "isic_classification_scores",
     "per_group_rates",
@@ -55,6 +68,9 @@ PART2_COLUMNS: tuple[str, ...] = (
     "sensitivity",
     "specificity",
 )
+#: Columns :class:`Part2Evaluation` adds to :data:`PART2_COLUMNS` (kawahara2018 Eq. 8–10 and Table V); the
+#: last two only when every prediction was a pixel map.
+PART2_JACCARD_COLUMNS: tuple[str, ...] = ("j1", "jnan", "jc", "direct_jnan", "thresholded_jnan")
 #: Per-image columns (and macro-mean keys) of :func:`isic_segmentation_scores`.
 SEGMENTATION_COLUMNS: tuple[str, ...] = (
     "accuracy",
@@ -187,6 +203,157 @@ def isic2017_part2_scores(y_true, y_pred) -> pd.DataFrame:
     table = pd.DataFrame.from_dict(rows, orient="index", columns=list(PART2_COLUMNS))
     table.loc["average"] = [mean_over_channels(table[c].to_numpy()) for c in PART2_COLUMNS]
     return table
+
+
+class Part2Evaluation:
+    """ISIC 2017 Part 2 scores and kawahara2018's Jaccard evaluations, accumulated one image at a time.
+
+    Feed every test image with :meth:`update`, then read :meth:`result`. Only per-superpixel arrays are
+    kept between images, so full-size pixel predictions (ISIC 2017 test images reach 6688 × 4439) are never
+    held together.
+
+    Per image, ``y_pred`` is either
+
+    * a pixel map ``[H, W, 4]`` of probabilities at the image's original size: it is averaged per superpixel
+      (Eq. 2) for the official scores and J̄, and also scored at pixel level for Table V (``direct_jnan``:
+      as predicted; ``thresholded_jnan``: values < ``threshold`` set to 0), through
+      :func:`~dermkit.metrics.jaccard.table5_evaluations` on that one image; or
+    * superpixel probabilities ``[N, 4]`` (e.g. the Table II baselines): no Table V columns then.
+
+    :meth:`result` columns (per feature, all in [0, 1], higher is better): :data:`PART2_COLUMNS` from
+    :func:`isic2017_part2_scores` on the raw superpixel probabilities (Tables I–II; ``average_precision_2017``
+    is the tables' AP), then — on superpixel probabilities with values < ``threshold`` set to 0 (Section
+    III-B), each superpixel weighted by its pixel count — ``j1`` (J̄1, Eq. 9), ``jnan`` (J̄nan, Eq. 10) and
+    ``jc`` (one Jaccard over all pixels of all images), and, when every ``y_pred`` was a pixel map,
+    ``direct_jnan`` and ``thresholded_jnan`` (Table V). Row ``average`` is the NaN-skipping mean over
+    features.
+
+    Args:
+        threshold: Section III-B's cut (``l̂ = 0 if l̂ < threshold``); default 0.5.
+    """
+
+    def __init__(self, *, threshold: float = 0.5) -> None:
+        self.threshold = float(threshold)
+        self._truths: list[np.ndarray] = []
+        self._preds: list[np.ndarray] = []
+        self._thresholded: list[np.ndarray] = []
+        self._sizes: list[np.ndarray] = []
+        self._jaccard: list[np.ndarray] = []
+        self._direct: list[np.ndarray] = []
+        self._pixel_thresholded: list[np.ndarray] = []
+        self._pixel_inputs: bool | None = None
+
+    @property
+    def n_images(self) -> int:
+        """Images seen so far."""
+        return len(self._truths)
+
+    def update(self, y_true_sp, y_pred, index_map, *, where: str | None = None) -> None:
+        """Add one image.
+
+        Args:
+            y_true_sp: ``[N, 4]`` 0/1 ground-truth superpixel labels (:data:`~dermkit.data.isic.ISIC2017_FEATURES`
+                order), ``N = index_map.max() + 1``.
+            y_pred: ``[H, W, 4]`` pixel probabilities at the image's size, or ``[N, 4]`` superpixel
+                probabilities; finite, in [0, 1]. Every image must use the same kind.
+            index_map: ``int [H, W]`` superpixel index map.
+            where: how error messages name the image (its file or id); default ``"image <i>"``.
+
+        Raises:
+            ValueError: shapes that disagree, values not finite or outside [0, 1], labels not 0/1, or pixel
+                and superpixel predictions mixed — each message naming the image.
+        """
+        name = where or f"image {self.n_images}"
+        labels = np.asarray(y_true_sp, dtype=np.float64)
+        index = np.asarray(index_map)
+        pred = np.asarray(y_pred)
+        k = len(ISIC2017_FEATURES)
+        if index.ndim != 2 or not np.issubdtype(index.dtype, np.integer):
+            raise ValueError(f"{name}: index_map must be an int [H, W] array; got {index.dtype} {index.shape}")
+        n = int(index.max()) + 1 if index.size else 0
+        if labels.shape != (n, k):
+            raise ValueError(f"{name}: y_true_sp must be [{n}, {k}] (the index map holds {n} superpixels); "
+                             f"got shape {labels.shape}")
+        if not np.isin(labels, (0.0, 1.0)).all():
+            raise ValueError(f"{name}: y_true_sp labels must be 0 or 1")
+        if pred.ndim == 3:
+            if pred.shape != index.shape + (k,):
+                raise ValueError(f"{name}: y_pred pixel map is {pred.shape} but the index map is {index.shape} "
+                                 f"(expected {index.shape + (k,)}): resize the prediction to the image's size")
+        elif pred.ndim == 2:
+            if pred.shape != (n, k):
+                raise ValueError(f"{name}: y_pred superpixel probabilities must be [{n}, {k}]; got {pred.shape}")
+        else:
+            raise ValueError(f"{name}: y_pred must be a [H, W, {k}] pixel map or [N, {k}] superpixel "
+                             f"probabilities; got shape {pred.shape}")
+        if pred.size and not (np.all(np.isfinite(pred)) and pred.min() >= 0.0 and pred.max() <= 1.0):
+            raise ValueError(f"{name}: y_pred must hold finite probabilities in [0, 1]; found values in "
+                             f"[{pred.min()}, {pred.max()}]")
+        pixels = pred.ndim == 3
+        if self._pixel_inputs is not None and pixels != self._pixel_inputs:
+            kinds = ("superpixel probabilities", "pixel maps")
+            raise ValueError(f"{name}: y_pred is a {'pixel map' if pixels else 'superpixel array'} but earlier "
+                             f"images gave {kinds[self._pixel_inputs]}; use one kind for every image")
+        self._pixel_inputs = pixels
+        if pixels:
+            # table5_evaluations on one image: each value is that image's J (NaN where both are empty).
+            table5 = table5_evaluations([labels], [pred], [index], threshold=self.threshold, empty="ignore")
+            self._direct.append(table5["direct"])
+            self._pixel_thresholded.append(table5["thresholded"])
+            superpixel = mask_to_superpixels(pred, index, num_superpixels=n)
+        else:
+            superpixel = pred
+        superpixel = np.clip(np.asarray(superpixel, dtype=np.float64), 0.0, 1.0)  # Eq. 2 rounding only
+        sizes = superpixel_sizes(index, n)
+        thresholded = threshold_below(superpixel, threshold=self.threshold)
+        self._jaccard.append(per_image_jaccard_superpixels([labels], [thresholded], [sizes])[0])
+        self._truths.append(labels)
+        self._preds.append(superpixel)
+        self._thresholded.append(thresholded)
+        self._sizes.append(sizes)
+
+    def result(self) -> pd.DataFrame:
+        """The scores of the images seen: rows the four features and ``average``; columns
+        :data:`PART2_COLUMNS` + :data:`PART2_JACCARD_COLUMNS` (the Table V pair only for pixel maps).
+
+        Raises:
+            ValueError: no image was added.
+        """
+        if not self._truths:
+            raise ValueError("no images to score: call update() for each image first")
+        table = isic2017_part2_scores(self._truths, self._preds).drop(index="average")
+        per_image = np.stack(self._jaccard)
+        table["j1"] = reduce_over_images(per_image, empty="one")
+        table["jnan"] = reduce_over_images(per_image, empty="ignore")
+        table["jc"] = channel_jaccard_superpixels(self._truths, self._thresholded, self._sizes)
+        if self._pixel_inputs:
+            table["direct_jnan"] = reduce_over_images(np.stack(self._direct), empty="ignore")
+            table["thresholded_jnan"] = reduce_over_images(np.stack(self._pixel_thresholded), empty="ignore")
+        table.loc["average"] = [mean_over_channels(table[c].to_numpy()) for c in table.columns]
+        return table
+
+
+def isic2017_part2_evaluation(y_true_sp, y_pred, index_maps, *, threshold: float = 0.5) -> pd.DataFrame:
+    """:class:`Part2Evaluation` over whole sequences (or lazy iterables, consumed together one image at a
+    time): ``y_true_sp`` ``[N_i, 4]`` labels, ``y_pred`` ``[H_i, W_i, 4]`` pixel maps or ``[N_i, 4]``
+    superpixel probabilities, ``index_maps`` ``int [H_i, W_i]``.
+
+    Returns:
+        The :meth:`Part2Evaluation.result` table.
+
+    Raises:
+        ValueError: the three do not hold the same number of images, or as :meth:`Part2Evaluation.update`.
+    """
+    evaluation = Part2Evaluation(threshold=threshold)
+    try:
+        for labels, pred, index in zip(y_true_sp, y_pred, index_maps, strict=True):
+            evaluation.update(labels, pred, index)
+    except ValueError as exc:
+        if str(exc).startswith("zip()"):
+            raise ValueError("y_true_sp, y_pred and index_maps must hold the same number of images "
+                             f"({exc})") from None
+        raise
+    return evaluation.result()
 
 
 # --------------------------------------------------------------------------------------------------------
