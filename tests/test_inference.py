@@ -104,3 +104,95 @@ def test_score_names_a_missing_prediction(isic2017_root, tmp_path):
     victim.unlink()
     with pytest.raises(DermkitFileNotFoundError, match=f"{victim.name}: no prediction for ground truth"):
         score_isic2017_folder(truth_dir, pred_dir)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Issue 8: bad outputs and inputs name their files
+# ----------------------------------------------------------------------------------------------------------
+def test_predict_folder_refuses_an_out_dir_that_is_a_file(isic2017_root, tmp_path):
+    images_dir = Path(load_isic2017(isic2017_root, "test").iloc[0].image_path).parent
+    out = tmp_path / "pred"
+    out.write_text("I am a file")
+    with pytest.raises(DermkitDataError, match="pred: is a file, but the output folder"):
+        predict_isic2017_folder(_pixel_model(), images_dir, out, progress=False)
+    with pytest.raises(DermkitDataError, match="pred: is a file"):
+        predict_isic2017_folder(_pixel_model(), images_dir, out / "sub", progress=False)
+
+
+def test_resume_recomputes_broken_earlier_predictions(isic2017_root, tmp_path):
+    df = load_isic2017(isic2017_root, "test")
+    images_dir = Path(df.iloc[0].image_path).parent
+    out = tmp_path / "pred"
+    paths = predict_isic2017_folder(_pixel_model(), images_dir, out, progress=False)
+    good = {p: p.read_text() for p in paths}
+    n = len(read_superpixel_labels(paths[2]))
+    paths[0].write_text("")  # 0 bytes: a run killed by the disk filling up
+    paths[1].write_text(good[paths[1]][:40])  # cut short
+    paths[2].write_text(json.dumps({k: [0.5] * (n - 1) for k in ("pigment_network", "negative_network",
+                                                                  "milia_like_cyst", "streaks")}))  # wrong length
+    with pytest.warns(UserWarning) as caught:
+        predict_isic2017_folder(_pixel_model(), images_dir, out, progress=False)
+    warned = sorted(str(w.message) for w in caught if "earlier prediction" in str(w.message))
+    assert [m.split(":")[0] for m in warned] == [str(p) for p in sorted(paths[:3])]
+    assert "not valid JSON" in warned[0] and f"the superpixel map has {n} superpixels" in warned[2]
+    for p in paths[:3]:
+        assert p.read_text() == good[p]  # recomputed: the same prediction as the first run
+    table = score_isic2017_folder(Path(df.iloc[0].features_path).parent, out)
+    assert np.isfinite(table.loc["average"].to_numpy(dtype=float)).all()
+
+
+def test_score_names_the_file_and_superpixel_of_a_bad_value(isic2017_root, tmp_path):
+    truth_dir = Path(load_isic2017(isic2017_root, "test").iloc[0].features_path).parent
+    for folder in ("truth", "pred"):
+        shutil.copytree(truth_dir, tmp_path / folder)
+    victim = sorted((tmp_path / "truth").glob("*_features.json"))[1]
+    obj = json.loads(victim.read_text())
+    obj["negative_network"][3] = 2
+    victim.write_text(json.dumps(obj))
+    with pytest.raises(DermkitDataError, match=rf"{victim.name}: 'negative_network' value at superpixel 3 is 2"):
+        score_isic2017_folder(tmp_path / "truth", tmp_path / "pred")
+    obj["negative_network"][3] = 0.5  # a probability is no ground truth
+    victim.write_text(json.dumps(obj))
+    with pytest.raises(DermkitDataError, match=rf"{victim.name}: .*ground-truth labels must be 0 or 1"):
+        score_isic2017_folder(tmp_path / "truth", tmp_path / "pred")
+    shutil.copy(truth_dir / victim.name, victim)
+    pred = tmp_path / "pred" / victim.name
+    obj["negative_network"][3] = 1.5
+    pred.write_text(json.dumps(obj))
+    with pytest.raises(DermkitDataError, match=rf"pred/{victim.name}: 'negative_network' value at superpixel 3"):
+        score_isic2017_folder(tmp_path / "truth", tmp_path / "pred")
+    with pytest.raises(DermkitDataError, match="truth_file: is a file, but the ground-truth folder"):
+        (tmp_path / "truth_file").write_text("x")
+        score_isic2017_folder(tmp_path / "truth_file", tmp_path / "pred")
+
+
+def test_write_isic_masks_resume_and_out_dir(tmp_path):
+    from dermkit.data.imageio import write_jpeg
+    from dermkit.inference import write_isic_masks
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(3):
+        path = write_jpeg(tmp_path / "in" / f"ISIC_{i}.jpg", rng.integers(0, 256, (20, 24, 3), dtype=np.uint8))
+        rows.append({"image_id": f"ISIC_{i}", "image_path": str(path)})
+    import pandas as pd
+
+    df = pd.DataFrame(rows)
+    inputs = keras.Input((16, 16, 3))
+    conv = keras.layers.Conv2D(1, 1, activation="sigmoid")
+    model = keras.Model(inputs, conv(inputs))
+    conv.set_weights([W[None, None, :, :1], B[:1]])
+    out = write_isic_masks(model, df, tmp_path / "masks", progress=False)
+    first = [Path(p).read_bytes() for p in out["mask_path"]]
+    Path(out["mask_path"][0]).write_bytes(b"")
+    from dermkit.data.imageio import write_png
+
+    write_png(out["mask_path"][1], np.ones((20, 24), np.uint8), overwrite=True)  # a 0/1 mask: not ours
+    with pytest.warns(UserWarning) as caught:
+        write_isic_masks(model, df, tmp_path / "masks", progress=False)
+    warned = sorted(str(w.message).split(":")[0] for w in caught if "earlier mask" in str(w.message))
+    assert warned == sorted(out["mask_path"][:2])
+    assert [Path(p).read_bytes() for p in out["mask_path"]] == first
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(DermkitDataError, match="file: is a file, but the output folder"):
+        write_isic_masks(model, df, tmp_path / "file", progress=False)

@@ -1,4 +1,5 @@
 """Data layer: ISIC readers, superpixel conversion, synthetic data (NumPy only) and tf.data pipelines.
 
-``dermkit.data.pipelines`` needs TensorFlow and is imported only when used.
+``dermkit.data.pipelines`` and ``dermkit.data.resize`` (the one image-resize rule) need TensorFlow and are
+imported only when used.
 """

@@ -20,6 +20,7 @@ __all__ = [
     "ImageInfo",
     "image_info",
     "image_size",
+    "check_image_end",
     "read_image",
     "read_mask",
     "read_rgb_png",
@@ -85,6 +86,48 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
     """``(height, width)`` from the file header only (cheap; no pixel decode)."""
     info = image_info(path)
     return info.height, info.width
+
+
+_JPEG_START, _JPEG_END = b"\xff\xd8", b"\xff\xd9"
+_PNG_START, _PNG_END = b"\x89PNG\r\n\x1a\n", b"IEND\xaeB`\x82"
+_TAIL_BYTES = 64
+
+
+def check_image_end(path: str | os.PathLike) -> None:
+    """Cheap check that a JPEG or PNG file is not cut short, e.g. by an interrupted download or copy.
+
+    Reads the file's first and last bytes only: a JPEG must end with its end-of-image marker (``FF D9``), a
+    PNG with its ``IEND`` chunk (trailing zero bytes, which some writers pad with, are ignored). A file whose
+    end looks wrong is decoded in full to decide (some cameras append data after the marker; such a file
+    decodes and passes). Other formats are not checked here.
+
+    Raises:
+        DermkitFileNotFoundError: the file does not exist.
+        DermkitDataError: the file is truncated or corrupt (it fails to decode).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DermkitFileNotFoundError(f"{path}: file not found")
+    with path.open("rb") as fh:
+        head = fh.read(len(_PNG_START))
+        fh.seek(0, os.SEEK_END)
+        size = fh.tell()
+        fh.seek(max(0, size - _TAIL_BYTES))
+        tail = fh.read().rstrip(b"\x00")
+    if head.startswith(_JPEG_START):
+        complete = tail.endswith(_JPEG_END)
+    elif head.startswith(_PNG_START):
+        complete = tail.endswith(_PNG_END)
+    else:
+        return
+    if not complete:
+        img = _open(path)
+        try:
+            img.load()
+        except (OSError, SyntaxError, ValueError, EOFError) as exc:
+            raise DermkitDataError(f"{path}: corrupt or truncated image ({exc})") from exc
+        finally:
+            img.close()
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:

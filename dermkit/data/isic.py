@@ -25,6 +25,7 @@ import pandas as pd
 
 from dermkit._io import atomic_write_text
 from dermkit.data.imageio import image_info, read_image, read_mask, read_rgb_png
+from dermkit.data.masks import MASK_VALUES, check_mask_values
 from dermkit.data.superpixels import decode_superpixels
 from dermkit.errors import DermkitDataError, DermkitFileNotFoundError
 
@@ -73,26 +74,78 @@ def read_image_and_superpixels(
     return image, index
 
 
-def read_superpixel_labels(json_path: str | os.PathLike, num_superpixels: int | None = None) -> np.ndarray:
+def _short(value, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
+
+
+def _label_column(path: Path, key: str, values: list, binary: bool) -> np.ndarray:
+    """One feature's list → ``float32 [N]``; refuse non-numbers, non-finite, out-of-range (or non-0/1) values."""
+    bad = next((i for i, v in enumerate(values) if isinstance(v, bool) or not isinstance(v, (int, float))), None)
+    if bad is not None:
+        raise DermkitDataError(f"{path}: {key!r} holds a non-numeric value {_short(values[bad])} at superpixel {bad}")
+    try:
+        col = np.asarray(values, dtype=np.float64)
+    except OverflowError:  # an integer too large for a float (e.g. 10**400)
+        for i, v in enumerate(values):
+            try:
+                float(v)
+            except OverflowError:
+                raise DermkitDataError(
+                    f"{path}: {key!r} value at superpixel {i} is too large ({_short(v)}); labels lie in [0, 1]"
+                ) from None
+        raise  # pragma: no cover - np.asarray overflowed but no single value does
+    finite = np.isfinite(col)
+    if not finite.all():
+        i = int(np.flatnonzero(~finite)[0])
+        raise DermkitDataError(f"{path}: {key!r} holds NaN or infinite values (first at superpixel {i})")
+    outside = (col < 0) | (col > 1)
+    if outside.any():
+        i = int(np.flatnonzero(outside)[0])
+        raise DermkitDataError(
+            f"{path}: {key!r} value at superpixel {i} is {_short(values[i])}, outside [0, 1] "
+            f"({int(outside.sum())} such value(s))"
+        )
+    if binary:
+        fractional = (col != 0) & (col != 1)
+        if fractional.any():
+            i = int(np.flatnonzero(fractional)[0])
+            raise DermkitDataError(
+                f"{path}: {key!r} value at superpixel {i} is {_short(values[i])}; ground-truth labels must be "
+                f"0 or 1 ({int(fractional.sum())} other value(s))"
+            )
+    return col.astype(np.float32)
+
+
+def read_superpixel_labels(
+    json_path: str | os.PathLike, num_superpixels: int | None = None, *, binary: bool = False
+) -> np.ndarray:
     """Read an ISIC 2017 ``_features.json`` into ``float32 [N, 4]`` in :data:`ISIC2017_FEATURES` order.
 
     Args:
         json_path: the ``_features.json`` file (one object with the four feature keys, each a list of N
             numbers indexed by superpixel).
         num_superpixels: when given, N must equal it (the superpixel count of the matching index map).
+        binary: the file is ground truth: every value must be 0 or 1 (data-formats.md). Otherwise (a
+            prediction, or soft training targets) values must lie in [0, 1].
 
     Raises:
         DermkitFileNotFoundError: the file does not exist.
-        DermkitDataError: not JSON, not an object, a key missing, a value not a list of finite numbers,
-            lists of unequal length, or N different from ``num_superpixels``.
+        DermkitDataError: not JSON, not an object, a key missing, a value not a finite number in [0, 1] (not
+            0/1 with ``binary``; the message names the key and the superpixel index), lists of unequal
+            length, or N different from ``num_superpixels``.
     """
     path = Path(json_path)
     if not path.is_file():
+        if path.exists():
+            raise DermkitDataError(f"{path}: is a folder, not a _features.json file")
         raise DermkitFileNotFoundError(f"{path}: file not found")
     try:
         obj = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DermkitDataError(f"{path}: not valid JSON ({exc})") from exc
+    except ValueError as exc:  # e.g. Python's limit on the digits of an integer
+        raise DermkitDataError(f"{path}: unreadable JSON number ({exc})") from exc
     if not isinstance(obj, dict):
         raise DermkitDataError(f"{path}: expected a JSON object with keys {ISIC2017_FEATURES}")
     missing = [k for k in ISIC2017_FEATURES if k not in obj]
@@ -103,13 +156,7 @@ def read_superpixel_labels(json_path: str | os.PathLike, num_superpixels: int | 
         values = obj[key]
         if not isinstance(values, list):
             raise DermkitDataError(f"{path}: {key!r} must be a list, got {type(values).__name__}")
-        bad = next((v for v in values if isinstance(v, bool) or not isinstance(v, (int, float))), None)
-        if bad is not None:
-            raise DermkitDataError(f"{path}: {key!r} holds a non-numeric value {bad!r}")
-        col = np.asarray(values, dtype=np.float32)
-        if not np.all(np.isfinite(col)):
-            raise DermkitDataError(f"{path}: {key!r} holds NaN or infinite values")
-        columns.append(col)
+        columns.append(_label_column(path, key, values, binary))
     lengths = {k: len(c) for k, c in zip(ISIC2017_FEATURES, columns)}
     if len(set(lengths.values())) != 1:
         raise DermkitDataError(f"{path}: feature lists have unequal lengths {lengths}")
@@ -174,9 +221,37 @@ def _check_validate(validate: str) -> None:
 
 
 def _require_dir(path: Path, what: str) -> Path:
-    if not path.is_dir():
+    if not _dir_present(path, what):
         raise DermkitFileNotFoundError(f"{path}: folder not found ({what})")
     return path
+
+
+def _dir_present(path: Path, what: str) -> bool:
+    """True for a folder, False when nothing is there; a file where the folder should be is an error."""
+    if path.is_dir():
+        return True
+    if path.exists():
+        raise DermkitDataError(f"{path}: is a file, but the {what} should be a folder here")
+    return False
+
+
+def _file_present(path: Path, what: str) -> bool:
+    """True for a file, False when nothing is there; a folder where the file should be is an error."""
+    if path.is_file():
+        return True
+    if path.exists():
+        raise DermkitDataError(f"{path}: is a folder, but the {what} should be a file here")
+    return False
+
+
+def _check_mask_values_arg(mask_values: str) -> None:
+    if mask_values not in MASK_VALUES:
+        raise ValueError(f"mask_values must be one of {tuple(MASK_VALUES)}; received mask_values={mask_values!r}")
+
+
+def _read_checked_mask(path: str, mask_values: str) -> None:
+    """Decode a mask and refuse values outside its convention (dermkit.data.masks, the package's one rule)."""
+    check_mask_values(read_mask(path), mask_values=mask_values, where=str(path))
 
 
 def _list_files(folder: Path) -> list[str]:
@@ -204,7 +279,7 @@ def _files_with_suffix(folder: Path, suffix: str) -> dict[str, Path]:
 
 def _read_csv(path: Path, required: Iterable[str], id_columns: Iterable[str] = ()) -> pd.DataFrame:
     """Read a CSV; id columns as strings; fail naming the file when it is absent, unreadable or lacks columns."""
-    if not path.is_file():
+    if not _file_present(path, "CSV"):
         raise DermkitFileNotFoundError(f"{path}: file not found")
     try:
         df = pd.read_csv(path, dtype={c: str for c in id_columns}, encoding="utf-8-sig")
@@ -258,6 +333,8 @@ def _raise_missing(missing: list[Path], what: str, source: Path | None = None) -
         return
     src = f" (listed in {source})" if source is not None else ""
     more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+    if missing[0].exists():
+        raise DermkitDataError(f"{missing[0]}: is a folder, not a file{more}; expected {what}{src}")
     raise DermkitFileNotFoundError(f"{missing[0]}: file not found{more}; expected {what}{src}")
 
 
@@ -283,8 +360,8 @@ def _check_same_size(path: Path | str, hw: tuple[int, int], image_path: Path | s
         )
 
 
-def _check_image_and_mask(row: dict, validate: str) -> None:
-    """Shared check of the classification loaders: image header (and pixels), mask size (and pixels)."""
+def _check_image_and_mask(row: dict, validate: str, mask_values: str = "0/255") -> None:
+    """Shared check of the classification loaders: image header (and pixels), mask size (and pixels, values)."""
     info = image_info(row["image_path"])
     hw = (info.height, info.width)
     if row.get("mask_path") is not None:
@@ -292,7 +369,7 @@ def _check_image_and_mask(row: dict, validate: str) -> None:
     if validate == "full":
         read_image(row["image_path"])
         if row.get("mask_path") is not None:
-            read_mask(row["mask_path"])
+            _read_checked_mask(row["mask_path"], mask_values)
 
 
 def _finish(df: pd.DataFrame, own_columns: list[str], class_names: tuple[str, ...], **attrs) -> pd.DataFrame:
@@ -319,7 +396,7 @@ def _isic2017_paths(root: Path, split: str) -> dict[str, Path]:
     }
 
 
-def _check_isic2017_row(row: dict, validate: str) -> None:
+def _check_isic2017_row(row: dict, validate: str, mask_values: str = "0/255") -> None:
     image = row["image_path"]
     info = image_info(image)
     hw = (info.height, info.width)
@@ -335,12 +412,12 @@ def _check_isic2017_row(row: dict, validate: str) -> None:
         _check_same_size(row["superpixels_path"], hw, image, "superpixel map")
     n_labels = None
     if row["features_path"] is not None:
-        n_labels = read_superpixel_labels(row["features_path"]).shape[0]
+        n_labels = read_superpixel_labels(row["features_path"], binary=True).shape[0]
     if validate != "full":
         return
     read_image(image)
     if row["segmentation_path"] is not None:
-        read_mask(row["segmentation_path"])
+        _read_checked_mask(row["segmentation_path"], mask_values)
     if row["superpixels_path"] is not None:
         index = decode_superpixels(read_rgb_png(row["superpixels_path"]))
         n_map = int(index.max()) + 1 if index.size else 0
@@ -351,7 +428,9 @@ def _check_isic2017_row(row: dict, validate: str) -> None:
             )
 
 
-def load_isic2017(root: str | os.PathLike, split: str = "training", *, validate: str = "header") -> pd.DataFrame:
+def load_isic2017(
+    root: str | os.PathLike, split: str = "training", *, validate: str = "header", mask_values: str = "0/255"
+) -> pd.DataFrame:
     """Index one split of ISIC 2017 (Parts 1–3) as unpacked from the official archives.
 
     Layout under ``root`` (``Split`` is ``Training``, ``Validation`` or ``Test_v2``)::
@@ -369,6 +448,8 @@ def load_isic2017(root: str | os.PathLike, split: str = "training", *, validate:
         root: folder holding the unpacked archives.
         split: ``"training"``, ``"validation"`` or ``"test"``.
         validate: ``"header"`` (default) or ``"full"``; see the module docstring.
+        mask_values: the Part 1 masks' values, checked with ``validate="full"``: ``"0/255"`` (the ISIC files,
+            default) or ``"0/1"`` (:mod:`dermkit.data.masks`).
 
     Returns:
         One row per image, sorted by ``image_id``, columns ``image_id, image_path, segmentation_path,
@@ -380,13 +461,17 @@ def load_isic2017(root: str | os.PathLike, split: str = "training", *, validate:
         ValueError: unknown ``split`` or ``validate``.
         DermkitFileNotFoundError: ``root`` or the data folder is missing; a present part lacks an image's
             file; a CSV image id has no image file.
+        DermkitDataError: a file where a folder should be (data, Part 1, Part 2) or a folder where the Part 3
+            CSV should be — never read as "absent".
         DermkitDataError: an unreadable image or PNG header; a superpixel map or segmentation whose size
-            differs from its image; a bad ``_features.json``; a CSV that is unreadable, lacks a column,
+            differs from its image; a bad ``_features.json`` (including a label other than 0/1, named with its
+            superpixel index); a CSV that is unreadable, lacks a column,
             repeats an id, holds labels other than 0/1 (or both 1), or lacks a row for an image; with
-            ``validate="full"``, a corrupt or truncated file or a superpixel count that differs from the
-            JSON list length.
+            ``validate="full"``, a corrupt or truncated file, a mask holding values outside ``mask_values``
+            (the values are listed) or a superpixel count that differs from the JSON list length.
     """
     _check_validate(validate)
+    _check_mask_values_arg(mask_values)
     if split not in ISIC2017_SPLITS:
         raise ValueError(f"split must be one of {tuple(ISIC2017_SPLITS)}; received split={split!r}")
     root = _require_dir(Path(root), "ISIC 2017 root")
@@ -409,13 +494,13 @@ def load_isic2017(root: str | os.PathLike, split: str = "training", *, validate:
             "one superpixel map per image",
         )
     segmentations = features = None
-    if paths["part1"].is_dir():
+    if _dir_present(paths["part1"], "Part 1 ground-truth folder"):
         segmentations = _files_with_suffix(paths["part1"], "_segmentation.png")
         _raise_missing(
             _missing_files(ids, segmentations, lambda i: paths["part1"] / f"{i}_segmentation.png"),
             "one Part 1 segmentation per image",
         )
-    if paths["part2"].is_dir():
+    if _dir_present(paths["part2"], "Part 2 ground-truth folder"):
         features = _files_with_suffix(paths["part2"], "_features.json")
         _raise_missing(
             _missing_files(ids, features, lambda i: paths["part2"] / f"{i}_features.json"),
@@ -425,7 +510,8 @@ def load_isic2017(root: str | os.PathLike, split: str = "training", *, validate:
     melanoma: list | np.ndarray = [None] * len(ids)
     keratosis: list | np.ndarray = [None] * len(ids)
     csv_path = paths["part3"]
-    if csv_path.is_file():
+    has_csv = _file_present(csv_path, "Part 3 ground-truth CSV")
+    if has_csv:
         cols = ["image_id", "melanoma", "seborrheic_keratosis"]
         gt = _read_csv(csv_path, cols, id_columns=["image_id"])
         _unique_ids(gt, "image_id", csv_path)
@@ -456,13 +542,13 @@ def load_isic2017(root: str | os.PathLike, split: str = "training", *, validate:
             "segmentation_path": _col(segmentations),
             "superpixels_path": _col(superpixels),
             "features_path": _col(features),
-            "melanoma": pd.Series(melanoma, dtype=np.int64 if csv_path.is_file() else object),
-            "seborrheic_keratosis": pd.Series(keratosis, dtype=np.int64 if csv_path.is_file() else object),
+            "melanoma": pd.Series(melanoma, dtype=np.int64 if has_csv else object),
+            "seborrheic_keratosis": pd.Series(keratosis, dtype=np.int64 if has_csv else object),
         }
     )
     for col in ("segmentation_path", "superpixels_path", "features_path"):
         df[col] = df[col].astype(object)
-    _run_checks(lambda row: _check_isic2017_row(row, validate), df.to_dict("records"))
+    _run_checks(lambda row: _check_isic2017_row(row, validate, mask_values), df.to_dict("records"))
     df.attrs.update(dataset="isic2017", split=split, root=str(root))
     return df
 
@@ -477,7 +563,7 @@ _HAM_MASK_DIRS = ("HAM10000_segmentations", "HAM10000_segmentations_lesion_tscha
 
 def _ham_masks(root: Path, ids: list[str]) -> list[str | None]:
     """Mask paths from the first HAM10000 segmentation folder present (every image needs one), else None."""
-    folder = next((root / d for d in _HAM_MASK_DIRS if (root / d).is_dir()), None)
+    folder = next((root / d for d in _HAM_MASK_DIRS if _dir_present(root / d, "HAM10000 segmentation folder")), None)
     if folder is None:
         return [None] * len(ids)
     masks = _files_with_suffix(folder, "_segmentation.png")
@@ -492,11 +578,13 @@ def _ham_masks(root: Path, ids: list[str]) -> list[str | None]:
 _ISIC2018_SPLITS = {"training": "Training", "validation": "Validation", "test": "Test"}
 
 
-def _first_file(candidates: list[Path]) -> Path | None:
-    return next((p for p in candidates if p.is_file()), None)
+def _first_file(candidates: list[Path], what: str = "ground-truth CSV") -> Path | None:
+    return next((p for p in candidates if _file_present(p, what)), None)
 
 
-def load_isic2018_task3(root: str | os.PathLike, split: str = "training", *, validate: str = "header") -> pd.DataFrame:
+def load_isic2018_task3(
+    root: str | os.PathLike, split: str = "training", *, validate: str = "header", mask_values: str = "0/255"
+) -> pd.DataFrame:
     """Index ISIC 2018 Task 3 (lesion diagnosis, 7 classes) as unpacked from the official archives.
 
     Layout under ``root`` (``Split`` is ``Training``, ``Validation`` or ``Test``)::
@@ -522,10 +610,13 @@ def load_isic2018_task3(root: str | os.PathLike, split: str = "training", *, val
         ValueError: unknown ``split`` or ``validate``.
         DermkitFileNotFoundError: input folder, ground-truth CSV, an image or a mask missing.
         DermkitDataError: a CSV unreadable, lacking a column, repeating an image, a row not one-hot, an image
-            missing from a present grouping file; bad image headers or mask sizes; with ``"full"``, a corrupt
-            or truncated image or mask.
+            missing from a present grouping file; bad image headers or mask sizes; a file where a folder
+            should be or a folder where a CSV should be; with ``"full"``, a corrupt or truncated image or mask,
+            or a mask holding values other than ``mask_values`` (``"0/255"``, the ISIC files, by default;
+            ``"0/1"`` for 0/1 masks).
     """
     _check_validate(validate)
+    _check_mask_values_arg(mask_values)
     if split not in _ISIC2018_SPLITS:
         raise ValueError(f"split must be one of {tuple(_ISIC2018_SPLITS)}; received split={split!r}")
     root = _require_dir(Path(root), "ISIC 2018 Task 3 root")
@@ -562,7 +653,7 @@ def load_isic2018_task3(root: str | os.PathLike, split: str = "training", *, val
         (csv_path.parent / f"ISIC2018_Task3_{word}_LesionGroupings.csv", "image"),
     ]
     for path, id_col in grouping:
-        if not path.is_file():
+        if not _file_present(path, "lesion grouping CSV"):
             continue
         meta = _read_csv(path, [id_col, "lesion_id"], id_columns=[id_col, "lesion_id"])
         _unique_ids(meta, id_col, path)
@@ -575,7 +666,7 @@ def load_isic2018_task3(root: str | os.PathLike, split: str = "training", *, val
         own.append("lesion_id")
         break
     df["group"] = df["lesion_id"] if "lesion_id" in df else df["image_id"]
-    _run_checks(lambda row: _check_image_and_mask(row, validate), df.to_dict("records"))
+    _run_checks(lambda row: _check_image_and_mask(row, validate, mask_values), df.to_dict("records"))
     return _finish(
         df,
         own,
@@ -592,7 +683,7 @@ def load_isic2018_task3(root: str | os.PathLike, split: str = "training", *, val
 # --------------------------------------------------------------------------------------------------------
 
 
-def load_ham10000(root: str | os.PathLike, *, validate: str = "header") -> pd.DataFrame:
+def load_ham10000(root: str | os.PathLike, *, validate: str = "header", mask_values: str = "0/255") -> pd.DataFrame:
     """Index HAM10000 as unpacked from its official download (Harvard Dataverse / the ISIC archive).
 
     Layout under ``root``::
@@ -615,10 +706,12 @@ def load_ham10000(root: str | os.PathLike, *, validate: str = "header") -> pd.Da
         ValueError: unknown ``validate``.
         DermkitFileNotFoundError: metadata CSV, every image folder, an image or a mask missing.
         DermkitDataError: CSV unreadable, lacking a column, repeating an image id, an empty lesion id, an
-            unknown ``dx``; an image id present in two image folders; bad headers or mask sizes; with
-            ``"full"``, a corrupt or truncated image or mask.
+            unknown ``dx``; an image id present in two image folders; bad headers or mask sizes; a file where
+            a folder should be; with ``"full"``, a corrupt or truncated image or mask, or a mask holding
+            values other than ``mask_values`` (``"0/255"`` by default; ``"0/1"`` for 0/1 masks).
     """
     _check_validate(validate)
+    _check_mask_values_arg(mask_values)
     root = _require_dir(Path(root), "HAM10000 root")
     csv_path = root / "HAM10000_metadata.csv"
     meta = _read_csv(csv_path, ["lesion_id", "image_id", "dx"], id_columns=["lesion_id", "image_id", "dx"])
@@ -629,7 +722,7 @@ def load_ham10000(root: str | os.PathLike, *, validate: str = "header") -> pd.Da
             f"{csv_path}: dx must be one of {HAM10000_CLASSES}; found {sorted(set(meta.loc[unknown, 'dx']))} "
             f"on line(s) {_lines(unknown)}"
         )
-    folders = [root / d for d in _HAM_IMAGE_DIRS if (root / d).is_dir()]
+    folders = [root / d for d in _HAM_IMAGE_DIRS if _dir_present(root / d, "HAM10000 image folder")]
     if not folders:
         raise DermkitFileNotFoundError(
             f"{root / _HAM_IMAGE_DIRS[0]}: folder not found (nor {_HAM_IMAGE_DIRS[1]}/, {_HAM_IMAGE_DIRS[2]}/)"
@@ -652,7 +745,7 @@ def load_ham10000(root: str | os.PathLike, *, validate: str = "header") -> pd.Da
     meta["label"] = [HAM10000_CLASSES.index(d) for d in meta["dx"]]
     meta["group"] = meta["lesion_id"]
     own = [c for c in meta.columns if c not in ("image_path", "mask_path", "label", "group")]
-    _run_checks(lambda row: _check_image_and_mask(row, validate), meta.to_dict("records"))
+    _run_checks(lambda row: _check_image_and_mask(row, validate, mask_values), meta.to_dict("records"))
     return _finish(meta, own, HAM10000_CLASSES, dataset="ham10000", root=str(root))
 
 
@@ -710,13 +803,13 @@ def load_isic2020(root: str | os.PathLike, *, validate: str = "header") -> pd.Da
 
     dropped = 0
     dup_path = root / _ISIC2020_DUPLICATES
-    if dup_path.is_file():
+    if _file_present(dup_path, "duplicates CSV"):
         dups = _read_csv(dup_path, ["image_name_1", "image_name_2"], id_columns=["image_name_1", "image_name_2"])
         drop = gt["image_name"].isin(set(dups["image_name_2"]))
         dropped = int(drop.sum())
         gt = gt.loc[~drop].reset_index(drop=True)
 
-    image_dir = next((root / d for d in _ISIC2020_IMAGE_DIRS if (root / d).is_dir()), None)
+    image_dir = next((root / d for d in _ISIC2020_IMAGE_DIRS if _dir_present(root / d, "ISIC 2020 image folder")), None)
     if image_dir is None:
         raise DermkitFileNotFoundError(f"{root / 'train'}: folder not found (nor {root / 'jpeg' / 'train'})")
     images = _images_in(image_dir)

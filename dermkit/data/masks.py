@@ -1,9 +1,17 @@
 """Binary lesion masks from the many forms they arrive in — one rule for the whole package.
 
-ISIC masks are 0/255 PNGs (binarised at > 128 by the challenge scorer, data-formats.md); models give
-probabilities (> 0.5); code gives bool or 0/1 masks. An integer mask whose maximum is exactly 1 is ambiguous
-(a 0/1 mask, or a nearly black 0/255 PNG): the ISIC scorers refuse it unless told, code that makes its own 0/1
-masks says ``integer_max_one="binary"``. NumPy only.
+The rule (readers with ``validate="full"``, the tf.data pipelines, the ISIC scorers and the crops all apply
+it; the pipelines' TensorFlow check takes its values from here):
+
+* ISIC masks are 0/255 PNGs (data-formats.md; the challenge scorer binarises at > 128). An integer mask must
+  hold only the values of its declared convention, ``mask_values="0/255"`` (default) or ``"0/1"``; any other
+  value (a 0/1 mask read as 0/255, a 0/100 mask, soft resized values) is refused with a message naming the
+  file and the values found, so a mask is never silently emptied. A caller that wants another rule passes an
+  explicit ``threshold`` (``mask > threshold``, no value check).
+* Floats are probabilities: finite, in [0, 1], lesion at > 0.5.
+* Bool masks are taken as they are.
+
+NumPy only.
 """
 
 from __future__ import annotations
@@ -12,44 +20,129 @@ import numpy as np
 
 from dermkit.errors import DermkitDataError
 
-__all__ = ["binarize_mask", "INTEGER_MAX_ONE"]
+__all__ = [
+    "binarize_mask",
+    "check_mask_values",
+    "mask_values_error",
+    "MASK_VALUES",
+    "INTEGER_MAX_ONE",
+    "PROBABILITY_THRESHOLD",
+]
 
-#: Allowed values of ``integer_max_one``.
+#: The integer mask conventions: name → (background, lesion) values. ISIC files are "0/255".
+MASK_VALUES: dict[str, tuple[int, int]] = {"0/255": (0, 255), "0/1": (0, 1)}
+
+#: Allowed values of the older ``integer_max_one`` argument (kept for callers written before ``mask_values``).
 INTEGER_MAX_ONE = ("refuse", "binary")
 
-_PROBABILITY_THRESHOLD = 0.5
-_PNG_THRESHOLD = 128
+#: Float masks (probabilities) are lesion above this value.
+PROBABILITY_THRESHOLD = 0.5
+
+
+def _prefix(where: str) -> str:
+    return f"{where}: " if where else ""
+
+
+def _check_convention(mask_values: str) -> tuple[int, int]:
+    if mask_values not in MASK_VALUES:
+        raise ValueError(f"mask_values must be one of {tuple(MASK_VALUES)}. Received: mask_values={mask_values!r}")
+    return MASK_VALUES[mask_values]
+
+
+#: How many distinct values an error message lists.
+SHOWN_VALUES = 10
+
+
+def _describe(values: np.ndarray) -> str:
+    shown = ", ".join(str(int(v)) for v in values[:SHOWN_VALUES])
+    more = f", … ({len(values)} distinct values)" if len(values) > SHOWN_VALUES else ""
+    return f"[{shown}{more}]"
+
+
+def mask_values_error(
+    mask_values: str, *, zero_one: bool, where: str = "{where}", values: str = "{values}"
+) -> str:
+    """The message for a mask whose values break ``mask_values`` (also built inside the tf.data graphs).
+
+    Args:
+        mask_values: the convention the mask was declared to follow.
+        zero_one: the values found all lie in {0, 1} (a 0/1 mask read as 0/255).
+        where: the file (or name) of the mask; the default leaves a ``{where}`` placeholder.
+        values: the values found, e.g. ``"[0, 1, 7]"``; the default leaves a ``{values}`` placeholder.
+    """
+    other = "0/1" if mask_values == "0/255" else "0/255"
+    if mask_values == "0/255" and zero_one:
+        return (
+            f"{where}: integer mask with maximum 1 is ambiguous (values {values}; ISIC masks are 0/255): "
+            "pass mask_values='0/1' for a 0/1 mask, or threshold= to binarise at > threshold"
+        )
+    return (
+        f"{where}: mask holds values {values}, not only the {mask_values} of a binary mask: pass "
+        f"mask_values='{other}' if that is its convention, or threshold= to binarise at > threshold"
+    )
+
+
+def check_mask_values(mask, *, mask_values: str = "0/255", where: str = "") -> np.ndarray:
+    """Refuse an integer mask holding values other than those of ``mask_values``; return it unchanged.
+
+    Args:
+        mask: integer array of any shape (other dtypes are returned without a check).
+        mask_values: ``"0/255"`` (ISIC files, default) or ``"0/1"``.
+        where: a name for error messages (a file, ``"truth_masks[3]"``).
+
+    Raises:
+        DermkitDataError: a value outside the convention; the message names ``where`` and the values found.
+        ValueError: ``mask_values`` unknown.
+    """
+    allowed = _check_convention(mask_values)
+    mask = np.asarray(mask)
+    if not np.issubdtype(mask.dtype, np.integer) or not mask.size:
+        return mask
+    if np.all((mask == allowed[0]) | (mask == allowed[1])):
+        return mask
+    found = np.unique(mask)
+    zero_one = bool(found.min() >= 0 and found.max() <= 1)
+    message = mask_values_error(mask_values, zero_one=zero_one, where=where, values=_describe(found))
+    raise DermkitDataError(message if where else message[2:])
 
 
 def binarize_mask(
-    mask, *, threshold: float | None = None, integer_max_one: str = "refuse", where: str = ""
+    mask,
+    *,
+    threshold: float | None = None,
+    mask_values: str = "0/255",
+    integer_max_one: str | None = None,
+    where: str = "",
 ) -> np.ndarray:
-    """A lesion mask → ``bool [H, W]``.
+    """A lesion mask → ``bool [H, W]``, by the package's one rule (module docstring).
 
-    Rules, by dtype (a trailing channel axis of size 1 is dropped first):
+    By dtype (a trailing channel axis of size 1 is dropped first):
 
     * bool: as it is;
-    * with ``threshold``: ``mask > threshold`` for every non-bool dtype;
-    * integers: ``> 128`` (the ISIC rule for 0/255 PNG masks, also for resized masks with values between);
-      a mask whose maximum is exactly 1 is ambiguous: ``integer_max_one="refuse"`` (default, the ISIC
-      scorers) raises, ``"binary"`` reads it as 0/1 (nonzero = lesion); an all-zero mask is empty either way;
-    * floats: probabilities, finite and in [0, 1], ``> 0.5``.
+    * with ``threshold``: ``mask > threshold`` for every non-bool dtype (no value check);
+    * integers: must hold only the values of ``mask_values`` (:func:`check_mask_values`); lesion = the
+      higher value (``== 255`` for ``"0/255"``, ``== 1`` for ``"0/1"``). An all-zero mask is empty;
+    * floats: probabilities, finite and in [0, 1], lesion at ``> 0.5``.
 
     Args:
         mask: ``[H, W]`` or ``[H, W, 1]`` array.
         threshold: binarise every non-bool mask at ``> threshold`` instead of the rules above.
-        integer_max_one: ``"refuse"`` or ``"binary"``, see above.
+        mask_values: ``"0/255"`` (ISIC masks, default) or ``"0/1"``: the values an integer mask may hold.
+        integer_max_one: older spelling, kept for existing callers: ``"refuse"`` is the default rule,
+            ``"binary"`` accepts both conventions (values within {0, 1} are read as 0/1, within {0, 255} as
+            0/255; anything else is refused). Leave it None in new code.
         where: a name for error messages (a file, ``"truth_masks[3]"``).
 
     Raises:
-        DermkitDataError: not 2-D; NaN, infinite or out-of-range floats; an ambiguous integer mask under
-            ``"refuse"``; an unsupported dtype. (A ``ValueError``.)
-        ValueError: ``integer_max_one`` not one of :data:`INTEGER_MAX_ONE`.
+        DermkitDataError: not 2-D; NaN, infinite or out-of-range floats; an integer value outside the
+            convention (values listed); an unsupported dtype. (A ``ValueError``.)
+        ValueError: unknown ``mask_values`` or ``integer_max_one``.
     """
-    if integer_max_one not in INTEGER_MAX_ONE:
+    _check_convention(mask_values)
+    if integer_max_one is not None and integer_max_one not in INTEGER_MAX_ONE:
         raise ValueError(f"integer_max_one must be one of {INTEGER_MAX_ONE}. Received: {integer_max_one!r}")
     mask = np.asarray(mask)
-    src = f"{where}: " if where else ""
+    src = _prefix(where)
     if mask.ndim == 3 and mask.shape[-1] == 1:
         mask = mask[..., 0]
     if mask.ndim != 2:
@@ -62,17 +155,12 @@ def binarize_mask(
     if threshold is not None:
         return mask > threshold
     if np.issubdtype(mask.dtype, np.integer):
-        top = int(mask.max()) if mask.size else 0
-        if top == 1:
-            if integer_max_one == "binary":
-                return mask != 0
-            raise DermkitDataError(
-                f"{src}integer mask with maximum 1 is ambiguous (a 0/1 mask, or a 0/255 mask that is nearly "
-                "black): pass threshold= (e.g. threshold=0 for 0/1 masks) or give bool masks"
-            )
-        return mask > _PNG_THRESHOLD
+        if integer_max_one == "binary" and mask.size and int(mask.max()) <= 1 and int(mask.min()) >= 0:
+            mask_values = "0/1"
+        check_mask_values(mask, mask_values=mask_values, where=where)
+        return mask == MASK_VALUES[mask_values][1]
     if floating:
         if mask.size and (mask.min() < 0 or mask.max() > 1):
             raise DermkitDataError(f"{src}float mask must hold finite values in [0, 1]; pass threshold= otherwise")
-        return mask > _PROBABILITY_THRESHOLD
+        return mask > PROBABILITY_THRESHOLD
     raise DermkitDataError(f"{src}mask dtype {mask.dtype} is not bool, integer or float")

@@ -18,11 +18,20 @@ file prefix) → optional shuffle / repeat → optional augmentation (:class:`Au
 Images are cached as ``uint8`` (4× less memory); they enter models as RGB ``float32`` in [0, 1].
 
 Errors. Before any graph is built, every file is checked in Python (``validate="header"``, the default):
-missing files, unreadable headers, superpixel maps or masks whose size differs from the image, and bad
-feature JSON all raise :class:`~dermkit.errors.DermkitDataError` naming the file. Inside the graph, a
-superpixel count that differs from the JSON label count, or an image/map size mismatch, fails with an
-``InvalidArgumentError`` whose message holds the file path. A file corrupted after its header (truncated
-JPEG) is only caught by ``validate="full"``, which decodes every file once in Python.
+missing files, unreadable headers, JPEGs / PNGs cut short (their end marker missing: a truncated download),
+superpixel maps or masks whose size differs from the image, and bad feature JSON (including labels outside
+[0, 1]) all raise :class:`~dermkit.errors.DermkitDataError` naming the file. ``validate="full"`` also decodes
+every file once in Python (corrupt data that the end check cannot see; mask values). Inside the graph a
+superpixel count that differs from the JSON label count, an image/map size mismatch, or a mask value outside
+``mask_values`` fails the check; such failures and TensorFlow's own decode errors (which carry no path) reach
+the user as :class:`~dermkit.errors.DermkitDataError` naming the file when the returned dataset is iterated
+eagerly — a ``for`` loop, or ``model.fit`` / ``evaluate`` / ``predict`` under the default strategy. Where Keras
+iterates in a graph (a ``tf.distribute`` strategy, or a dataset derived with ``.map``), wrap the call in
+:func:`named_data_errors` (:func:`explain_data_error` is the function behind it).
+
+Resizing. Images are resized by dermkit's one rule, :func:`dermkit.data.resize.resize_image` (area averaging
+along axes that shrink, bilinear along axes that grow), which :mod:`dermkit.inference` applies to test and
+prediction inputs too.
 
 Sampling. ``sampler=`` takes a :class:`~dermkit.data.sampling.MultiLabelBatchSampler` or
 :class:`~dermkit.data.sampling.ClassBalancedBatchSampler`: each epoch's batches are exactly the
@@ -31,11 +40,14 @@ sampler's index batches (then ``shuffle`` must stay False and ``batch_size`` mus
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -47,14 +59,17 @@ require_tensorflow("dermkit.data.pipelines")
 
 import tensorflow as tf  # noqa: E402
 
+from dermkit.data.imageio import check_image_end, read_image, read_mask  # noqa: E402
 from dermkit.data.imageio import image_size as _header_size  # noqa: E402
-from dermkit.data.imageio import read_image, read_mask  # noqa: E402
 from dermkit.data.isic import (  # noqa: E402
     ISIC2017_FEATURES,
+    _run_checks,
     read_image_and_superpixels,
     read_superpixel_labels,
     read_superpixels,
 )
+from dermkit.data.masks import MASK_VALUES, SHOWN_VALUES, check_mask_values, mask_values_error  # noqa: E402
+from dermkit.data.resize import IMAGE_RESIZE_METHODS, resize_image  # noqa: E402
 from dermkit.errors import DermkitDataError, DermkitFileNotFoundError  # noqa: E402
 
 __all__ = [
@@ -64,13 +79,15 @@ __all__ = [
     "segmentation_dataset",
     "classification_dataset",
     "iter_isic2017_eval",
+    "explain_data_error",
+    "named_data_errors",
 ]
 
 AUTOTUNE = tf.data.AUTOTUNE
 _VALIDATE = ("none", "header", "full")
 _FILL_MODES = ("reflect", "constant", "nearest", "wrap")
 _MASK_INTERPOLATIONS = ("nearest", "bilinear")
-_IMAGE_RESIZES = ("auto", "area", "bilinear", "antialias")
+_IMAGE_RESIZES = IMAGE_RESIZE_METHODS
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -297,7 +314,12 @@ def _paths(df: pd.DataFrame, column: str) -> list[str]:
 def _validate_pairs(
     images: list[str], others: Sequence[list[str]], validate: str, readers: Sequence[Callable]
 ) -> None:
-    """Check every image and its same-size companions (superpixel maps, masks) before building a graph."""
+    """Check every image and its same-size companions (superpixel maps, masks) before building a graph.
+
+    "header": headers readable, sizes equal, and every JPEG / PNG complete (its end marker present:
+    :func:`~dermkit.data.imageio.check_image_end` — a truncated download fails here, named, not mid-epoch
+    inside TensorFlow). "full": decode everything with ``readers`` (which also check mask values).
+    """
     if validate not in _VALIDATE:
         raise ValueError(f"validate must be one of {_VALIDATE}. Received: validate={validate!r}")
     if validate == "none":
@@ -305,19 +327,28 @@ def _validate_pairs(
             if not os.path.isfile(path):
                 raise DermkitFileNotFoundError(f"{path}: file not found")
         return
-    for i, image in enumerate(images):
+
+    def check(i: int) -> None:
+        image = images[i]
         if validate == "full":
             size = read_image(image).shape[:2]
         else:
             size = _header_size(image)
+            check_image_end(image)
         for column, reader in zip(others, readers):
             path = column[i]
-            other = reader(path).shape[:2] if validate == "full" else _header_size(path)
+            if validate == "full":
+                other = reader(path).shape[:2]
+            else:
+                other = _header_size(path)
+                check_image_end(path)
             if tuple(other) != tuple(size):
                 raise DermkitDataError(
                     f"{path}: size {other[1]}×{other[0]} (W×H) differs from its image {image} "
                     f"({size[1]}×{size[0]})"
                 )
+
+    _run_checks(check, list(range(len(images))))
 
 
 def _check_sampler(sampler, n: int, batch_size: int | None, shuffle: bool, cache) -> int:
@@ -373,43 +404,280 @@ def _decode_index(path: tf.Tensor) -> tf.Tensor:
     return index[..., None]
 
 
-def _decode_mask(path: tf.Tensor) -> tf.Tensor:
-    """Mask PNG → ``uint8 [H, W, 1]`` of 0/1, binarised at > 128 (ISIC scoring convention)."""
-    mask = tf.io.decode_png(tf.io.read_file(path), channels=1, dtype=tf.uint8)
-    return tf.cast(mask > 128, tf.uint8)
+def _decode_mask_raw(path: tf.Tensor) -> tf.Tensor:
+    """Mask PNG → ``uint8 [H, W, 1]`` as stored."""
+    return tf.io.decode_png(tf.io.read_file(path), channels=1, dtype=tf.uint8)
 
 
-def _assert_same_size(a: tf.Tensor, b: tf.Tensor, path_a: tf.Tensor, path_b: tf.Tensor) -> tf.Operation:
+def _decode_mask(path: tf.Tensor, mask_values: str, threshold: float | None) -> tuple[tf.Tensor, tf.Tensor]:
+    """Mask PNG → (``uint8 [H, W, 1]`` of 0/1, check), by the package's mask rule (:mod:`dermkit.data.masks`).
+
+    With ``threshold`` None the stored values must be those of ``mask_values`` ("0/255": lesion = 255;
+    "0/1": lesion = 1); the check fails naming the file and the values found. With a ``threshold`` the mask
+    is ``value > threshold`` and nothing is checked.
+    """
+    raw = _decode_mask_raw(path)
+    if threshold is not None:
+        return tf.cast(raw > threshold, tf.uint8), tf.constant(True)
+    low, high = MASK_VALUES[mask_values]
+    ok = tf.reduce_all(tf.logical_or(tf.equal(raw, low), tf.equal(raw, high)))
+
+    def message():
+        found = tf.sort(tf.unique(tf.reshape(raw, [-1]))[0])
+        shown = tf.strings.reduce_join(tf.strings.as_string(found[:SHOWN_VALUES]), separator=", ")
+        more = tf.where(
+            tf.size(found) > SHOWN_VALUES,
+            tf.strings.join([", … (", tf.strings.as_string(tf.size(found)), " distinct values)"]),
+            "",
+        )
+        values = tf.strings.join(["[", shown, more, "]"])
+        parts = []
+        for zero_one in (True, False):
+            template = mask_values_error(mask_values, zero_one=zero_one)
+            before, rest = template.split("{where}")
+            middle, after = rest.split("{values}")
+            parts.append(tf.strings.join([before, path, middle, values, after]))
+        return tf.where(found[-1] <= 1, parts[0], parts[1])
+
+    return tf.cast(tf.equal(raw, high), tf.uint8), _graph_check(ok, message)
+
+
+def _graph_check(ok: tf.Tensor, message: Callable[[], tf.Tensor]) -> tf.Tensor:
+    """Fail the pipeline when ``ok`` is False with ``message()`` (a string tensor, built only on failure).
+
+    The failure is an ``InvalidArgumentError`` holding the message between markers; the datasets' iterators
+    (and :func:`explain_data_error`) turn it into a :class:`~dermkit.errors.DermkitDataError` with that text.
+    """
+
+    def fail():
+        text = tf.strings.join([_MARK_OPEN, message(), _MARK_CLOSE])
+        with tf.control_dependencies([tf.debugging.Assert(ok, [text], summarize=1)]):
+            return tf.identity(ok)
+
+    return tf.cond(ok, lambda: tf.identity(ok), fail)
+
+
+def _hw(x: tf.Tensor) -> tf.Tensor:
+    """``"W×H"`` of an image tensor, for messages."""
+    shape = tf.strings.as_string(tf.shape(x)[:2])
+    return tf.strings.join([shape[1], "×", shape[0]])
+
+
+def _assert_same_size(a: tf.Tensor, b: tf.Tensor, path_a: tf.Tensor, path_b: tf.Tensor) -> tf.Tensor:
     same = tf.reduce_all(tf.equal(tf.shape(a)[:2], tf.shape(b)[:2]))
-    return tf.debugging.Assert(
-        same, ["size mismatch:", path_b, tf.shape(b)[:2], "vs its image", path_a, tf.shape(a)[:2]]
+    return _graph_check(
+        same,
+        lambda: tf.strings.join(
+            [path_b, ": size ", _hw(b), " (W×H) differs from its image ", path_a, " (", _hw(a), ")"]
+        ),
     )
 
 
 def _resize_image(image: tf.Tensor, size: tuple[int, int], method: str) -> tf.Tensor:
-    """Resize ``uint8 [H, W, 3]`` to ``size``; stays ``uint8`` (rounded) for a 4× cheaper cache.
-
-    "auto": area averaging when shrinking both sides (anti-aliased, like OpenCV's INTER_AREA, and ~5× cheaper
-    than antialiased bilinear), else bilinear; "area", "bilinear" and "antialias" (bilinear with an
-    anti-aliasing kernel) force one method.
-    """
-    if method == "auto":
-        shape = tf.shape(image)
-        shrink = tf.logical_and(shape[0] >= size[0], shape[1] >= size[1])
-        out = tf.cond(
-            shrink,
-            lambda: tf.image.resize(image, size, method="area"),
-            lambda: tf.image.resize(image, size, method="bilinear"),
-        )
-    elif method == "antialias":
-        out = tf.image.resize(image, size, method="bilinear", antialias=True)
-    else:
-        out = tf.image.resize(image, size, method=method)
-    return tf.cast(tf.clip_by_value(tf.round(out), 0, 255), tf.uint8)
+    """Resize ``uint8 [H, W, 3]`` to ``size`` by dermkit's one rule (:func:`dermkit.data.resize.resize_image`,
+    also used by :mod:`dermkit.inference`); stays ``uint8`` for a 4× cheaper cache."""
+    return resize_image(image, size, method=method)
 
 
 def _resize_nearest(x: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
     return tf.image.resize(x, size, method="nearest")
+
+
+# --------------------------------------------------------------------------------------------------------
+# Errors raised while a dataset is iterated → DermkitDataError naming the file
+# --------------------------------------------------------------------------------------------------------
+_MARK_OPEN, _MARK_CLOSE = "<<dermkit: ", " :dermkit>>"
+_MARKED = re.compile(re.escape(_MARK_OPEN) + "(.*?)" + re.escape(_MARK_CLOSE), re.DOTALL)
+#: TensorFlow's decode / read errors: their ops (``{{node DecodeJpeg}}``, ``__wrapped__DecodePng``,
+#: ``ReadFile``) and messages ("jpeg::Uncompress failed", "Invalid PNG data", "Unknown image file format").
+#: Other errors (a model's shape mismatch) are left alone.
+_IO_ERROR = re.compile(
+    r"node (?:\S*/)?(?:Decode\w*|ReadFile)\b|__wrapped__(?:Decode\w*|ReadFile)|jpeg::|"
+    r"Invalid (?:PNG|JPEG|BMP|GIF)|Unknown image file format|No such file or directory"
+)
+_ESCAPED = re.compile(r"\\(['\"\\nt])")
+_DATA_ERRORS = (tf.errors.InvalidArgumentError, tf.errors.NotFoundError, tf.errors.DataLossError)
+_SCAN_THREADS = 8
+
+
+def _tf_reason(exc: Exception) -> str:
+    """TensorFlow's own words without its node / function decorations."""
+    text = getattr(exc, "message", None) or str(exc)
+    text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", text)
+    text = re.sub(r"\s*\[\[\{\{node [^]]*\]\]|\s*\[Op:[^]]*\](\s*name:\s*\S*)?", "", text)
+    lines = [line.strip() for line in text.splitlines() if line.strip() and "Detected at node" not in line]
+    lines = [line for line in lines if line != "<stack traces unavailable>" and not line.startswith("Graph execution")]
+    return " ".join(lines)[:300] or type(exc).__name__
+
+
+@dataclass
+class _Files:
+    """The files one dataset reads, each with the graph decoder the pipeline uses on it."""
+
+    builder: str
+    groups: list[tuple[list[str], Callable]] = field(default_factory=list)
+
+    def explain(self, exc: Exception) -> DermkitDataError | None:
+        """A DermkitDataError naming the file behind ``exc``, or None when ``exc`` is not about these files."""
+        text = str(exc)
+        marked = _MARKED.search(text)
+        if marked:  # tf.debugging.Assert prints strings C-escaped
+            unescape = {"n": "\n", "t": "\t"}
+            return DermkitDataError(_ESCAPED.sub(lambda m: unescape.get(m.group(1), m.group(1)), marked.group(1)))
+        if not (isinstance(exc, tf.errors.NotFoundError) or _IO_ERROR.search(text)):
+            return None
+        return self._scan()
+
+    def _scan(self) -> DermkitDataError | None:
+        """Find the culprit: a file gone, else the first file the pipeline's own decoder refuses."""
+        jobs = [(path, decode) for paths, decode in self.groups for path in dict.fromkeys(paths)]
+        for path, _ in jobs:
+            if not os.path.isfile(path):
+                return DermkitFileNotFoundError(
+                    f"{path}: file not found (it was there when {self.builder} built the dataset)"
+                )
+
+        def attempt(job) -> str | None:
+            path, decode = job
+            try:
+                decode(tf.constant(path))
+            except _DATA_ERRORS as exc:
+                return _tf_reason(exc)
+            return None
+
+        pool = ThreadPoolExecutor(max_workers=_SCAN_THREADS)
+        try:
+            for (path, _), reason in zip(jobs, pool.map(attempt, jobs)):
+                if reason is not None:
+                    return DermkitDataError(
+                        f"{path}: TensorFlow cannot decode this file ({reason}): it is truncated or corrupt; "
+                        "replace it (validate='full' decodes every file before training)"
+                    )
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        return None
+
+
+class _NamedErrorsIterator:
+    """An iterator that re-raises decode and check failures as DermkitDataError naming the file."""
+
+    def __init__(self, iterator, files: _Files) -> None:
+        self._iterator = iterator
+        self._files = files
+
+    def __iter__(self):
+        return self
+
+    def _call(self, fn):
+        try:
+            return fn()
+        except _DATA_ERRORS as exc:
+            error = self._files.explain(exc)
+            if error is None:
+                raise
+            raise error from exc
+
+    def __next__(self):
+        return self._call(lambda: next(self._iterator))
+
+    def get_next(self):
+        return self._call(self._iterator.get_next)
+
+    def __getattr__(self, name: str):
+        return getattr(self._iterator, name)
+
+
+class _NamedErrorsDataset(tf.data.Dataset):
+    """The builders' result: a plain ``tf.data.Dataset`` whose Python iterators name bad files.
+
+    Iterated eagerly (a ``for`` loop, ``as_numpy_iterator``, and ``model.fit`` / ``evaluate`` / ``predict``
+    under the default distribution strategy, which then step through it from Python), a truncated image or
+    a failed check raises :class:`~dermkit.errors.DermkitDataError` naming the file instead of TensorFlow's
+    nameless ``InvalidArgumentError``. Transformations (``.map``, ``.take``) return ordinary datasets, and a
+    ``tf.distribute`` strategy iterates its own copy: wrap such ``fit`` calls in :func:`named_data_errors`.
+    """
+
+    def __init__(self, inner: tf.data.Dataset, files: _Files) -> None:
+        self._inner = inner
+        self._files = files
+        super().__init__(inner._variant_tensor)
+
+    def _inputs(self):
+        return [self._inner]
+
+    @property
+    def element_spec(self):
+        return self._inner.element_spec
+
+    def __iter__(self):
+        iterator = super().__iter__()
+        if not tf.executing_eagerly():  # inside a tf.function: a graph iterator, as for any dataset
+            return iterator
+        return _NamedErrorsIterator(iterator, self._files)
+
+
+def _files_of(datasets) -> list[_Files]:
+    """The file lists of every dermkit dataset in ``datasets`` or among their inputs (after ``.map`` etc.)."""
+    found, seen, todo = [], set(), [d for d in datasets if d is not None]
+    while todo:
+        ds = todo.pop()
+        if id(ds) in seen or not isinstance(ds, tf.data.Dataset):
+            continue
+        seen.add(id(ds))
+        if isinstance(ds, _NamedErrorsDataset):
+            found.append(ds._files)
+        try:
+            todo.extend(ds._inputs())
+        except (AttributeError, NotImplementedError):  # pragma: no cover - foreign dataset classes
+            pass
+    return found
+
+
+def explain_data_error(datasets, exc: BaseException) -> DermkitDataError | None:
+    """The :class:`~dermkit.errors.DermkitDataError` behind a TensorFlow error raised while training on dermkit
+    datasets, or None when ``exc`` does not come from their files.
+
+    A check that failed inside the graph (size mismatch, superpixel count, mask values) carries its message;
+    a decode or read error ("jpeg::Uncompress failed", "Invalid PNG data", a file gone) carries no path, so
+    every file of the datasets is decoded again, eagerly, with the pipeline's own decoder to find the
+    culprit (seconds for thousands of images; only on this error path).
+
+    Args:
+        datasets: a dataset from :func:`feature_dataset`, :func:`segmentation_dataset` or
+            :func:`classification_dataset` (or one derived from it by ``.map`` etc.), or a sequence of them.
+        exc: the exception, e.g. the ``tf.errors.InvalidArgumentError`` that ``model.fit`` raised.
+    """
+    if isinstance(datasets, tf.data.Dataset):
+        datasets = [datasets]
+    if not isinstance(exc, _DATA_ERRORS):
+        return None
+    for files in _files_of(datasets):
+        error = files.explain(exc)
+        if error is not None:
+            return error
+    return None
+
+
+@contextlib.contextmanager
+def named_data_errors(*datasets) -> Iterator[None]:
+    """Turn TensorFlow's nameless data errors inside the block into DermkitDataError naming the file.
+
+    For code that hands dermkit datasets to something that iterates them in a graph — ``model.fit`` under a
+    ``tf.distribute`` strategy, or a dataset transformed by ``.map`` — where the datasets' own iterators
+    cannot intervene::
+
+        with named_data_errors(train, val):
+            model.fit(train, validation_data=val, epochs=5)
+
+    Errors that do not come from the datasets' files pass through unchanged.
+    """
+    try:
+        yield
+    except _DATA_ERRORS as exc:
+        error = explain_data_error(list(datasets), exc)
+        if error is None:
+            raise
+        raise error from exc
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -422,6 +690,7 @@ class _Task:
     n: int
     load: Callable  # i -> (i, image uint8 [h, w, 3], spatial [h, w, C] or a dummy scalar)
     finish: Callable  # (i, image float32, spatial) -> (input, target)
+    files: _Files
     spatial_interpolation: str = "NEAREST"
     spatial_fill: float = 0.0
     has_spatial: bool = True
@@ -431,7 +700,7 @@ def _materialise(task: _Task) -> Callable:
     """Decode every row once (in parallel) into variables; return an ``i → element`` lookup."""
     ds = tf.data.Dataset.range(task.n).map(task.load, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
     images, spatial = [], []
-    for _, image, extra in ds.as_numpy_iterator():
+    for _, image, extra in _NamedErrorsIterator(ds.as_numpy_iterator(), task.files):
         images.append(image)
         spatial.append(extra)
     image_var = tf.Variable(np.stack(images), trainable=False, name="cached_images")
@@ -517,7 +786,7 @@ def _assemble(
     if sampler is not None and not repeat:
         # A generator has unknown length: state it, so Keras knows the epoch's steps from the first epoch.
         ds = ds.apply(tf.data.experimental.assert_cardinality(len(sampler)))
-    return ds.prefetch(AUTOTUNE)
+    return _NamedErrorsDataset(ds.prefetch(AUTOTUNE), task.files)
 
 
 def _ragged_labels(labels: list[np.ndarray]) -> tuple[tf.Tensor, tf.Tensor]:
@@ -554,7 +823,8 @@ def feature_dataset(
     The superpixel index map is decoded from its RGB PNG (``R + 256·G + 65536·B``), resized with nearest
     neighbour (half-pixel centres: source pixel ``floor((y + 0.5) · H / h)``) to ``image_size``, warped
     with nearest neighbour by augmentation, and only then painted with the per-superpixel labels
-    (kawahara2018 Eq. 1). The JSON labels are read and validated in Python before the graph is built.
+    (kawahara2018 Eq. 1). The JSON labels are read and validated (finite, in [0, 1]) in Python before the
+    graph is built.
 
     Args:
         df: from :func:`dermkit.data.isic.load_isic2017` (one row per image with superpixel and feature
@@ -573,15 +843,19 @@ def feature_dataset(
         drop_remainder: drop a last, smaller batch.
         sampler: a :class:`~dermkit.data.sampling.MultiLabelBatchSampler` built on this frame's rows,
             e.g. from :func:`~dermkit.data.sampling.labels_present_from_features`.
-        image_resize: how the image is resized: "auto" (default: area averaging when shrinking, bilinear
-            when enlarging), "area", "bilinear" (no anti-aliasing, as ``keras.layers.Resizing``) or
-            "antialias" (bilinear with an anti-aliasing kernel; slowest).
-        validate: "header" (default: files exist, headers readable, sizes match), "full" (decode every
-            file once in Python; catches truncated files, naming them) or "none" (existence only).
+        image_resize: how the image is resized (:func:`dermkit.data.resize.resize_image`): "auto" (default:
+            area averaging along each axis that shrinks, bilinear along each axis that grows — the rule
+            :mod:`dermkit.inference` uses), "area", "bilinear" (no anti-aliasing, as
+            ``keras.layers.Resizing``) or "antialias" (bilinear with an anti-aliasing kernel; slowest).
+        validate: "header" (default: files exist, headers readable, JPEG/PNG end markers present, sizes
+            match), "full" (decode every file once in Python; catches corrupt data, naming it) or "none"
+            (existence only). Whatever the level, a file that fails to decode while the dataset is iterated
+            is named (module docstring).
 
     Returns:
         ``tf.data.Dataset`` of ``(image float32 [B, h, w, 3] in [0, 1], mask float32 [B, h, w, 4])``,
-        channels in :data:`~dermkit.data.isic.ISIC2017_FEATURES` order.
+        channels in :data:`~dermkit.data.isic.ISIC2017_FEATURES` order. Its eager iterators raise
+        :class:`~dermkit.errors.DermkitDataError` naming a file that fails to decode or a check.
 
     Raises:
         ValueError: bad arguments or missing columns.
@@ -592,9 +866,10 @@ def feature_dataset(
     _check_frame(df, [image_column, superpixels_column, features_column], "feature_dataset")
     images, superpixels = _paths(df, image_column), _paths(df, superpixels_column)
     _validate_pairs(images, [superpixels], validate, [read_superpixels])
-    labels = [read_superpixel_labels(p) for p in _paths(df, features_column)]
+    features = _paths(df, features_column)
+    labels = [read_superpixel_labels(p) for p in features]
     flat, starts = _ragged_labels(labels)
-    image_paths, index_paths = tf.constant(images), tf.constant(superpixels)
+    image_paths, index_paths, json_paths = tf.constant(images), tf.constant(superpixels), tf.constant(features)
 
     def load(i):
         image_path, index_path = tf.gather(image_paths, i), tf.gather(index_paths, i)
@@ -603,9 +878,12 @@ def feature_dataset(
         found = tf.reduce_max(index) + 1
         checks = [
             _assert_same_size(image, index, image_path, index_path),
-            tf.debugging.Assert(
+            _graph_check(
                 tf.equal(found, num),
-                [index_path, "has", found, "superpixels (max index + 1) but its JSON labels have", num],
+                lambda: tf.strings.join([
+                    index_path, ": has ", tf.strings.as_string(found), " superpixels (max index + 1) but its "
+                    "labels ", tf.gather(json_paths, i), " have ", tf.strings.as_string(num),
+                ]),
             ),
         ]
         with tf.control_dependencies(checks):
@@ -620,7 +898,8 @@ def feature_dataset(
         mask.set_shape([*size, len(ISIC2017_FEATURES)])
         return image, mask
 
-    task = _Task(len(df), load, finish, spatial_interpolation="NEAREST", spatial_fill=-1.0)
+    files = _Files("feature_dataset", [(images, _decode_image), (superpixels, _decode_index)])
+    task = _Task(len(df), load, finish, files, spatial_interpolation="NEAREST", spatial_fill=-1.0)
     return _assemble(
         task, batch_size=batch_size, augment=augment, cache=cache, shuffle=shuffle,
         shuffle_buffer=shuffle_buffer, seed=seed, repeat=repeat, drop_remainder=drop_remainder,
@@ -646,6 +925,8 @@ def segmentation_dataset(
     mask_column: str | Sequence[str] | None = None,
     image_column: str = "image_path",
     mask_interpolation: str = "nearest",
+    mask_values: str = "0/255",
+    mask_threshold: float | None = None,
     augment: Augment | None = None,
     cache=None,
     shuffle: bool = False,
@@ -659,9 +940,12 @@ def segmentation_dataset(
 ) -> tf.data.Dataset:
     """Lesion segmentation (goel2021, bisla2019, ISIC 2017 Part 1 / 2018 Task 1): ``(image, mask)`` batches.
 
-    Masks are read as single-channel PNGs and binarised at > 128 (ISIC convention), then resized to
-    ``image_size`` with ``mask_interpolation``: "nearest" (stays 0/1) or "bilinear" (soft values at edges,
-    deliberately not re-binarised). Augmentation warps masks with the same interpolation.
+    Masks are read as single-channel PNGs and binarised by the package's mask rule (:mod:`dermkit.data.masks`):
+    ISIC masks are 0/255 and a mask holding any other value fails, naming the file and the values found
+    (a 0/1 mask is never silently emptied); ``mask_values="0/1"`` declares 0/1 masks, ``mask_threshold``
+    binarises at ``> mask_threshold`` without a check. They are then resized to ``image_size`` with
+    ``mask_interpolation``: "nearest" (stays 0/1) or "bilinear" (soft values at edges, deliberately not
+    re-binarised). Augmentation warps masks with the same interpolation.
 
     Args:
         df: frame from a dermkit loader.
@@ -671,6 +955,9 @@ def segmentation_dataset(
             attributes); default "mask_path", else "segmentation_path".
         image_column: column of image paths.
         mask_interpolation: "nearest" or "bilinear".
+        mask_values: "0/255" (default, the ISIC files) or "0/1": the values every mask must hold.
+        mask_threshold: binarise masks at ``value > mask_threshold`` instead (no value check), e.g. 128
+            for soft 0..255 masks.
         augment, cache, shuffle, shuffle_buffer, seed, repeat, drop_remainder, sampler, image_resize, validate:
             as in :func:`feature_dataset` (a sampler here is e.g. a
             :class:`~dermkit.data.sampling.ClassBalancedBatchSampler`).
@@ -679,10 +966,15 @@ def segmentation_dataset(
         ``tf.data.Dataset`` of ``(image float32 [B, h, w, 3] in [0, 1], mask float32 [B, h, w, C])``.
 
     Raises:
-        ValueError: bad arguments or missing columns. DermkitDataError: missing or malformed files.
+        ValueError: bad arguments or missing columns. DermkitDataError: missing or malformed files (a mask
+            with values outside ``mask_values`` with ``validate="full"``; otherwise while iterating).
     """
     size = _check_size(image_size)
     _check_resize(image_resize)
+    if mask_values not in MASK_VALUES:
+        raise ValueError(f"mask_values must be one of {tuple(MASK_VALUES)}. Received: mask_values={mask_values!r}")
+    if mask_threshold is not None and not isinstance(mask_threshold, (int, float, np.integer, np.floating)):
+        raise ValueError(f"mask_threshold must be a number or None. Received: mask_threshold={mask_threshold!r}")
     if mask_interpolation not in _MASK_INTERPOLATIONS:
         raise ValueError(
             f"mask_interpolation must be one of {_MASK_INTERPOLATIONS}. Received: {mask_interpolation!r}"
@@ -693,7 +985,11 @@ def segmentation_dataset(
     _check_frame(df, [image_column, *columns], "segmentation_dataset")
     images = _paths(df, image_column)
     masks = [_paths(df, c) for c in columns]
-    _validate_pairs(images, masks, validate, [read_mask] * len(masks))
+    def read_checked(path):
+        mask = read_mask(path)
+        return mask if mask_threshold is not None else check_mask_values(mask, mask_values=mask_values, where=path)
+
+    _validate_pairs(images, masks, validate, [read_checked] * len(masks))
     image_paths = tf.constant(images)
     mask_paths = tf.constant(np.stack([np.asarray(m, dtype=object) for m in masks], axis=1).astype(str))
     nearest = mask_interpolation == "nearest"
@@ -704,8 +1000,8 @@ def segmentation_dataset(
         channels, checks = [], []
         for c in range(len(columns)):
             mask_path = mask_paths[i, c]
-            mask = _decode_mask(mask_path)
-            checks.append(_assert_same_size(image, mask, image_path, mask_path))
+            mask, values_ok = _decode_mask(mask_path, mask_values, mask_threshold)
+            checks += [values_ok, _assert_same_size(image, mask, image_path, mask_path)]
             channels.append(mask)
         with tf.control_dependencies(checks):
             mask = tf.concat(channels, axis=-1)
@@ -721,7 +1017,8 @@ def segmentation_dataset(
         mask.set_shape([*size, len(columns)])
         return image, mask
 
-    task = _Task(len(df), load, finish, spatial_interpolation="NEAREST" if nearest else "BILINEAR")
+    files = _Files("segmentation_dataset", [(images, _decode_image), ([p for m in masks for p in m], _decode_mask_raw)])
+    task = _Task(len(df), load, finish, files, spatial_interpolation="NEAREST" if nearest else "BILINEAR")
     return _assemble(
         task, batch_size=batch_size, augment=augment, cache=cache, shuffle=shuffle,
         shuffle_buffer=shuffle_buffer, seed=seed, repeat=repeat, drop_remainder=drop_remainder,
@@ -797,7 +1094,7 @@ def classification_dataset(
         label = tf.gather(label_values, i)
         return image, (tf.one_hot(label, num_classes, dtype=tf.float32) if one_hot else label)
 
-    task = _Task(len(df), load, finish, has_spatial=False)
+    task = _Task(len(df), load, finish, _Files("classification_dataset", [(images, _decode_image)]), has_spatial=False)
     return _assemble(
         task, batch_size=batch_size, augment=augment, cache=cache, shuffle=shuffle,
         shuffle_buffer=shuffle_buffer, seed=seed, repeat=repeat, drop_remainder=drop_remainder,
@@ -833,7 +1130,7 @@ def iter_isic2017_eval(
         image, index = read_image_and_superpixels(image_path, index_path)
         labels = None
         if json_path is not None and not (isinstance(json_path, float) and np.isnan(json_path)):
-            labels = read_superpixel_labels(json_path, num_superpixels=int(index.max()) + 1)
+            labels = read_superpixel_labels(json_path, num_superpixels=int(index.max()) + 1, binary=True)
         yield {
             "image_id": str(image_id),
             "image": image.astype(np.float32) / 255.0,

@@ -235,9 +235,10 @@ def isic_segmentation_scores(y_true, y_pred, *, threshold: float | None = None) 
         y_true: ground-truth masks: a list of ``[H_i, W_i]`` / ``[H_i, W_i, 1]`` masks (sizes may differ), or
             an ``[N, H, W]`` / ``[N, H, W, 1]`` array.
         y_pred: the predictions, same layout; each pair must have the same size.
-        threshold: ``None`` (default) binarises by dtype — bool as is, integer 0/255 at > 128, float in
-            [0, 1] at > 0.5 (see :func:`binarize_mask`); a number binarises every non-bool mask at
-            ``> threshold`` and is required for integer masks whose maximum is 1.
+        threshold: ``None`` (default) binarises by dtype — bool as is, integer masks must be ISIC 0/255
+            (any other value is refused, naming the values found), float in [0, 1] at > 0.5 (see
+            :func:`binarize_mask`); a number binarises every non-bool mask at ``> threshold`` (e.g. 0 for
+            integer 0/1 masks).
 
     Returns:
         ``{"accuracy", "sensitivity", "specificity", "jaccard", "threshold_jaccard", "dice"}`` → macro

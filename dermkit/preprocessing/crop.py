@@ -5,14 +5,16 @@ multiplied with the image, so the background turns black; OpenCV finds the conto
 upright bounding rectangle of the lesion is cut out ("rectangles of different shapes with minimal background
 areas in black colour", later resized to 224×224 for the classifier).
 
-:func:`crop_to_mask` and :func:`lesion_bbox` work on NumPy arrays (no TensorFlow). :func:`segment_and_crop`
-runs a trained segmentation model over a whole dataset; it only calls ``model.predict`` and imports nothing
-from TensorFlow itself.
+:func:`crop_to_mask` and :func:`lesion_bbox` work on NumPy arrays (no TensorFlow) and read masks by the
+package's one mask rule (:mod:`dermkit.data.masks`: integer masks are 0/255 unless ``mask_values="0/1"`` or a
+``threshold`` is given). :func:`segment_and_crop` runs a trained segmentation model over a whole dataset,
+resizing its inputs by the training pipelines' rule (:func:`dermkit.data.resize.resize_image`, TensorFlow).
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import cv2
@@ -20,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from dermkit._io import atomic_path
-from dermkit.data.imageio import read_image, write_png
+from dermkit.data.imageio import check_image_end, image_info, read_image, write_png
 from dermkit.data.masks import binarize_mask
 from dermkit.errors import DermkitDataError
 
@@ -42,7 +44,9 @@ def _largest_contour_rect(binary: np.ndarray) -> tuple[int, int, int, int] | Non
     return tuple(int(v) for v in cv2.boundingRect(best))
 
 
-def lesion_bbox(mask: np.ndarray, *, pad: int = 0) -> tuple[int, int, int, int]:
+def lesion_bbox(
+    mask: np.ndarray, *, pad: int = 0, threshold: float | None = None, mask_values: str = "0/255"
+) -> tuple[int, int, int, int]:
     """Bounding box of the largest lesion blob: ``(y0, x0, y1, x1)``, half-open (``mask[y0:y1, x0:x1]``).
 
     The blob is the largest external contour of the binarised mask (``cv2.findContours`` with
@@ -50,16 +54,20 @@ def lesion_bbox(mask: np.ndarray, *, pad: int = 0) -> tuple[int, int, int, int]:
     (``cv2.boundingRect``), grown by ``pad`` pixels on each side and clipped to the image.
 
     Args:
-        mask: ``[H, W]`` bool, 0/1, 0/255 or probability mask (see :func:`binarize_mask`).
+        mask: ``[H, W]`` bool, integer (0/255, or 0/1 with ``mask_values="0/1"``) or probability mask
+            (see :func:`binarize_mask`).
         pad: pixels added on every side (≥ 0), clipped to the image. Default 0.
+        threshold: binarise a non-bool mask at ``> threshold`` instead (no value check).
+        mask_values: the values of an integer mask: "0/255" (default, ISIC files) or "0/1".
 
     Raises:
-        DermkitDataError: the mask is empty (no lesion pixel) or malformed.
+        DermkitDataError: the mask is empty (no lesion pixel) or malformed, or an integer mask holds other
+            values than ``mask_values`` (listed in the message).
         ValueError: ``pad`` is negative or not an integer.
     """
     if isinstance(pad, bool) or not isinstance(pad, (int, np.integer)) or pad < 0:
         raise ValueError(f"pad must be a non-negative integer. Received: pad={pad!r}")
-    binary = binarize_mask(mask, integer_max_one="binary")
+    binary = binarize_mask(mask, threshold=threshold, mask_values=mask_values)
     rect = _largest_contour_rect(binary)
     if rect is None:
         raise DermkitDataError("mask is empty: no lesion pixel to crop to")
@@ -68,7 +76,9 @@ def lesion_bbox(mask: np.ndarray, *, pad: int = 0) -> tuple[int, int, int, int]:
     return max(0, y - pad), max(0, x - pad), min(height, y + h + pad), min(width, x + w + pad)
 
 
-def crop_to_mask(image: np.ndarray, mask: np.ndarray, pad: int = 0) -> np.ndarray:
+def crop_to_mask(
+    image: np.ndarray, mask: np.ndarray, pad: int = 0, *, threshold: float | None = None, mask_values: str = "0/255"
+) -> np.ndarray:
     """Black out the background and crop to the lesion's bounding rectangle (goel2021 Section 5.1).
 
     The image is multiplied by the binarised mask (every non-lesion pixel becomes 0, including small blobs
@@ -77,18 +87,22 @@ def crop_to_mask(image: np.ndarray, mask: np.ndarray, pad: int = 0) -> np.ndarra
 
     Args:
         image: ``[H, W]`` or ``[H, W, C]`` array of any dtype (kept in the output).
-        mask: ``[H, W]`` bool, 0/1, 0/255 or probability mask; see :func:`binarize_mask` for the rule.
+        mask: ``[H, W]`` bool, integer (0/255, or 0/1 with ``mask_values="0/1"``) or probability mask; see
+            :func:`binarize_mask` for the rule.
         pad: pixels added around the bounding rectangle on every side, clipped to the image. Default 0.
+        threshold: binarise a non-bool mask at ``> threshold`` instead (no value check).
+        mask_values: the values of an integer mask: "0/255" (default, ISIC files) or "0/1".
 
     Returns:
         The cropped masked image, ``[y1 - y0, x1 - x0(, C)]``, same dtype as ``image``.
 
     Raises:
-        DermkitDataError: the mask is empty, or its ``[H, W]`` differs from the image's.
+        DermkitDataError: the mask is empty, holds values outside ``mask_values``, or its ``[H, W]`` differs
+            from the image's.
         ValueError: ``pad`` is negative.
     """
     image = np.asarray(image)
-    binary = binarize_mask(mask, integer_max_one="binary")
+    binary = binarize_mask(mask, threshold=threshold, mask_values=mask_values)
     if image.ndim not in (2, 3) or image.shape[:2] != binary.shape:
         raise DermkitDataError(
             f"image and mask sizes differ: image {image.shape}, mask {np.shape(mask)} (need the same [H, W])"
@@ -147,18 +161,20 @@ def segment_and_crop(
 ) -> pd.DataFrame:
     """Segment every image of a dataset with a trained model and write the lesion crops (goel2021 §5.1).
 
-    Each image is read (RGB, :func:`dermkit.data.imageio.read_image`), resized to ``image_size`` (bilinear,
-    ``cv2.INTER_LINEAR``: half-pixel centres like ``tf.image.resize``), scaled to float32 [0, 1] and predicted
-    in batches of ``batch_size``. The foreground probability map is resized back to the image's own size
-    (bilinear), thresholded at ``threshold`` and passed to :func:`crop_to_mask`. Crops are written as
-    lossless PNG ``out_dir/<image_id>.png`` at the image's resolution (resize to 224×224 downstream).
+    Each image is read (RGB, :func:`dermkit.data.imageio.read_image`), resized to ``image_size`` by the
+    training pipelines' rule (:func:`dermkit.inference.model_input`: area averaging when shrinking, bilinear
+    when enlarging, float32 [0, 1]) and predicted in batches of ``batch_size``. The foreground probability
+    map is resized back to the image's own size (bilinear), thresholded at ``threshold`` and passed to
+    :func:`crop_to_mask`. Crops are written as lossless PNG ``out_dir/<image_id>.png`` at the image's
+    resolution (resize to 224×224 downstream).
 
     An image whose predicted mask is empty falls back to the whole, unmasked image; it is flagged
     ``fallback=True`` in ``out_dir/manifest.csv``, which lists every image with columns ``image_id``,
     ``crop_path`` (absolute), ``fallback`` and ``bbox`` (``"y0 x0 y1 x1"``, half-open, in the original
     image's pixels; the whole image for a fallback).
 
-    Resumable: an image whose crop exists and is listed in the manifest is skipped (not predicted again).
+    Resumable: an image whose crop exists, is a complete PNG and is listed in the manifest is skipped (not
+    predicted again); a listed crop that is empty or cut short is recomputed, with a warning naming it.
     The manifest is rewritten atomically after every batch, so an interrupted run loses at most one batch
     of manifest rows; a crop left without its row is recomputed and rewritten (``out_dir`` belongs to this
     step). With ``overwrite=True`` every crop is recomputed.
@@ -183,10 +199,12 @@ def segment_and_crop(
 
     Raises:
         ValueError: bad ``image_size``, ``batch_size`` or ``threshold``.
-        DermkitDataError: a column is missing, ids repeat, an image is unreadable, or the model output has
-            an unexpected shape.
+        DermkitDataError: a column is missing, ids repeat, an image is unreadable, the model output has
+            an unexpected shape, or ``out_dir`` is a file.
     """
     from tqdm.auto import tqdm
+
+    from dermkit.inference import _output_dir, model_input
 
     if (
         not isinstance(image_size, (tuple, list))
@@ -208,8 +226,7 @@ def segment_and_crop(
         dupes = sorted({i for i in ids if ids.count(i) > 1})[:5]
         raise DermkitDataError(f"df[{id_column!r}] has repeated image ids, e.g. {dupes}")
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = _output_dir(out_dir)
     manifest_path = out_dir / MANIFEST_NAME
     rows = {} if overwrite else _read_manifest(manifest_path)
     height, width = int(image_size[0]), int(image_size[1])
@@ -220,7 +237,7 @@ def segment_and_crop(
     todo = [
         (image_id, path)
         for image_id, path in zip(ids, df[path_column].tolist())
-        if overwrite or image_id not in rows or not crop_path_of(image_id).is_file()
+        if overwrite or image_id not in rows or not _valid_crop(crop_path_of(image_id))
     ]
     # Keras models print a progress bar per predict call unless told not to.
     predict_kwargs = {"verbose": 0} if _is_keras_model(model) else {}
@@ -229,9 +246,7 @@ def segment_and_crop(
         for start in range(0, len(todo), batch_size):
             chunk = todo[start : start + batch_size]
             images = [read_image(path) for _, path in chunk]
-            batch = np.stack(
-                [cv2.resize(img, (width, height), interpolation=cv2.INTER_LINEAR) for img in images]
-            ).astype(np.float32) / 255.0
+            batch = np.stack([model_input(img, (height, width)) for img in images])
             probs = _foreground_probability(model.predict(batch, **predict_kwargs))
             if probs.shape[0] != len(chunk):
                 raise DermkitDataError(
@@ -264,6 +279,20 @@ def segment_and_crop(
     result["fallback"] = [_as_bool(rows[i]["fallback"]) for i in ids]
     result["bbox"] = [tuple(int(v) for v in str(rows[i]["bbox"]).split()) for i in ids]
     return result
+
+
+def _valid_crop(path: Path) -> bool:
+    """True for a complete crop PNG; warns (naming it) when an earlier crop exists but is broken."""
+    if not path.is_file():
+        return False
+    try:
+        image_info(path)
+        check_image_end(path)
+    except DermkitDataError as exc:
+        reason = str(exc).removeprefix(f"{path}: ")
+        warnings.warn(f"{path}: earlier crop is not valid ({reason}); computing it again", stacklevel=3)
+        return False
+    return True
 
 
 def _as_bool(value) -> bool:

@@ -300,6 +300,7 @@ class RunSession:
         """
         import keras
 
+        from dermkit.data.pipelines import named_data_errors
         from dermkit.training.checkpoints import (
             BestCheckpoint,
             CrashSafeBackup,
@@ -330,18 +331,19 @@ class RunSession:
         if _tensorboard_available():
             engine.append(keras.callbacks.TensorBoard(str(work / "logs"), write_graph=False))
         start = time.perf_counter()
-        history = model.fit(
-            train_data,
-            validation_data=validation_data,
-            epochs=int(epochs),
-            initial_epoch=initial_epoch,
-            steps_per_epoch=steps_per_epoch,
-            validation_steps=validation_steps,
-            callbacks=list(callbacks) + engine,
-            shuffle=False,  # datasets arrive shuffled (or sampled) by dermkit.data.pipelines
-            verbose=(1 if sys.stdout.isatty() else 2) if self.options.verbose else 0,
-            **fit_kwargs,
-        )
+        with named_data_errors(train_data, validation_data):  # a damaged file is named, also under a strategy
+            history = model.fit(
+                train_data,
+                validation_data=validation_data,
+                epochs=int(epochs),
+                initial_epoch=initial_epoch,
+                steps_per_epoch=steps_per_epoch,
+                validation_steps=validation_steps,
+                callbacks=list(callbacks) + engine,
+                shuffle=False,  # datasets arrive shuffled (or sampled) by dermkit.data.pipelines
+                verbose=(1 if sys.stdout.isatty() else 2) if self.options.verbose else 0,
+                **fit_kwargs,
+            )
         seconds = time.perf_counter() - start
         logs = history.history
         diverged = nan_stop.stopped is not None or any(

@@ -9,7 +9,16 @@ import pytest
 from PIL import Image
 
 from dermkit import DermkitDataError, DermkitFileNotFoundError
-from dermkit.data.imageio import image_info, image_size, read_image, read_mask, read_rgb_png, write_jpeg, write_png
+from dermkit.data.imageio import (
+    check_image_end,
+    image_info,
+    image_size,
+    read_image,
+    read_mask,
+    read_rgb_png,
+    write_jpeg,
+    write_png,
+)
 
 RNG = np.random.default_rng(0)
 NOISE = RNG.integers(0, 255, (48, 64, 3), dtype=np.uint8)
@@ -91,3 +100,27 @@ def test_writers_round_trip_atomic_and_no_overwrite(tmp_path):
     with pytest.raises(DermkitDataError, match=re.escape("[H, W, 3]")):
         write_jpeg(tmp_path / "g.jpg", NOISE[..., 0])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["i.jpg", "m.png"]  # no temporary left behind
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_check_image_end_finds_a_cut_short_file_from_its_last_bytes(tmp_path, fmt):
+    path = _save(tmp_path / f"a.{fmt.lower()}", NOISE, fmt)
+    check_image_end(path)  # complete: passes
+    image_size(_truncate(path))  # the header survives the cut...
+    with pytest.raises(DermkitDataError, match=re.escape(f"a.{fmt.lower()}: corrupt or truncated image")):
+        check_image_end(path)  # ...the end marker does not
+
+
+@pytest.mark.parametrize(
+    "fmt, tail", [("JPEG", b"\x00" * 100), ("JPEG", b"vendor data after EOI"), ("PNG", b"\x00" * 8)]
+)
+def test_check_image_end_accepts_padding_and_trailers_that_decode(tmp_path, fmt, tail):
+    path = _save(tmp_path / f"a.{fmt.lower()}", NOISE, fmt)
+    path.write_bytes(path.read_bytes() + tail)
+    check_image_end(path)
+
+
+def test_check_image_end_names_a_missing_file_and_skips_other_formats(tmp_path):
+    with pytest.raises(DermkitFileNotFoundError, match="gone.png"):
+        check_image_end(tmp_path / "gone.png")
+    check_image_end(_save(tmp_path / "a.bmp", NOISE, "BMP"))

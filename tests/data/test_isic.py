@@ -170,6 +170,27 @@ def test_read_superpixel_labels_bad_json(tmp_path, text, message):
     assert message in _raises(DermkitDataError, path, read_superpixel_labels, path)
 
 
+@pytest.mark.parametrize(
+    ("values", "binary", "message"),
+    [
+        ([0, 1, 2, 0], False, "'streaks' value at superpixel 2 is 2, outside [0, 1] (1 such value(s))"),
+        ([0, -0.5, 1, 0], False, "'streaks' value at superpixel 1 is -0.5, outside [0, 1]"),
+        ([0, 10**400, 1, 0], False, "'streaks' value at superpixel 1 is too large (1000"),
+        ([0, 1, 0.25, 0], True, "'streaks' value at superpixel 2 is 0.25; ground-truth labels must be 0 or 1"),
+    ],
+)
+def test_read_superpixel_labels_refuses_values_outside_the_range(tmp_path, values, binary, message):
+    path = _features(tmp_path / "c_features.json", streaks=values)
+    assert message in _raises(DermkitDataError, path, read_superpixel_labels, path, binary=binary)
+
+
+def test_read_superpixel_labels_accepts_predictions_and_truth(tmp_path):
+    soft = _features(tmp_path / "p_features.json", streaks=[0.0, 0.25, 1.0, 0.999])
+    assert read_superpixel_labels(soft)[:, 3].tolist() == pytest.approx([0.0, 0.25, 1.0, 0.999])
+    truth = _features(tmp_path / "t_features.json", streaks=[0, 1, 1.0, 0.0])
+    assert read_superpixel_labels(truth, binary=True)[:, 3].tolist() == [0, 1, 1, 0]
+
+
 def test_read_superpixel_labels_count_and_missing(tmp_path):
     path = _features(tmp_path / "b_features.json", n=5)
     assert "5" in _raises(DermkitDataError, path, read_superpixel_labels, path, num_superpixels=4)
@@ -314,6 +335,32 @@ CASES_2017 = [
         "truncated",
         "full",
     ),
+    # issue 8 item 7: one mask rule — ISIC masks are 0/255, other values are refused and listed
+    (
+        "segmentation 0/1",
+        "seg",
+        lambda p: _png(p, (np.arange(H * W).reshape(H, W) % 7 == 0).astype(np.uint8)),
+        DermkitDataError,
+        "integer mask with maximum 1 is ambiguous (values [0, 1]",
+        "full",
+    ),
+    (
+        "segmentation 0/100",
+        "seg",
+        lambda p: _png(p, np.where(np.arange(H * W).reshape(H, W) % 7 == 0, 100, 0).astype(np.uint8)),
+        DermkitDataError,
+        "mask holds values [0, 100], not only the 0/255",
+        "full",
+    ),
+    # issue 8 item 8: ground-truth labels must be 0/1, refused at read time with the superpixel index
+    ("features 2", "json", lambda p: _features(p, streaks=[0, 2, 0, 0]), DermkitDataError,
+     "'streaks' value at superpixel 1 is 2, outside [0, 1]", "header"),
+    ("features -0.5", "json", lambda p: _features(p, streaks=[0, 0, -0.5, 0]), DermkitDataError,
+     "'streaks' value at superpixel 2 is -0.5, outside [0, 1]", "header"),
+    ("features 0.5", "json", lambda p: _features(p, milia_like_cyst=[0, 0, 0, 0.5]), DermkitDataError,
+     "'milia_like_cyst' value at superpixel 3 is 0.5; ground-truth labels must be 0 or 1", "header"),
+    ("features 10**400", "json", lambda p: _features(p, streaks=[0, 10**400, 0, 0]), DermkitDataError,
+     "'streaks' value at superpixel 1 is too large", "header"),
 ]
 
 
@@ -327,6 +374,59 @@ def test_load_isic2017_errors(tmp_path, key, breaker, exc, message, level):
     if level == "full":
         load_isic2017(root, validate="header")  # cheap checks do not decode pixels
     assert message in _raises(exc, target, load_isic2017, root, validate="full")
+
+
+def test_load_isic2017_declared_zero_one_masks(tmp_path):
+    root = make_isic2017(tmp_path)
+    for i in IDS:
+        seg = _paths2017(root, i)["seg"]
+        _png(seg, (np.asarray(Image.open(seg)) > 0).astype(np.uint8))
+    df = load_isic2017(root, validate="full", mask_values="0/1")
+    assert len(df) == 3
+    with pytest.raises(ValueError, match="mask_values must be one of"):
+        load_isic2017(root, mask_values="binary")
+
+
+# issue 8 item 9: a file where a folder should be (or the reverse) is not "absent"
+def _file_instead(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path) if path.is_dir() else path.unlink()
+    path.write_text("not a folder")
+
+
+def _folder_instead(path: Path) -> None:
+    path.unlink()
+    path.mkdir()
+
+
+@pytest.mark.parametrize(
+    ("name", "swap", "what"),
+    [
+        ("ISIC-2017_Training_Part1_GroundTruth", _file_instead, "is a file, but the Part 1 ground-truth folder"),
+        ("ISIC-2017_Training_Part2_GroundTruth", _file_instead, "is a file, but the Part 2 ground-truth folder"),
+        ("ISIC-2017_Training_Part3_GroundTruth.csv", _folder_instead, "is a folder, but the Part 3 ground-truth CSV"),
+        ("ISIC-2017_Training_Data", _file_instead, "is a file, but the ISIC 2017 training images"),
+    ],
+)
+def test_load_isic2017_wrong_kind_of_path_is_refused(tmp_path, name, swap, what):
+    root = make_isic2017(tmp_path)
+    swap(root / name)
+    assert what in _raises(DermkitDataError, root / name, load_isic2017, root)
+
+
+def test_other_loaders_refuse_the_wrong_kind_of_path(tmp_path):
+    ham = make_ham(tmp_path / "ham")
+    _file_instead(ham / "HAM10000_segmentations")
+    assert "is a file" in _raises(DermkitDataError, ham / "HAM10000_segmentations", load_ham10000, ham)
+    t3 = make_isic2018(tmp_path / "t3")
+    csv = t3 / "ISIC2018_Task3_Training_GroundTruth.csv"
+    _folder_instead(csv)
+    assert "is a folder" in _raises(DermkitDataError, csv, load_isic2018_task3, t3)
+    i20 = make_isic2020(tmp_path / "i20")
+    dup = i20 / "ISIC_2020_Training_Duplicates.csv"
+    _folder_instead(dup)
+    assert "is a folder, but the duplicates CSV" in _raises(DermkitDataError, dup, load_isic2020, i20)
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ generator."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -376,7 +377,7 @@ def test_label_count_mismatch_inside_the_graph_names_the_file(isic17):
     labels = np.zeros((30, 4), np.float32)  # the map has 24 superpixels
     write_superpixel_labels(isic17.loc[4, "features_path"], labels, overwrite=True)
     ds = pipelines.feature_dataset(isic17, image_size=20, batch_size=6)
-    with pytest.raises(tf.errors.InvalidArgumentError, match="ISIC_0000004_superpixels.png"):
+    with pytest.raises(DermkitDataError, match=r"ISIC_0000004_superpixels.png: has 24 superpixels .* have 30"):
         as_list(ds)
 
 
@@ -493,3 +494,169 @@ def test_each_switch_draws_only_its_own_transforms(isic17, aug, size, allowed):
             assert matches & allowed, f"drew a transform outside {allowed}: matches {matches}"
             seen |= matches & allowed
     assert seen == allowed
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Damaged files name themselves (issue 8 items 6–8)
+# ----------------------------------------------------------------------------------------------------------
+def _truncate(path, keep=0.5):
+    data = open(path, "rb").read()
+    with open(path, "wb") as f:
+        f.write(data[: int(len(data) * keep)])
+
+
+def _tiny_model(keras, channels):
+    inputs = keras.Input((16, 16, 3), name="image")
+    outputs = keras.layers.Conv2D(channels, 1, activation="sigmoid", name="head")(inputs)
+    model = keras.Model(inputs, outputs, name="tiny")
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    return model
+
+
+def _builders(df):
+    return {
+        "feature": lambda **kw: pipelines.feature_dataset(df, image_size=16, batch_size=2, **kw),
+        "segmentation": lambda **kw: pipelines.segmentation_dataset(df, image_size=16, batch_size=2, **kw),
+        "classification": lambda **kw: pipelines.classification_dataset(
+            df.assign(label=0), image_size=16, batch_size=2, num_classes=2, **kw
+        ),
+    }
+
+
+@pytest.mark.parametrize("fmt", ["jpeg", "png"])
+@pytest.mark.parametrize("builder", ["feature", "segmentation", "classification"])
+def test_truncated_image_is_named_by_the_default_header_check(tmp_path, fmt, builder):
+    df = make_isic2017(tmp_path, n=3, fmt=fmt)
+    _truncate(df.loc[1, "image_path"])
+    with pytest.raises(DermkitDataError, match=r"ISIC_0000001\.(jpg|png): corrupt or truncated"):
+        _builders(df)[builder]()
+
+
+def test_truncated_mask_and_superpixel_map_are_named_by_the_header_check(tmp_path):
+    df = make_isic2017(tmp_path, n=3)
+    _truncate(df.loc[2, "segmentation_path"])
+    with pytest.raises(DermkitDataError, match="ISIC_0000002_segmentation.png: corrupt or truncated"):
+        _builders(df)["segmentation"]()
+    _truncate(df.loc[0, "superpixels_path"])
+    with pytest.raises(DermkitDataError, match="ISIC_0000000_superpixels.png: corrupt or truncated"):
+        _builders(df)["feature"]()
+
+
+def test_data_after_the_jpeg_end_marker_is_not_refused(tmp_path):
+    df = make_isic2017(tmp_path, n=2, fmt="jpeg")
+    with open(df.loc[0, "image_path"], "ab") as f:
+        f.write(b"trailing camera data" * 10)
+    x, _ = next(iter(_builders(df)["classification"]()))
+    assert x.shape == (2, 16, 16, 3)
+
+
+@pytest.mark.parametrize("fmt", ["jpeg", "png"])
+@pytest.mark.parametrize("builder, channels", [("feature", 4), ("segmentation", 1), ("classification", None)])
+def test_model_fit_names_a_file_truncated_after_the_checks(tmp_path, fmt, builder, channels):
+    """The damage the cheap checks cannot see (here: the file changes after them) still names the file,
+    when Keras' own fit loop consumes the dataset."""
+    keras = pytest.importorskip("keras")
+    df = make_isic2017(tmp_path, n=4, fmt=fmt)
+    ds = _builders(df)[builder]()
+    _truncate(df.loc[2, "image_path"])
+    if channels is None:
+        model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.GlobalAveragePooling2D(),
+                                  keras.layers.Dense(2, activation="softmax")])
+        model.compile(optimizer="adam", loss="categorical_crossentropy")
+    else:
+        model = _tiny_model(keras, channels)
+    with pytest.raises(DermkitDataError, match=r"ISIC_0000002\.(jpg|png): TensorFlow cannot decode this file"):
+        model.fit(ds, epochs=1, verbose=0, shuffle=False)
+    with pytest.raises(DermkitDataError, match=r"ISIC_0000002\.(jpg|png)"):
+        model.fit(_builders(df)[builder](validate="none"), epochs=1, verbose=0, shuffle=False)
+
+
+def test_named_data_errors_covers_transformed_datasets(tmp_path):
+    keras = pytest.importorskip("keras")
+    df = make_isic2017(tmp_path, n=4, fmt="jpeg")
+    ds = pipelines.segmentation_dataset(df, image_size=16, batch_size=2, validate="none")
+    weighted = ds.map(lambda x, y: (x, y * 1.0))  # an ordinary dataset, as goel2021's _with_weights makes
+    _truncate(df.loc[3, "image_path"])
+    model = _tiny_model(keras, 1)
+    with pytest.raises(tf.errors.InvalidArgumentError) as raw:  # Keras runs its graph loop: TF's nameless error
+        model.fit(weighted, epochs=1, verbose=0, shuffle=False)
+    assert "ISIC_0000003" not in str(raw.value)
+    with pytest.raises(DermkitDataError, match=r"ISIC_0000003\.jpg: TensorFlow cannot decode"):
+        with pipelines.named_data_errors(weighted):
+            model.fit(weighted, epochs=1, verbose=0, shuffle=False)
+    assert "ISIC_0000003.jpg" in str(pipelines.explain_data_error(weighted, raw.value))
+    unrelated = tf.errors.InvalidArgumentError(None, None, "Incompatible shapes: [2,16,16,1] vs. [2,16,16,4]")
+    assert pipelines.explain_data_error(weighted, unrelated) is None
+
+
+def test_a_file_removed_after_the_checks_is_named(tmp_path):
+    df = make_isic2017(tmp_path, n=3)
+    ds = _builders(df)["segmentation"]()
+    Path(df.loc[1, "segmentation_path"]).unlink()
+    with pytest.raises(DermkitFileNotFoundError, match="ISIC_0000001_segmentation.png: file not found"):
+        as_list(ds)
+
+
+def _write_masks(df, values):
+    for path in df["segmentation_path"]:
+        mask = np.asarray(Image.open(path))
+        Image.fromarray(np.where(mask > 0, values[1], values[0]).astype(np.uint8)).save(path)
+
+
+def test_zero_one_masks_are_refused_not_emptied(tmp_path):
+    df = make_isic2017(tmp_path, n=3)
+    _write_masks(df, (0, 1))
+    ds = pipelines.segmentation_dataset(df, image_size=16, batch_size=3)
+    with pytest.raises(DermkitDataError, match=r"ISIC_0000000_segmentation.png: .*values \[0, 1\].*mask_values='0/1'"):
+        as_list(ds)
+    with pytest.raises(DermkitDataError, match=r"ISIC_0000000_segmentation.png: .*values \[0, 1\]"):
+        pipelines.segmentation_dataset(df, image_size=16, batch_size=3, validate="full")
+    _, y = as_list(pipelines.segmentation_dataset(df, image_size=(HEIGHT, WIDTH), batch_size=3, mask_values="0/1"))[0]
+    for mask, path in zip(y[..., 0], df["segmentation_path"]):  # every lesion pixel kept
+        np.testing.assert_array_equal(mask, np.asarray(Image.open(path)).astype(np.float32))
+
+
+@pytest.mark.parametrize("values, found", [((0, 100), r"\[0, 100\]"), ((0, 2), r"\[0, 2\]")])
+def test_masks_of_other_values_are_refused_unless_thresholded(tmp_path, values, found):
+    df = make_isic2017(tmp_path, n=2)
+    _write_masks(df, values)
+    with pytest.raises(DermkitDataError, match=rf"ISIC_0000000_segmentation.png: mask holds values {found}"):
+        as_list(pipelines.segmentation_dataset(df, image_size=16, batch_size=2))
+    _, y = as_list(pipelines.segmentation_dataset(df, image_size=(HEIGHT, WIDTH), batch_size=2, mask_threshold=0))[0]
+    expected = np.asarray(Image.open(df.loc[0, "segmentation_path"])) > 0
+    np.testing.assert_array_equal(y[0, ..., 0], expected.astype(np.float32))
+    with pytest.raises(ValueError, match="mask_values must be one of"):
+        pipelines.segmentation_dataset(df, image_size=16, batch_size=2, mask_values="0-255")
+
+
+@pytest.mark.parametrize(
+    "value, shown",
+    [(2, r"is 2, outside \[0, 1\]"), (-0.5, r"is -0.5, outside \[0, 1\]"), (10**400, "is too large")],
+    ids=["2", "-0.5", "10**400"],
+)
+def test_feature_labels_outside_the_unit_range_are_refused_at_read_time(isic17, value, shown):
+    path = isic17.loc[3, "features_path"]
+    obj = json.load(open(path))
+    obj["streaks"][7] = value
+    with open(path, "w") as f:
+        f.write(json.dumps(obj))
+    with pytest.raises(DermkitDataError, match=rf"ISIC_0000003_features.json: 'streaks' value at superpixel 7 {shown}"):
+        pipelines.feature_dataset(isic17, image_size=20, batch_size=2)
+
+
+def test_size_mismatch_inside_the_graph_is_named(isic17):
+    Image.fromarray(np.zeros((30, 48), np.uint8)).save(isic17.loc[1, "segmentation_path"])
+    ds = pipelines.segmentation_dataset(isic17, image_size=20, batch_size=6, validate="none")
+    with pytest.raises(DermkitDataError, match=r"ISIC_0000001_segmentation.png: size 48×30 \(W×H\) differs from its "
+                                               r"image .*ISIC_0000001.png \(48×40\)"):
+        as_list(ds)
+
+
+def test_eval_iterator_reads_truth_as_zero_one(isic17):
+    path = isic17.loc[2, "features_path"]
+    obj = json.load(open(path))
+    obj["pigment_network"][5] = 0.5
+    with open(path, "w") as f:
+        json.dump(obj, f)
+    with pytest.raises(DermkitDataError, match="ISIC_0000002_features.json: 'pigment_network' value at superpixel 5"):
+        list(pipelines.iter_isic2017_eval(isic17))

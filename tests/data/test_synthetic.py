@@ -32,10 +32,6 @@ from dermkit.errors import DermkitDataError
 SPLITS = {"Training": 24, "Validation": 8, "Test_v2": 8}  # as in tests/conftest.py
 
 
-def _needs(name: str):
-    return pytest.mark.skipif(not hasattr(isic, name), reason=f"dermkit.data.isic.{name} not written yet")
-
-
 def _rows(path: Path) -> tuple[list[str], list[dict]]:
     with path.open(newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
@@ -101,7 +97,6 @@ def test_isic2017_labels_are_imbalanced_like_the_real_data(tmp_path):
     assert pn > mc > max(nn, st) and max(nn, st) < 30, images_with  # PN most common, NN and ST rare
 
 
-@_needs("load_isic2017")
 @pytest.mark.parametrize("split, n", [("training", 24), ("validation", 8), ("test", 8)])
 def test_isic2017_loader_reads_it(isic2017_root, split, n):
     df = isic.load_isic2017(isic2017_root, split, validate="full")
@@ -131,7 +126,6 @@ def test_ham10000_layout(ham10000_root):
     assert len(per_lesion) < len(rows)  # several images per lesion
 
 
-@_needs("load_ham10000")
 def test_ham10000_loader_reads_it(ham10000_root):
     df = isic.load_ham10000(ham10000_root, validate="full")
     assert len(df) == 70 and df["group"].nunique() < 70 and df["mask_path"].notna().all()
@@ -260,7 +254,6 @@ def test_bad_arguments(tmp_path, kwargs, message):
 # ---------------------------------------------------------------------------------------------------------
 # Summary
 # ---------------------------------------------------------------------------------------------------------
-@_needs("load_isic2017")
 def test_summary(isic2017_root, tmp_path):
     text = summarize_isic2017(isic2017_root)
     title, *body = text.splitlines()
@@ -337,7 +330,6 @@ def learn2017_root(tmp_path_factory):
     return make_isic2017(tmp_path_factory.mktemp("learn2017"), n_train=40, n_val=1, n_test=24, seed=11)
 
 
-@_needs("load_isic2017")
 def test_isic2017_features_learnable_per_superpixel(learn2017_root):
     from sklearn.metrics import roc_auc_score
 
@@ -357,7 +349,6 @@ def test_isic2017_features_learnable_per_superpixel(learn2017_root):
     assert min(scores.values()) >= 0.8, scores
 
 
-@_needs("load_isic2017")
 def test_isic2017_part3_learnable_per_image(learn2017_root):
     from sklearn.metrics import roc_auc_score
 
@@ -369,8 +360,6 @@ def test_isic2017_part3_learnable_per_image(learn2017_root):
     assert min(scores.values()) >= 0.8, scores
 
 
-@_needs("load_ham10000")
-@_needs("load_isic2020")
 def test_classification_sets_learnable_per_image(tmp_path):
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import GroupKFold, cross_val_predict

@@ -144,8 +144,8 @@ SEGMENTATION_CASES = [
     (np.ones((2, 2), bool), np.ones((2, 2), bool), (1, 1, 1, 1, 1, 1)),
     # [2, 2] no lesion, one false positive: no positives → sensitivity 1, Jaccard 0
     (np.zeros((2, 2), bool), np.array([[1, 0], [0, 0]]).astype(bool), (0.75, 1, 0.75, 0, 0, 0)),
-    # [1, 4] uint8 0/255 at > 128 (128 → 0, 129 → 1) against float at > 0.5 (0.5 → 0, 0.51 → 1)
-    (np.array([[255, 128, 129, 0]], np.uint8), np.array([[0.9, 0.51, 0.5, 0.2]]), (0.5, 0.5, 0.5, 1 / 3, 0, 0.5)),
+    # [1, 4] an ISIC uint8 0/255 mask against float probabilities at > 0.5 (0.5 → 0, 0.51 → 1)
+    (np.array([[255, 0, 255, 0]], np.uint8), np.array([[0.9, 0.51, 0.5, 0.2]]), (0.5, 0.5, 0.5, 1 / 3, 0, 0.5)),
     # [4, 5] tp 13, fp 7: Jaccard 0.65 exactly is kept by the threshold Jaccard
     (np.arange(20).reshape(4, 5) < 13, np.arange(20).reshape(4, 5) < 20, (0.65, 1, 0, 0.65, 0.65, 26 / 33)),
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 
 import numpy as np
@@ -31,32 +32,58 @@ def _two_blobs(h=20, w=30):
     return mask
 
 
-# (mask values, expected bool mask) — each row a [1, 4] mask
+# (mask, binarize_mask options, expected bool mask) — each row a [1, 4] mask
 BINARIZE_CASES = [
-    (np.array([[False, True, True, False]]), [[0, 1, 1, 0]]),  # bool as is
-    (np.array([[0, 1, 1, 0]], dtype=np.uint8), [[0, 1, 1, 0]]),  # 0/1
-    (np.array([[0, 255, 200, 127]], dtype=np.uint8), [[0, 1, 1, 0]]),  # 0..255, split at 128
-    (np.array([[0.0, 0.51, 1.0, 0.5]], dtype=np.float32), [[0, 1, 1, 0]]),  # probabilities, > 0.5
-    (np.array([[[0], [1], [1], [0]]], dtype=np.uint8), [[0, 1, 1, 0]]),  # [H, W, 1]
+    (np.array([[False, True, True, False]]), {}, [[0, 1, 1, 0]]),  # bool as is
+    (np.array([[0, 255, 255, 0]], dtype=np.uint8), {}, [[0, 1, 1, 0]]),  # ISIC 0/255
+    (np.array([[0, 1, 1, 0]], dtype=np.uint8), {"mask_values": "0/1"}, [[0, 1, 1, 0]]),  # declared 0/1
+    (np.array([[0, 1, 1, 0]], dtype=np.int64), {"mask_values": "0/1"}, [[0, 1, 1, 0]]),
+    (np.array([[0, 255, 200, 127]], dtype=np.uint8), {"threshold": 128}, [[0, 1, 1, 0]]),  # explicit threshold
+    (np.array([[0.0, 0.51, 1.0, 0.5]], dtype=np.float32), {}, [[0, 1, 1, 0]]),  # probabilities, > 0.5
+    (np.array([[[0], [255], [255], [0]]], dtype=np.uint8), {}, [[0, 1, 1, 0]]),  # [H, W, 1]
+    (np.zeros((1, 4), np.uint8), {}, [[0, 0, 0, 0]]),  # all zero: empty under either convention
+    # the older integer_max_one="binary" (kept for callers) reads 0/1 and 0/255 masks
+    (np.array([[0, 1, 1, 0]], dtype=np.uint8), {"integer_max_one": "binary"}, [[0, 1, 1, 0]]),
+    (np.array([[0, 255, 255, 0]], dtype=np.uint8), {"integer_max_one": "binary"}, [[0, 1, 1, 0]]),
 ]
 
 
-@pytest.mark.parametrize("mask, expected", BINARIZE_CASES)
-def test_binarize_mask(mask, expected):
-    np.testing.assert_array_equal(binarize_mask(mask, integer_max_one="binary"), np.asarray(expected, dtype=bool))
+@pytest.mark.parametrize("mask, options, expected", BINARIZE_CASES)
+def test_binarize_mask(mask, options, expected):
+    np.testing.assert_array_equal(binarize_mask(mask, **options), np.asarray(expected, dtype=bool))
 
 
-def test_binarize_rejects_bad_shape_and_nan():
+@pytest.mark.parametrize(
+    "mask, options, match",
+    [
+        # Issue 8 item 7: a mask outside {0, 255} was read at > 128, silently empty for 0/1, 0/2, 0/100.
+        (np.array([[0, 1, 1, 0]], np.uint8), {}, r"mask.png: integer mask with maximum 1 is ambiguous \(values \[0, 1"),
+        (np.array([[0, 2, 2, 0]], np.uint8), {}, r"mask.png: mask holds values \[0, 2\], not only the 0/255"),
+        (np.array([[0, 100, 100, 0]], np.uint8), {}, r"mask.png: mask holds values \[0, 100\]"),
+        (np.array([[0, 255, 200, 127]], np.uint8), {}, r"mask.png: mask holds values \[0, 127, 200, 255\]"),
+        (np.array([[0, 255, 255, 0]], np.uint8), {"mask_values": "0/1"}, r"values \[0, 255\], not only the 0/1"),
+        (np.array([[0, 100, 100, 0]], np.uint8), {"integer_max_one": "binary"}, r"values \[0, 100\]"),
+    ],
+)
+def test_binarize_refuses_values_outside_the_convention(mask, options, match):
+    with pytest.raises(DermkitDataError, match=match):
+        binarize_mask(mask, where="mask.png", **options)
+
+
+def test_binarize_rejects_bad_shape_nan_and_arguments():
     with pytest.raises(DermkitDataError, match=r"\[H, W\]"):
         binarize_mask(np.zeros((2, 2, 3)))
     with pytest.raises(DermkitDataError, match="NaN"):
         binarize_mask(np.array([[np.nan, 1.0]]))
-    with pytest.raises(DermkitDataError, match="maximum 1 is ambiguous"):
-        binarize_mask(np.array([[0, 1]], np.uint8))  # the ISIC scorers' default refuses 0/1 integers
+    with pytest.raises(DermkitDataError, match="maximum 1 is ambiguous.*mask_values='0/1'"):
+        binarize_mask(np.array([[0, 1]], np.uint8))  # the default refuses 0/1 integers
+    with pytest.raises(ValueError, match="mask_values must be one of"):
+        binarize_mask(np.array([[0, 1]], np.uint8), mask_values="0-1")
 
 
 def test_lesion_bbox_largest_blob_half_open():
-    assert lesion_bbox(_two_blobs()) == (8, 10, 16, 22)
+    assert lesion_bbox(_two_blobs(), mask_values="0/1") == (8, 10, 16, 22)
+    assert lesion_bbox(_two_blobs() * 255) == (8, 10, 16, 22)
 
 
 def test_lesion_bbox_pad_is_clipped():
@@ -65,10 +92,10 @@ def test_lesion_bbox_pad_is_clipped():
     assert lesion_bbox(mask, pad=2) == (0, 5, 5, 10)
 
 
-@pytest.mark.parametrize("scale", [1, 255])
-def test_crop_to_mask_blacks_background_and_crops(scale):
+@pytest.mark.parametrize("scale, mask_values", [(1, "0/1"), (255, "0/255")])
+def test_crop_to_mask_blacks_background_and_crops(scale, mask_values):
     image, mask = _image(), _two_blobs() * scale
-    crop = crop_to_mask(image, mask.astype(np.uint8))
+    crop = crop_to_mask(image, mask.astype(np.uint8), mask_values=mask_values)
     assert crop.shape == (8, 12, 3) and crop.dtype == np.uint8
     np.testing.assert_array_equal(crop, image[8:16, 10:22])  # the blob fills its rectangle
 
@@ -90,13 +117,13 @@ def test_crop_to_mask_other_blob_inside_rectangle_is_kept():
     image = _image()
     mask = _two_blobs()
     mask[10, 11] = 0  # hole in the large blob → black in the crop
-    crop = crop_to_mask(image, mask)
+    crop = crop_to_mask(image, mask, mask_values="0/1")
     assert (crop[2, 1] == 0).all()
 
 
 def test_crop_to_mask_grey_image_and_float_dtype():
     image = np.linspace(0.1, 1.0, 20 * 30, dtype=np.float32).reshape(20, 30)
-    crop = crop_to_mask(image, _two_blobs())
+    crop = crop_to_mask(image, _two_blobs() > 0)
     assert crop.shape == (8, 12) and crop.dtype == np.float32
 
 
@@ -104,9 +131,14 @@ def test_crop_to_mask_errors():
     with pytest.raises(DermkitDataError, match="empty"):
         crop_to_mask(_image(), np.zeros((20, 30), dtype=np.uint8))
     with pytest.raises(DermkitDataError, match="sizes differ"):
-        crop_to_mask(_image(), np.ones((20, 31), dtype=np.uint8))
+        crop_to_mask(_image(), np.full((20, 31), 255, dtype=np.uint8))
     with pytest.raises(ValueError, match="pad must be"):
-        crop_to_mask(_image(), _two_blobs(), pad=-1)
+        crop_to_mask(_image(), _two_blobs() > 0, pad=-1)
+    with pytest.raises(DermkitDataError, match=r"maximum 1 is ambiguous \(values \[0, 1\]"):
+        crop_to_mask(_image(), _two_blobs())  # a 0/1 mask is declared, not guessed
+    with pytest.raises(DermkitDataError, match=r"mask holds values \[0, 100\]"):
+        lesion_bbox(_two_blobs() * 100)
+    assert lesion_bbox(_two_blobs() * 100, threshold=50) == (8, 10, 16, 22)
 
 
 # --------------------------------------------------------------------------------- segment_and_crop
@@ -166,6 +198,30 @@ def test_segment_and_crop_writes_crops_manifest_and_resumes(tmp_path):
     third = BrightIsLesion()
     segment_and_crop(third, df, tmp_path / "crops", image_size=(16, 16), overwrite=True, progress=False)
     assert third.calls == [(5, 16, 16, 3)]
+
+
+def test_segment_and_crop_recomputes_a_broken_earlier_crop(tmp_path):
+    df = _dataset(tmp_path / "in", n=3)
+    segment_and_crop(BrightIsLesion(), df, tmp_path / "crops", image_size=(16, 16), progress=False)
+    good = (tmp_path / "crops" / "img_0.png").read_bytes()
+    (tmp_path / "crops" / "img_1.png").write_bytes(b"")  # 0 bytes, still listed in the manifest
+    (tmp_path / "crops" / "img_0.png").write_bytes(good[: len(good) // 2])  # cut short
+    again = BrightIsLesion()
+    with pytest.warns(UserWarning) as caught:
+        out = segment_and_crop(again, df, tmp_path / "crops", image_size=(16, 16), progress=False)
+    messages = sorted(str(w.message) for w in caught)
+    assert len(messages) == 2
+    assert re.search(r"img_0.png: earlier crop is not valid \((corrupt or truncated|not a readable) image", messages[0])
+    assert re.search(r"img_1.png: earlier crop is not valid \(not a readable image", messages[1])
+    assert again.calls == [(2, 16, 16, 3)]
+    assert read_image(out["crop_path"][1]).size and read_image(out["crop_path"][0]).size
+
+
+def test_segment_and_crop_out_dir_that_is_a_file(tmp_path):
+    df = _dataset(tmp_path / "in", n=1)
+    (tmp_path / "crops").write_text("not a folder")
+    with pytest.raises(DermkitDataError, match="crops: is a file, but the output folder"):
+        segment_and_crop(BrightIsLesion(), df, tmp_path / "crops", image_size=(16, 16), progress=False)
 
 
 def test_segment_and_crop_softmax_output(tmp_path):

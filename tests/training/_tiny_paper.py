@@ -7,7 +7,8 @@ sees the same batches as an uninterrupted run.
 
 Environment hooks for the kill-and-resume tests (read at run time):
 ``TINY_KILL_AT_EPOCH=K`` — at the start of epoch K (0-based) of ``row_a``, SIGKILL this process;
-``TINY_TRUNCATE_BACKUP=1`` — first truncate the row's backup weights file, as a torn write would.
+``TINY_TRUNCATE_BACKUP=1`` — first truncate the row's backup weights file, as a torn write would;
+``TINY_SYNTHETIC_ISIC2017=1`` — ``prepare`` also writes a small synthetic ISIC 2017 set into the run folder.
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ FAIL_AT_EPOCH: dict[str, int] = {}
 
 
 def prepare(data, session):
+    if os.environ.get("TINY_SYNTHETIC_ISIC2017"):  # the real synthetic generator, for the concurrency test
+        from dermkit.data.synthetic import make_isic2017
+
+        make_isic2017(session.output / "data" / "isic2017", n_train=6, n_val=2, n_test=2, image_size=(32, 32))
     rng = np.random.default_rng(0)
     x = rng.random((16, 8, 8, 3), dtype=np.float32)
     y = (x[..., :1] > 0.5).astype(np.float32)

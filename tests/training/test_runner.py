@@ -268,6 +268,29 @@ def test_two_shards_into_one_folder_then_report_equal_one_process(tmp_path):
     assert calls == ["consumer", "noisy", "noisy", "producer", "row_a", "row_b"]  # each unit once
 
 
+def test_three_runs_into_one_new_folder_all_succeed(tmp_path):
+    """Issue 8 item 12: concurrent runs share one synthetic-data generation (the prepare lock) and one run.json."""
+    out = tmp_path / "new"
+    env = {**ENV, "TINY_SYNTHETIC_ISIC2017": "1"}
+    procs = [_cli("reproduce", "_tiny_paper", "--rows", "row_b", "--quiet", "--output", str(out), env=env)
+             for _ in range(3)]
+    for code, text in [_finish(p) for p in procs]:
+        assert code == 0, text[-3000:]
+    manifest = json.loads((out / "data" / "isic2017" / "dermkit_synthetic.json").read_text())
+    assert manifest and (out / "rows" / "row_b.r0.json").exists()
+    assert not list((out / "locks").glob("*.lock")) and not (out / "run.lock").exists()
+
+
+def test_engine_modules_and_registry_import_without_tensorflow():
+    code = ("import sys; import dermkit.training.experiment, dermkit.training.report, dermkit.training.options, "
+            "dermkit.training.locks, dermkit.training.runner, dermkit.papers; "
+            "from dermkit.papers import load_paper; [load_paper(n) for n in dermkit.papers.PAPERS]; "
+            "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=ENV)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["False", "False"]
+
+
 def test_report_lists_missing_rows(tmp_path, capsys):
     out = tmp_path / "run"
     reproduce(tiny, RunOptions(output=out, rows=("row_a",), verbose=0))
