@@ -711,3 +711,92 @@ def plot_lesion_contours(
 
 
 __all__ += ["label_combination_counts", "plot_label_combinations", "plot_lesion_contours"]
+
+
+# --- goel2021 figures ---
+#: The panels of :func:`plot_training_curves` (goel2021 Figures 7–8): (title, history keys drawn in it).
+TRAINING_CURVE_PANELS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("loss", ("loss", "val_loss")),
+    ("accuracy", ("accuracy", "val_accuracy")),
+    ("class accuracies (validation)", ("val_benign_acc", "val_malignant_acc", "val_balanced_accuracy")),
+)
+
+
+def training_curve_series(history, panels=TRAINING_CURVE_PANELS) -> list[tuple[str, list[str]]]:
+    """Which history keys each panel of :func:`plot_training_curves` draws: ``[(panel title, [keys present
+    with at least one finite value])]``, panels with no such key left out."""
+    out = []
+    for name, keys in panels:
+        present = [k for k in keys if k in history and np.isfinite(np.asarray(history[k], dtype=float)).any()]
+        if present:
+            out.append((name, present))
+    return out
+
+
+def plot_training_curves(
+    histories,
+    path: str | os.PathLike,
+    *,
+    panels=TRAINING_CURVE_PANELS,
+    best_epochs=None,
+    title: str | None = None,
+    overwrite: bool = False,
+    dpi: int = 120,
+) -> Path:
+    """Per-epoch training curves, one row of panels per run (goel2021 Figure 7: the best model's loss,
+    accuracy, benign, malignant and balanced accuracy over 15 epochs; Figure 8: with augmentations over 15
+    and over 50 epochs).
+
+    Args:
+        histories: ``{run label: {log key: [value per epoch]}}`` — e.g. the ``"history"`` of
+            :meth:`dermkit.training.runner.RunSession.fit`'s summary; epochs are numbered from 1.
+        path: output file.
+        panels: ``((panel title, (history keys, ...)), ...)``; default :data:`TRAINING_CURVE_PANELS` (loss;
+            accuracy; validation benign / malignant / balanced accuracy). Keys a history lacks are skipped.
+        best_epochs: ``{run label: 1-based epoch}`` marked with a dotted vertical line (the checkpoint kept).
+        title: figure title (say SYNTHETIC for synthetic data). Default None.
+        overwrite: replace an existing file. Default False.
+        dpi: raster resolution. Default 120.
+
+    Returns:
+        The path written.
+
+    Raises:
+        ValueError: no history, or a history with none of the panels' keys.
+        FileExistsError: ``path`` exists and ``overwrite`` is False.
+    """
+    path = check_overwrite(path, overwrite)
+    histories = dict(histories)
+    if not histories:
+        raise ValueError("histories is empty: nothing to plot")
+    layout = {}
+    for label, history in histories.items():
+        series = training_curve_series(history, panels)
+        if not series:
+            raise ValueError(f"history {label!r} has none of the keys {[k for _, keys in panels for k in keys]}; "
+                             f"it has {sorted(history)}")
+        layout[label] = series
+    columns = max(len(series) for series in layout.values())
+    figure = _new_figure((4.0 * columns, 3.0 * len(layout) + (0.4 if title else 0.0)))
+    for row, (label, series) in enumerate(layout.items()):
+        history = histories[label]
+        best = (best_epochs or {}).get(label)
+        for col, (name, keys) in enumerate(series):
+            axes = figure.add_subplot(len(layout), columns, row * columns + col + 1)
+            for key in keys:
+                values = np.asarray(history[key], dtype=float)
+                axes.plot(np.arange(1, values.size + 1), values, marker="o", markersize=3, label=key)
+            if best is not None:
+                axes.axvline(float(best), color="grey", linestyle=":", linewidth=1)
+            axes.set_xlabel("epoch")
+            axes.set_title(f"{label}: {name}", fontsize=9)
+            axes.grid(alpha=0.3)
+            axes.legend(fontsize=7)
+            if "acc" in name:
+                axes.set_ylim(-0.02, 1.02)
+    if title:
+        figure.suptitle(title, fontsize=10)
+    return _save(figure, Path(path), overwrite, dpi)
+
+
+__all__ += ["plot_training_curves", "training_curve_series", "TRAINING_CURVE_PANELS"]

@@ -1090,8 +1090,10 @@ def classification_dataset(
     validate: str = "header",
     central_crop: float | None = None,
     image_transform: Callable[[np.ndarray], np.ndarray] | None = None,
+    sample_weight_column: str | None = None,
 ) -> tf.data.Dataset:
-    """Image classification (goel2021, barata2020, bisla2019, codella2018): ``(image, label)`` batches.
+    """Image classification (goel2021, barata2020, bisla2019, codella2018): ``(image, label)`` batches, or
+    ``(image, label, sample_weight)`` with ``sample_weight_column``.
 
     Args:
         df: frame with image paths and integer labels (``df.attrs["class_names"]`` gives the class count
@@ -1111,16 +1113,24 @@ def classification_dataset(
             image at its original size, before cropping and resizing — e.g. colour constancy
             (``functools.partial(dermkit.preprocessing.shades_of_gray, p=6)``, barata2020 Section 4.2).
             It runs through ``tf.numpy_function`` (cache the dataset to pay it once); None (default) = none.
+        sample_weight_column: a column of per-sample loss weights (finite numbers ≥ 0), yielded as the third
+            element ``float32 [B]``, which ``model.fit`` passes to the loss as ``sample_weight`` (Keras' own
+            losses then average ``wᵢ·lossᵢ`` over the batch; :class:`dermkit.losses.WeightedCategoricalCrossentropy`
+            divides by ``Σ wᵢ``, goel2021's ``Σ wᵢ lossᵢ / Σ wᵢ``). goel2021 row 11 puts its 2:1 class weights
+            here, ``weight = class_weights[label]``. Default None: ``(image, label)`` pairs.
 
     Returns:
-        ``tf.data.Dataset`` of ``(image float32 [B, h, w, 3] in [0, 1], label)``.
+        ``tf.data.Dataset`` of ``(image float32 [B, h, w, 3] in [0, 1], label)``, or ``(image, label,
+        sample_weight float32 [B])``.
 
     Raises:
-        ValueError: bad arguments, missing columns, non-integer labels or labels outside the class range.
+        ValueError: bad arguments, missing columns, non-integer labels or labels outside the class range,
+            sample weights that are missing, negative or not finite (the message names the rows).
     """
     size = _check_size(image_size)
     _check_resize(image_resize)
-    _check_frame(df, [image_column, label_column], "classification_dataset")
+    _check_frame(df, [image_column, label_column] + ([sample_weight_column] if sample_weight_column else []),
+                 "classification_dataset")
     raw = df[label_column].to_numpy()
     labels = raw.astype(np.int64)
     if np.any(labels != raw):
@@ -1136,6 +1146,16 @@ def classification_dataset(
         raise ValueError(f"central_crop must be in (0, 1] or None. Received: central_crop={central_crop!r}")
     if image_transform is not None and not callable(image_transform):
         raise TypeError(f"image_transform must be a function or None. Received: {type(image_transform).__name__}")
+    weight_values = None
+    if sample_weight_column is not None:
+        weights = pd.to_numeric(df[sample_weight_column], errors="coerce").to_numpy(dtype=np.float64)
+        bad = np.flatnonzero(~np.isfinite(weights) | (weights < 0))
+        if bad.size:
+            raise ValueError(
+                f"classification_dataset: column {sample_weight_column!r} must hold finite sample weights >= 0; "
+                f"rows {bad[:5].tolist()} hold {df[sample_weight_column].iloc[bad[:5]].tolist()}"
+            )
+        weight_values = tf.constant(weights.astype(np.float32))
     images = _paths(df, image_column)
     _validate_pairs(images, [], validate, [])
     image_paths, label_values = tf.constant(images), tf.constant(labels.astype(np.int32))
@@ -1157,7 +1177,10 @@ def classification_dataset(
     def finish(i, image, _):
         image.set_shape([*size, 3])
         label = tf.gather(label_values, i)
-        return image, (tf.one_hot(label, num_classes, dtype=tf.float32) if one_hot else label)
+        target = tf.one_hot(label, num_classes, dtype=tf.float32) if one_hot else label
+        if weight_values is None:
+            return image, target
+        return image, target, tf.gather(weight_values, i)
 
     task = _Task(len(df), load, finish, _Files("classification_dataset", [(images, _decode_image)]), has_spatial=False)
     return _assemble(

@@ -25,6 +25,7 @@ __all__ = [
     "argmax_labels",
     "class_labels",
     "balanced_multiclass_accuracy",
+    "per_class_recall",
     "roc_auc_or_nan",
     "average_precision_or_nan",
     "average_precision_trapezoid",
@@ -153,6 +154,40 @@ def balanced_multiclass_accuracy(y_true, y_pred) -> float:
     with warnings.catch_warnings():  # a class predicted but absent from the truth is not an error here
         warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true", category=UserWarning)
         return float(balanced_accuracy_score(t, p))
+
+
+def per_class_recall(y_true, y_pred, *, num_classes: int) -> np.ndarray:
+    """Recall of each class ``0..num_classes-1``: the share of its samples predicted as it (goel2021's "benign
+    acc." and "malignant acc.", Table 2; the terms :func:`balanced_multiclass_accuracy` averages).
+
+    Both arguments go through :func:`class_labels` (a prediction row tied between classes is
+    :data:`UNDECIDED` and counts as wrong). A class absent from ``y_true`` gets NaN.
+
+    Args:
+        y_true: integer labels ``[N]`` or one-hot ``[N, C]``.
+        y_pred: labels ``[N]``, class scores ``[N, C]``, or ``[N]`` probabilities of class 1 (binary task).
+        num_classes: ``C``.
+
+    Returns:
+        ``float64 [num_classes]``.
+
+    Raises:
+        ValueError: different sample counts; labels outside ``0..num_classes-1``.
+    """
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive integer. Received: num_classes={num_classes!r}")
+    t = class_labels(y_true, name="y_true")
+    p = class_labels(y_pred, name="y_pred")
+    if t.shape != p.shape:
+        raise ValueError(f"y_true has {t.shape[0]} samples but y_pred has {p.shape[0]}")
+    if not np.issubdtype(t.dtype, np.integer) or (t.size and (t.min() < 0 or t.max() >= num_classes)):
+        raise ValueError(f"y_true labels must lie in [0, {num_classes}); found {np.unique(t)[:10]}")
+    out = np.full(int(num_classes), np.nan)
+    for k in range(int(num_classes)):
+        members = t == k
+        if members.any():
+            out[k] = float(np.mean(p[members] == k))
+    return out
 
 
 def _single_class_nan(y_true: np.ndarray, metric: str, where: str) -> bool:

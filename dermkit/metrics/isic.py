@@ -32,6 +32,7 @@ from dermkit.metrics.classification import (
     balanced_multiclass_accuracy,
     binary_counts,
     partial_auc_above_tpr,
+    per_class_recall,
     per_group_rates,  # re-exported: goel2021's per-skin-tone rates sit beside the challenge definitions
     roc_auc_or_nan,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "isic2017_part2_evaluation",
     "isic_segmentation_scores",
     "isic_classification_scores",
+    "binary_classification_scores",
     "per_group_rates",
 ]
 
@@ -576,3 +578,61 @@ def isic_classification_scores(y_true, y_pred, *, class_names=None, positive_cla
             columns=pd.Index([*names, "undecided"], name="predicted"),
         )
     return scores
+
+
+def binary_classification_scores(y_true, y_pred, *, class_names=("negative", "positive"), positive_class=None) -> dict:
+    """The usual scores of a two-class classifier in one call (goel2021 Table 2 and Table 3's matrices).
+
+    Decisions are the row-wise argmax of ``y_pred`` (a tied row is undecided and counts as wrong, the ISIC
+    rule of :func:`isic_classification_scores`, which this calls for precision, F1, AUC and the matrix).
+
+    * ``accuracy``: share of samples whose decision is their class.
+    * ``sensitivity`` (recall of the positive class; goel2021 "malignant acc."), ``specificity`` (recall of
+      the negative class; "benign acc."): :func:`~dermkit.metrics.classification.per_class_recall`, NaN for
+      a class absent from ``y_true``.
+    * ``balanced_accuracy``: :func:`~dermkit.metrics.classification.balanced_multiclass_accuracy` (the mean of
+      the two recalls when both classes are present).
+    * ``precision``, ``f1`` of the positive decisions (``2·precision·recall / (precision + recall)``, report
+      §5.2); ``auc``, ``auc_sens_80``, ``average_precision`` of the positive class's score (NaN with a warning
+      for a single-class truth).
+    * ``confusion_matrix``: DataFrame, rows true class, columns predicted class plus ``"undecided"``.
+
+    Args:
+        y_true: labels ``[N]`` in {0, 1} or one-hot ``[N, 2]``.
+        y_pred: ``[N, 2]`` scores in [0, 1] (softmax), or ``[N]`` probabilities of class 1.
+        class_names: the two names, in column order. Default ``("negative", "positive")``.
+        positive_class: the positive class's name; default the second name.
+
+    Returns:
+        dict with the keys above (floats, and the DataFrame).
+
+    Raises:
+        ValueError: as :func:`isic_classification_scores`; more or fewer than two classes.
+    """
+    names = [str(name) for name in class_names]
+    if len(names) != 2:
+        raise ValueError(f"class_names must name two classes. Received: class_names={list(class_names)!r}")
+    positive = names[1] if positive_class is None else str(positive_class)
+    scores = isic_classification_scores(y_true, y_pred, class_names=names, positive_class=positive)
+    probs = np.asarray(y_pred, dtype=np.float64)
+    if probs.ndim == 2 and probs.shape[1] == 1:
+        probs = probs[:, 0]
+    if probs.ndim == 1:
+        probs = np.stack([1.0 - probs, probs], axis=1)
+    labels = _truth_labels(y_true, 2, probs.shape[0])
+    decisions = argmax_labels(probs)
+    pos = names.index(positive)
+    recall = per_class_recall(labels, decisions, num_classes=2)
+    per_class = scores["per_class"]
+    return {
+        "accuracy": float(np.mean(decisions == labels)),
+        "sensitivity": float(recall[pos]),
+        "specificity": float(recall[1 - pos]),
+        "balanced_accuracy": float(scores["balanced_accuracy"]),
+        "precision": float(scores["precision"]),
+        "f1": float(scores["f1"]),
+        "auc": float(per_class.loc[positive, "auc"]),
+        "auc_sens_80": float(per_class.loc[positive, "auc_sens_80"]),
+        "average_precision": float(per_class.loc[positive, "average_precision"]),
+        "confusion_matrix": scores["confusion_matrix"],
+    }

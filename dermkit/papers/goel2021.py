@@ -1,67 +1,88 @@
 """goel2021 — Goel, Ko & Mishra, "Improving Melanoma Classification With Semantic Segmentation", Stanford
 CS231n report, 2021. The experiment grid of Tables 1–3 and the skin-tone study (Section 7) as data, and the
-four functions the shared runner (:mod:`dermkit.training.runner`) calls.
+recipes the engine (:mod:`dermkit.training.runner`) calls. Importing this module needs no TensorFlow.
+
+The grid (``EXPERIMENTS``) and what flows between rows (``depends_on``, read through ``session.artifact``)::
+
+    t3_unet            U-Net on HAM10000                       → artifact model.keras          (Table 3)
+    t3_densenet_unet   DenseNet121-encoder U-Net on HAM10000   → artifact model.keras          (Table 3)
+      └─ isic2020_crops  segments ISIC 2020 with it (§5.1)     → artifacts segmented/, balanced/,
+                                                                  test_masks/, manifest.csv
+           ├─ t2_row02, t2_row04 … t2_row11 (segmented data)  → artifact model.keras          (Tables 1, 2, 3cm)
+           └─ t2_row07_50ep  row 7 trained 50 epochs (§5.2.3, Fig. 8 right)
+    t2_row01, t2_row03 (original data)                        → artifact model.keras          (Tables 1, 2, 3cm)
+    t2_row04 + isic2020_crops
+      ├─ tone_original   row 4's model per skin tone of the ISIC 2020 test split (Fig. 4)
+      └─ tone_balanced   row 4's settings on the balanced skin-tone dataset (Fig. 6)
 
 Component → code:
 
 * Section 3.1 / Table 3 top, segmentation: plain U-Net (BN, 'same' padding, up-convolutions) and the
   DenseNet121-encoder U-Net: :func:`dermkit.models.unet.unet`; Dice loss (segmentation-models' ``DiceLoss``):
-  :class:`dermkit.losses.DiceF1Loss` (channel-batch, smoothing 1e-5); "dice coeff." = 1 − that loss on the
-  test set; pixel accuracy = share of pixels right at 0.5. HAM10000 loaded by
-  :func:`dermkit.data.isic.load_ham10000`, batched by :func:`dermkit.data.pipelines.segmentation_dataset`.
-* Section 4.1 ISIC 2020 preprocessing (resize 640×480 → centre crop 480×480 → 224×224): :func:`preprocess_isic2020`;
-  duplicates removed by :func:`dermkit.data.isic.load_isic2020`; 70/15/15 patient-grouped splits
+  :class:`dermkit.losses.DiceF1Loss` (channel-batch, smoothing 1e-5); Table 3's numbers:
+  :func:`dermkit.metrics.segmentation.segmentation_summary` ("dice coeff." = the soft Dice over all test
+  pixels, "dice loss" = 1 − it, pixel accuracy at 0.5). HAM10000: :func:`dermkit.data.isic.load_ham10000`,
+  :func:`dermkit.data.pipelines.segmentation_dataset`.
+* Section 4.1 ISIC 2020 preprocessing (resize 640×480 → centre crop 480×480 → 224×224):
+  :func:`dermkit.preprocessing.isic2020.preprocess_isic2020` (run once in :func:`prepare`); duplicates removed
+  by :func:`dermkit.data.isic.load_isic2020`; 70/15/15 patient-grouped splits
   (:func:`dermkit.data.splits.grouped_split`, HAM10000 grouped by lesion); random up-sampling of malignant
   images in the training split only (:func:`dermkit.data.sampling.random_upsample`, Section 3.3).
 * Section 5.1, two-stage pipeline: masks × image → contour → upright bounding rectangle → crop:
-  :func:`dermkit.preprocessing.crop.segment_and_crop`, then resized to the classifier input.
+  :func:`dermkit.preprocessing.crop.segment_and_crop` (row ``isic2020_crops``), then resized to the classifier
+  input.
 * Section 3.2 / Tables 1–2, classifier: :func:`dermkit.models.classifiers.densenet_classifier` and
   :func:`~dermkit.models.classifiers.set_train_mode` ("base froz." → ``frozen``, "finetun." → ``finetune``,
-  "fc layers" → ``fc``, "dense-bl." → ``last_block``); loss: :class:`dermkit.losses.WeightedCategoricalCrossentropy`
+  "fc layers" → ``fc``, "dense-bl." → ``last_block``); loss :class:`dermkit.losses.WeightedCategoricalCrossentropy`
   (2-unit softmax, equal to the report's binary cross-entropy with weights 1:1; row 11 weighs malignant 2:1,
-  the report's Σ wᵢ lossᵢ / Σ wᵢ); augmentation (Section 4.2) :class:`dermkit.data.pipelines.Augment` with
-  rotations ≤ 90°, flips, scale [0.8, 1.2], shear ≤ 20°; model selection by validation balanced accuracy
-  (:class:`dermkit.training.callbacks.BestBalancedAccuracy`).
-* Table 2 metrics and Table 3's confusion matrices: :func:`classification_metrics`
-  (precision, F1 and the confusion matrix from :func:`dermkit.metrics.isic.isic_classification_scores`).
+  the report's Σ wᵢ lossᵢ / Σ wᵢ, fed as per-sample weights by
+  ``classification_dataset(sample_weight_column=...)``); augmentation (Section 4.2)
+  :class:`dermkit.data.pipelines.Augment` with rotations ≤ 90°, flips, scale [0.8, 1.2], shear ≤ 20°; model
+  selection by validation balanced accuracy (:class:`dermkit.training.callbacks.ValidationClassScores` logs
+  it, the engine keeps the best epoch: ``monitor="val_balanced_accuracy", mode="max"``).
+* Table 2 metrics and Table 3's confusion matrices: :func:`dermkit.metrics.isic.binary_classification_scores`;
+  the loss column :func:`dermkit.losses.weighted_categorical_crossentropy`.
 * Section 7 / Figures 3–6: palette, tone and ITA estimation, background replacement:
-  :mod:`dermkit.preprocessing.skin_tone`; masks for the tone estimate written by
-  :func:`dermkit.inference.write_isic_masks`; per-tone sensitivity and FNR:
-  :func:`~dermkit.preprocessing.skin_tone.per_tone_rates`.
+  :mod:`dermkit.preprocessing.skin_tone` (ITA° = :func:`~dermkit.preprocessing.skin_tone.ita_from_lab`);
+  masks for the tone estimate written by :func:`dermkit.inference.write_isic_masks`; per-tone sensitivity and
+  FNR: :func:`~dermkit.preprocessing.skin_tone.per_tone_rates`.
 * Figures: 1 (masks) :func:`dermkit.plots.plot_mask_comparison`; 2 (activation maps, Grad-CAM on the last
   DenseNet features) :func:`dermkit.explain.cam.grad_cam` + :func:`dermkit.plots.plot_activation_maps`;
-  4 and 6 :func:`dermkit.plots.plot_per_tone_rates`; precision–recall and ROC :func:`dermkit.plots.plot_pr_roc_curves`.
+  4 and 6 :func:`dermkit.plots.plot_per_tone_rates`; 7 and 8 (per-epoch curves from the fit history)
+  :func:`dermkit.plots.plot_training_curves`; precision–recall and ROC :func:`dermkit.plots.plot_pr_roc_curves`.
 
-Model reuse. Rows that share an architecture (the ``fc`` head and the L2 factor) share one compiled model: each
-row restores the initial weights, zeroes Adam's state and sets its learning rate; the model is compiled again
-only when its trainable layers change. Class weights enter as per-sample weights of a 1:1 weighted
-cross-entropy, which gives exactly the 2:1 loss (Σ wᵢ CEᵢ / Σ wᵢ) without compiling a second loss.
+Model reuse. Classifier rows build DenseNet121 through ``session.cache`` (one process's cache): rows with
+the same architecture (``fc`` head, L2, input size, seed) share one model; each row restores the initial
+weights, zeroes Adam's state (:func:`dermkit.training.optim.reset_optimizer`), sets its learning rate and
+reseeds, and the model is compiled again only when its trainable layers change — so a row computes the same
+numbers whether the cache was warm or cold (a fresh process, another shard).
 
-``--quick`` (any data, 2 CPU cores, minutes): plain U-Net 32×32, DenseNet U-Net and classifier 64×64 (from a
-"640×480" stage of 128×96), no ImageNet weights (random encoders; no network), batch-norm momentum 0.9,
-segmentation 5 epochs at batch 8, classifier 3 epochs at batch 16,
-80 HAM10000 images, ISIC 2020 reduced to every malignant image (at most 16) plus benign images up to 128 in all;
-rows: Table 3's two models, Table 2 rows 1, 3, 4 and 11, and the skin-tone study (the balanced-tone dataset is
-built and row 4's model is evaluated on its test split; the full run trains row 4's settings on it).
+``--quick`` (any data, 2 CPU cores, minutes): see :data:`QUICK` and :func:`_quick_note`; rows: Table 3's two
+models, the crops, Table 2 rows 1, 3, 4 and 11, and the skin-tone study (the balanced-tone dataset is built
+and row 4's model is evaluated on its test split; the full run trains row 4's settings on it).
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from dermkit.training.experiment import Experiment
+from dermkit.training.options import parse_data_roots
 from dermkit.training.report import Table, TableRow
-from dermkit.training.runner import Experiment
 
 NAME = "goel2021"
+#: Bumped when a recipe changes results (stored rows of another version are recomputed).
+VERSION = 1
 #: Table ids: "1" (settings), "2" (results), "3" (segmentation), "3cm" (Table 3's confusion matrices),
 #: "skin_tone" (Section 7, Figures 4 and 6 as numbers).
 TABLES = ("1", "2", "3", "3cm", "skin_tone")
+DATASETS = ("ham10000", "isic2020")
 
 #: Full-scale settings (Sections 3.1, 3.2, 4.1).
 FULL: dict[str, Any] = {
@@ -109,87 +130,166 @@ T1_METRICS = ("lr", "l2", "class_w_malignant", "augmentation", "frozen_encoder",
 T3_METRICS = ("dice_loss", "dice_coeff", "pixel_acc", "jaccard")
 CM_METRICS = ("pred_malignant", "pred_benign")
 TONE_METRICS = ("n", "positives", "sensitivity", "false_negative_rate")
+#: Section 4.2: rotations up to 90°, horizontal and vertical flips (p = 0.5), scaling [0.8, 1.2], shear ≤ 20°.
 AUGMENT = {"rot90": False, "rotation": 90.0, "scale": (0.8, 1.2), "shear": 20.0}
+#: The report's segmentation loss (segmentation-models ``DiceLoss``: smooth 1e-5), as DiceF1Loss options.
+DICE_LOSS = {"partition": "channel_batch", "alpha": 1e-5, "beta": 1e-5}
 
-_WEIGHTS = {"frozen": "base froz.", "finetune": "finetun.", "fc": "fc layers", "last_block": "dense-bl."}
+#: Table 1's "weights" column → :func:`~dermkit.models.classifiers.set_train_mode` modes.
+WEIGHTS_LABELS = {"frozen": "base froz.", "finetune": "finetun.", "fc": "fc layers", "last_block": "dense-bl."}
 
-#: Table 1 rows: (train_mode, data, augmentation, lr, l2, malignant class weight).
-TABLE1 = {
-    1: ("frozen", "original", False, 1e-3, 0.0, 1.0),
-    2: ("frozen", "segmented", False, 1e-3, 0.0, 1.0),
-    3: ("finetune", "original", False, 1e-3, 0.0, 1.0),
-    4: ("finetune", "segmented", False, 1e-3, 0.0, 1.0),
-    5: ("fc", "segmented", False, 1e-3, 0.0, 1.0),
-    6: ("last_block", "segmented", False, 1e-3, 0.0, 1.0),
-    7: ("finetune", "segmented", True, 1e-3, 0.0, 1.0),
-    8: ("finetune", "segmented", False, 1e-2, 0.0, 1.0),
-    9: ("frozen", "segmented", False, 1e-2, 0.0, 1.0),
-    10: ("finetune", "segmented", False, 1e-3, 1e-3, 1.0),
-    11: ("finetune", "segmented", False, 1e-3, 0.0, 2.0),
+
+@dataclass(frozen=True)
+class Table1Row:
+    """One row of the report's Table 1, by its columns.
+
+    Attributes:
+        weights: which weights train — ``"frozen"`` ("base froz."), ``"finetune"`` ("finetun."), ``"fc"``
+            ("fc layers": fine-tuned plus a 1024-unit FC layer), ``"last_block"`` ("dense-bl.").
+        data: ``"original"`` ("orig.") or ``"segmented"`` ("seg.") ISIC 2020 images.
+        augmentation: Section 4.2's augmentations ("augm." yes / no).
+        lr: Adam's learning rate.
+        l2: L2 factor on the kernels.
+        class_weights: loss weights ``(benign, malignant)``: "no" = (1, 1), "2-1" = (1, 2).
+    """
+
+    weights: str
+    data: str
+    augmentation: bool
+    lr: float
+    l2: float
+    class_weights: tuple[float, float]
+
+
+_NO, _TWO_ONE = (1.0, 1.0), (1.0, 2.0)
+#: Table 1 of the report, as printed.
+TABLE1: dict[int, Table1Row] = {
+    1: Table1Row(weights="frozen", data="original", augmentation=False, lr=1e-3, l2=0.0, class_weights=_NO),
+    2: Table1Row(weights="frozen", data="segmented", augmentation=False, lr=1e-3, l2=0.0, class_weights=_NO),
+    3: Table1Row(weights="finetune", data="original", augmentation=False, lr=1e-3, l2=0.0, class_weights=_NO),
+    4: Table1Row(weights="finetune", data="segmented", augmentation=False, lr=1e-3, l2=0.0, class_weights=_NO),
+    5: Table1Row(weights="fc", data="segmented", augmentation=False, lr=1e-3, l2=0.0, class_weights=_NO),
+    6: Table1Row(weights="last_block", data="segmented", augmentation=False, lr=1e-3, l2=0.0, class_weights=_NO),
+    7: Table1Row(weights="finetune", data="segmented", augmentation=True, lr=1e-3, l2=0.0, class_weights=_NO),
+    8: Table1Row(weights="finetune", data="segmented", augmentation=False, lr=1e-2, l2=0.0, class_weights=_NO),
+    9: Table1Row(weights="frozen", data="segmented", augmentation=False, lr=1e-2, l2=0.0, class_weights=_NO),
+    10: Table1Row(weights="finetune", data="segmented", augmentation=False, lr=1e-3, l2=1e-3, class_weights=_NO),
+    11: Table1Row(weights="finetune", data="segmented", augmentation=False, lr=1e-3, l2=0.0, class_weights=_TWO_ONE),
 }
 
-#: Table 2 (test set): loss, accuracy, benign acc., malignant acc., balanced acc., precision, F1.
-TABLE2 = {
-    1: (0.51, 0.71, 0.708, 0.816, 0.762, 0.048, 0.091),
-    2: (0.66, 0.642, 0.639, 0.782, 0.71, 0.038, 0.073),
-    3: (0.49, 0.775, 0.776, 0.759, 0.767, 0.058, 0.107),
-    4: (0.49, 0.749, 0.748, 0.793, 0.771, 0.055, 0.102),
-    5: (0.18, 0.925, 0.937, 0.264, 0.60, 0.071, 0.112),
-    6: (0.59, 0.602, 0.596, 0.92, 0.758, 0.04, 0.077),
-    7: (0.45, 0.782, 0.783, 0.701, 0.742, 0.056, 0.104),
-    8: (0.67, 0.671, 0.668, 0.805, 0.737, 0.043, 0.081),
-    9: (0.57, 0.719, 0.72, 0.701, 0.71, 0.044, 0.083),
-    10: (0.77, 0.535, 0.528, 0.931, 0.73, 0.035, 0.067),
-    11: (0.60, 0.697, 0.695, 0.782, 0.738, 0.045, 0.085),
+
+def _t2(loss, accuracy, benign_acc, malignant_acc, balanced_acc, precision, f1) -> dict[str, float]:
+    return {"loss": loss, "accuracy": accuracy, "benign_acc": benign_acc, "malignant_acc": malignant_acc,
+            "balanced_acc": balanced_acc, "precision": precision, "f1": f1}
+
+
+#: Table 2 of the report (test set), percentages as fractions.
+TABLE2: dict[int, dict[str, float]] = {
+    1: _t2(loss=0.51, accuracy=0.71, benign_acc=0.708, malignant_acc=0.816, balanced_acc=0.762, precision=0.048,
+           f1=0.091),
+    2: _t2(loss=0.66, accuracy=0.642, benign_acc=0.639, malignant_acc=0.782, balanced_acc=0.71, precision=0.038,
+           f1=0.073),
+    3: _t2(loss=0.49, accuracy=0.775, benign_acc=0.776, malignant_acc=0.759, balanced_acc=0.767, precision=0.058,
+           f1=0.107),
+    4: _t2(loss=0.49, accuracy=0.749, benign_acc=0.748, malignant_acc=0.793, balanced_acc=0.771, precision=0.055,
+           f1=0.102),
+    5: _t2(loss=0.18, accuracy=0.925, benign_acc=0.937, malignant_acc=0.264, balanced_acc=0.60, precision=0.071,
+           f1=0.112),
+    6: _t2(loss=0.59, accuracy=0.602, benign_acc=0.596, malignant_acc=0.92, balanced_acc=0.758, precision=0.04,
+           f1=0.077),
+    7: _t2(loss=0.45, accuracy=0.782, benign_acc=0.783, malignant_acc=0.701, balanced_acc=0.742, precision=0.056,
+           f1=0.104),
+    8: _t2(loss=0.67, accuracy=0.671, benign_acc=0.668, malignant_acc=0.805, balanced_acc=0.737, precision=0.043,
+           f1=0.081),
+    9: _t2(loss=0.57, accuracy=0.719, benign_acc=0.72, malignant_acc=0.701, balanced_acc=0.71, precision=0.044,
+           f1=0.083),
+    10: _t2(loss=0.77, accuracy=0.535, benign_acc=0.528, malignant_acc=0.931, balanced_acc=0.73, precision=0.035,
+            f1=0.067),
+    11: _t2(loss=0.60, accuracy=0.697, benign_acc=0.695, malignant_acc=0.782, balanced_acc=0.738, precision=0.045,
+            f1=0.085),
 }
 
-#: Table 3 bottom: confusion matrices (rows truth, columns predicted), best segmented model (row 4) and the
-#: second best, trained on original data (row 3).
-CONFUSION = {4: {"malignant": (69, 18), "benign": (1193, 3541)}, 3: {"malignant": (66, 21), "benign": (1081, 3737)}}
+#: Table 3 bottom: confusion matrices (rows truth, columns predicted) of the best segmented model (row 4) and
+#: the second best, trained on original data (row 3).
+CONFUSION: dict[int, dict[str, dict[str, int]]] = {
+    4: {"true_malignant": {"pred_malignant": 69, "pred_benign": 18},
+        "true_benign": {"pred_malignant": 1193, "pred_benign": 3541}},
+    3: {"true_malignant": {"pred_malignant": 66, "pred_benign": 21},
+        "true_benign": {"pred_malignant": 1081, "pred_benign": 3737}},
+}
 
+#: Table 3 top: the two segmenters (label, encoder, input-size setting, the report's numbers).
+SEGMENTERS: dict[str, dict[str, Any]] = {
+    "t3_unet": {"label": "U-Net", "backbone": None, "size_key": "unet_size",
+                "reported": {"dice_loss": 0.09, "dice_coeff": 0.91, "pixel_acc": 0.923}},
+    "t3_densenet_unet": {"label": "DenseNet", "backbone": "densenet121", "size_key": "densenet_unet_size",
+                         "reported": {"dice_loss": 0.06, "dice_coeff": 0.94, "pixel_acc": 0.938}},
+}
+
+SEGMENTER_KEY = "t3_densenet_unet"  # "We used the trained DenseNet segmentation model to produce the masks" (§5.1)
+CROPS_KEY = "isic2020_crops"
+BEST_ROW = 4  # "our best model (number 4)" (§7)
+BEST_KEY = f"t2_row{BEST_ROW:02d}"
+LONG_RUN_KEY = "t2_row07_50ep"
+#: §5.2.3: "we trained the whole model [row 7, with augmentations] for 50 epochs" (Fig. 8 right).
+LONG_RUN_EPOCHS = 50
 QUICK_ROWS = (1, 3, 4, 11)
+MODEL_FILE = "model.keras"
 
 
-def _t1_reported(row: int) -> dict[str, float]:
-    mode, data, aug, lr, l2, w = TABLE1[row]
-    return {"lr": lr, "l2": l2, "class_w_malignant": w, "augmentation": float(aug),
-            "frozen_encoder": float(mode in ("frozen", "last_block")), "extra_fc": float(mode == "fc"),
-            "last_block_only": float(mode == "last_block")}
+def _row_key(row: int) -> str:
+    return f"t2_row{row:02d}"
+
+
+def _row_label(row: int, settings: Table1Row) -> str:
+    return (f"{row}: {WEIGHTS_LABELS[settings.weights]}, {'seg.' if settings.data == 'segmented' else 'orig.'}, "
+            f"augm. {'yes' if settings.augmentation else 'no'}, lr {settings.lr:g}, l2 {settings.l2:g}, class w. "
+            f"{'2-1' if settings.class_weights != _NO else 'no'}")
+
+
+def _classifier_params(row: int, epochs: int | None = None) -> dict[str, Any]:
+    return {"kind": "classifier", "row": row, **dataclasses.asdict(TABLE1[row]), "epochs": epochs}
 
 
 def _classifier_row(row: int) -> Experiment:
-    mode, data, aug, lr, l2, w = TABLE1[row]
-    label = f"{row}: {_WEIGHTS[mode]}, {'seg.' if data == 'segmented' else 'orig.'}, augm. {'yes' if aug else 'no'}, " \
-            f"lr {lr:g}, l2 {l2:g}, class w. {'2-1' if w != 1 else 'no'}"
-    reported = {"1": _t1_reported(row), "2": dict(zip(T2_METRICS, TABLE2[row]))}
+    settings = TABLE1[row]
+    reported = {"1": _t1_values(settings), "2": dict(TABLE2[row])}
     tables: tuple[str, ...] = ("1", "2")
     if row in CONFUSION:
         tables += ("3cm",)
-        reported["3cm"] = {f"true_{k}": dict(zip(CM_METRICS, v)) for k, v in CONFUSION[row].items()}
-    params = {"kind": "classifier", "row": row, "train_mode": mode, "data": data, "augment": aug, "lr": lr,
-              "l2": l2, "class_weights": (1.0, w)}
-    return Experiment(key=f"t2_row{row:02d}", label=label, tables=tables, params=params, reported=reported,
-                      quick=row in QUICK_ROWS)
+        reported["3cm"] = CONFUSION[row]
+    return Experiment(key=_row_key(row), label=_row_label(row, settings), tables=tables,
+                      params=_classifier_params(row), reported=reported, quick=row in QUICK_ROWS,
+                      depends_on=(CROPS_KEY,) if settings.data == "segmented" else ())
 
 
-#: The experiment grid, in run order (segmentation before the rows that use its crops; row 4 before the
-#: skin-tone study that reuses its model).
+def _t1_values(settings: Table1Row) -> dict[str, float]:
+    """Table 1 as numbers (the settings a row used)."""
+    return {"lr": settings.lr, "l2": settings.l2, "class_w_malignant": settings.class_weights[1],
+            "augmentation": float(settings.augmentation),
+            "frozen_encoder": float(settings.weights in ("frozen", "last_block")),
+            "extra_fc": float(settings.weights == "fc"), "last_block_only": float(settings.weights == "last_block")}
+
+
+#: The experiment grid (rows as data; the engine orders them by ``depends_on``).
 EXPERIMENTS: list[Experiment] = [
-    Experiment(key="t3_unet", label="U-Net", tables=("3",),
-               params={"kind": "segmentation", "backbone": None, "size_key": "unet_size"},
-               reported={"3": {"dice_loss": 0.09, "dice_coeff": 0.91, "pixel_acc": 0.923}}, quick=True),
-    Experiment(key="t3_densenet_unet", label="DenseNet", tables=("3",),
-               params={"kind": "segmentation", "backbone": "densenet121", "size_key": "densenet_unet_size"},
-               reported={"3": {"dice_loss": 0.06, "dice_coeff": 0.94, "pixel_acc": 0.938}}, quick=True),
+    *[Experiment(key=key, label=s["label"], tables=("3",),
+                 params={"kind": "segmentation", "backbone": s["backbone"], "size_key": s["size_key"]},
+                 reported={"3": s["reported"]}, quick=True) for key, s in SEGMENTERS.items()],
+    Experiment(key=CROPS_KEY, label="§5.1: ISIC 2020 segmented by the DenseNet U-Net, lesions cropped",
+               tables=(), params={"kind": "crops", "segmenter": SEGMENTER_KEY}, quick=True,
+               depends_on=(SEGMENTER_KEY,)),
     *[_classifier_row(row) for row in TABLE1],
-    Experiment(key="tone_original", label="Fig. 4: best model (row 4) on the ISIC 2020 test split",
-               tables=("skin_tone",), params={"kind": "tone", "dataset": "segmented"}, quick=True),
-    Experiment(key="tone_balanced", label="Fig. 6: row 4's settings on the balanced skin-tone dataset",
-               tables=("skin_tone",), params={"kind": "tone", "dataset": "balanced"}, quick=True),
+    Experiment(key=LONG_RUN_KEY, label=f"7 trained {LONG_RUN_EPOCHS} epochs (§5.2.3, Fig. 8 right; no numbers "
+                                       "in the report)",
+               tables=("1", "2"), params=_classifier_params(7, epochs=LONG_RUN_EPOCHS), depends_on=(CROPS_KEY,)),
+    Experiment(key="tone_original", label=f"Fig. 4: best model (row {BEST_ROW}) on the ISIC 2020 test split",
+               tables=("skin_tone",), params={"kind": "tone", "dataset": "segmented", "settings_of_row": BEST_ROW},
+               quick=True, depends_on=(BEST_KEY, CROPS_KEY)),
+    Experiment(key="tone_balanced", label=f"Fig. 6: row {BEST_ROW}'s settings on the balanced skin-tone dataset",
+               tables=("skin_tone",), params={"kind": "tone", "dataset": "balanced", "settings_of_row": BEST_ROW},
+               quick=True, depends_on=(BEST_KEY, CROPS_KEY)),
 ]
-
-SEGMENTER_KEY = "t3_densenet_unet"  # the report segments ISIC 2020 with the DenseNet U-Net
-BEST_KEY = "t2_row04"
 
 
 def settings(session) -> dict[str, Any]:
@@ -200,65 +300,17 @@ def settings(session) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------------------
 # Data
 # ---------------------------------------------------------------------------------------------------------
-def parse_data_roots(data: str) -> dict[str, Path] | None:
-    """``--data`` → ``{"ham10000": root, "isic2020": root}``; None for ``"synthetic"``.
-
-    Accepted forms: ``synthetic``; ``ham10000=/path/HAM10000,isic2020=/path/ISIC2020``; or one folder holding
-    ``ham10000/`` and ``isic2020/`` subfolders (any capitalisation of those names).
-
-    Raises:
-        ValueError: a malformed value, an unknown dataset name, or a missing dataset.
-    """
-    if data == "synthetic":
-        return None
-    roots: dict[str, Path] = {}
-    if "=" in data:
-        for part in data.split(","):
-            name, sep, value = part.partition("=")
-            name = name.strip().lower()
-            if not sep or name not in ("ham10000", "isic2020") or not value.strip():
-                raise ValueError(
-                    "--data must be 'synthetic', 'ham10000=ROOT,isic2020=ROOT' or a folder holding ham10000/ and "
-                    f"isic2020/. Received: {data!r}"
-                )
-            roots[name] = Path(value.strip())
-    else:
-        base = Path(data)
-        for name in ("ham10000", "isic2020"):
-            found = [p for p in (base.iterdir() if base.is_dir() else []) if p.is_dir() and p.name.lower() == name]
-            if found:
-                roots[name] = found[0]
-    missing = [n for n in ("ham10000", "isic2020") if n not in roots]
-    if missing:
-        raise ValueError(f"--data names no root for {missing} (need HAM10000 and ISIC 2020). Received: {data!r}")
-    return roots
-
-
-def preprocess_isic2020(image: np.ndarray, base_size: tuple[int, int], out_size: int) -> np.ndarray:
-    """Section 4.1: resize to ``base_size`` (H, W) = (480, 640), crop the sides to a centred square H×H, resize
-    to ``out_size``² (224). Area interpolation when shrinking, bilinear when enlarging. uint8 in, uint8 out."""
-    import cv2
-
-    height, width = base_size
-    shrink = image.shape[0] * image.shape[1] > height * width
-    image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-    left = (width - height) // 2
-    square = image[:, left:left + height]
-    shrink = height > out_size
-    return cv2.resize(square, (out_size, out_size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-
-
-@dataclass
+@dataclass(frozen=True, eq=False)
 class Data:
-    """One run's data: HAM10000 and ISIC 2020 frames with a ``split`` column, and cached derived images."""
+    """One run's data: HAM10000 and ISIC 2020 frames with a ``split`` column (read-only; rows exchange
+    nothing through it). ``isic.image_path`` is the 640×480-stage image, ``isic.original_path`` the
+    classifier input."""
 
     ham: pd.DataFrame
-    isic: pd.DataFrame  # image_path = the base-size ("640×480") image; original_path = the classifier input
+    isic: pd.DataFrame
     cache: Path
     synthetic: bool
-    roots: dict[str, Path]
-    models: dict = field(default_factory=dict, repr=False)
-    extra: dict = field(default_factory=dict, repr=False)
+    roots: dict
 
     def split(self, frame: str, name: str) -> pd.DataFrame:
         df = getattr(self, frame)
@@ -266,6 +318,7 @@ class Data:
 
 
 def _reduce_isic(df: pd.DataFrame, total: int | None, malignant: int | None, seed: int) -> pd.DataFrame:
+    """``--quick``: every malignant image (at most ``malignant``) plus benign ones up to ``total``."""
     if total is None:
         return df
     rng = np.random.default_rng(seed)
@@ -283,15 +336,17 @@ def prepare(data: str, session) -> Data:
     """Load (or generate) HAM10000 and ISIC 2020, split 70/15/15 by lesion / patient, preprocess ISIC 2020.
 
     ISIC 2020 images are written once to ``<output>/data/goel2021/`` (resumable): ``base/<id>.png`` (the
-    640×480 resize) and ``original/<id>.png`` (centre crop, classifier size).
+    640×480 resize) and ``original/<id>.png`` (centre crop, classifier size), by
+    :func:`dermkit.preprocessing.isic2020.preprocess_isic2020`.
     """
     from dermkit.data.imageio import read_image, write_png
     from dermkit.data.isic import load_ham10000, load_isic2020
     from dermkit.data.splits import grouped_split
+    from dermkit.preprocessing.isic2020 import preprocess_isic2020
 
     cfg = settings(session)
-    seed = session.options.seed
-    roots = parse_data_roots(data)
+    seed = session.seed
+    roots = parse_data_roots(data, DATASETS)
     synthetic = roots is None
     if synthetic:
         from dermkit.data.synthetic import make_ham10000, make_isic2020
@@ -314,19 +369,20 @@ def prepare(data: str, session) -> Data:
     isic = grouped_split(isic, (0.7, 0.15, 0.15), group="group", stratify="label", seed=seed)
 
     cache = session.output / "data" / "goel2021"
+    todo = sum(not ((cache / "base" / f"{i}.png").exists() and (cache / "original" / f"{i}.png").exists())
+               for i in isic["image_id"])
+    if todo:
+        session.log(f"ISIC 2020: resizing {todo} images to {cfg['base_size'][1]}×{cfg['base_size'][0]} and "
+                    f"{cfg['cls_size']}×{cfg['cls_size']} (Section 4.1) into {cache}")
     base_paths, original_paths = [], []
     for row in isic.itertuples():
         base_path = cache / "base" / f"{row.image_id}.png"
         original_path = cache / "original" / f"{row.image_id}.png"
         if not (base_path.exists() and original_path.exists()):
-            import cv2
-
-            image = read_image(row.image_path)
-            height, width = cfg["base_size"]
-            shrink = image.shape[0] * image.shape[1] > height * width
-            based = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-            write_png(base_path, based, overwrite=True)
-            write_png(original_path, preprocess_isic2020(based, cfg["base_size"], cfg["cls_size"]), overwrite=True)
+            stages = preprocess_isic2020(read_image(row.image_path), base_size=tuple(cfg["base_size"]),
+                                         out_size=cfg["cls_size"])
+            write_png(base_path, stages.base, overwrite=True)
+            write_png(original_path, stages.classifier, overwrite=True)
         base_paths.append(str(base_path))
         original_paths.append(str(original_path))
     isic["source_path"] = isic["image_path"]
@@ -341,66 +397,67 @@ def prepare(data: str, session) -> Data:
     return Data(ham=ham, isic=isic, cache=cache, synthetic=synthetic, roots=dict(roots))
 
 
+_DATA_COLUMNS = {"original": "original_path", "segmented": "segmented_path", "balanced": "balanced_path"}
+_CROP_COLUMNS = ("segmented_path", "balanced_path", "test_mask_path")
+
+
+def _crops_frame(data: Data, session) -> pd.DataFrame:
+    """ISIC 2020 with the ``isic2020_crops`` row's classifier inputs: ``segmented_path``, ``balanced_path``,
+    ``painted_tone``, ``crop_fallback`` and ``test_mask_path`` (test split), read from its artifact
+    ``manifest.csv`` (paths in it are relative to the artifact folder)."""
+    manifest_path = session.artifact(CROPS_KEY, "manifest.csv")
+    folder = manifest_path.parent
+    manifest = pd.read_csv(manifest_path, dtype={"image_id": str, "painted_tone": str, "test_mask_path": str},
+                           keep_default_na=False)
+    missing = sorted(set(data.isic["image_id"]) - set(manifest["image_id"]))
+    if missing:
+        raise FileNotFoundError(f"{manifest_path} lists no crop for {len(missing)} ISIC 2020 images of this run, "
+                                f"e.g. {missing[:3]}")
+    for column in _CROP_COLUMNS:
+        manifest[column] = [str(folder / p) if p else "" for p in manifest[column]]
+    manifest["crop_fallback"] = manifest["crop_fallback"].astype(str).str.lower() == "true"
+    keep = ["image_id", *_CROP_COLUMNS, "painted_tone", "crop_fallback"]
+    return data.isic.merge(manifest[keep], on="image_id", how="left", validate="one_to_one")
+
+
+def _frame(data: Data, session, dataset: str, split: str) -> pd.DataFrame:
+    """The classifier frame of one split: ``image_path`` = the ``dataset``'s image (original, segmented or
+    balanced-tone)."""
+    df = data.isic if dataset == "original" else _crops_frame(data, session)
+    df = df[df["split"] == split].reset_index(drop=True)
+    df["image_path"] = df[_DATA_COLUMNS[dataset]]
+    df.attrs["class_names"] = CLASS_NAMES
+    return df
+
+
 # ---------------------------------------------------------------------------------------------------------
-# Segmentation (Table 3 top)
+# Segmentation (Table 3 top) and the ISIC 2020 crops (Section 5.1)
 # ---------------------------------------------------------------------------------------------------------
-def _seg_path(session, key: str) -> Path:
-    return session.workdir(key) / "model.weights.h5"
-
-
-def set_bn_momentum(model, momentum: float | None):
-    """Set every BatchNormalization layer's moving-average momentum (None: leave the builders' 0.99).
-
-    ``--quick`` uses 0.9: with 0.99 the moving statistics (used at validation and test time) would still be
-    mostly their initial values after the quick run's few dozen steps, and every prediction would be off."""
-    import keras
-
-    if momentum is not None:
-        for layer in model.layers:
-            if isinstance(layer, keras.layers.BatchNormalization):
-                layer.momentum = float(momentum)
-    return model
-
-
 def _build_segmenter(params: dict, cfg: dict):
     from dermkit.models.unet import unet
+    from dermkit.models.utils import set_batchnorm_momentum
 
     size = tuple(cfg[params["size_key"]])
     if params["backbone"] is None:
         model = unet((*size, 3), num_classes=1)
     else:
         model = unet((*size, 3), num_classes=1, backbone=params["backbone"], encoder_weights=cfg["encoder_weights"])
-    return set_bn_momentum(model, cfg.get("bn_momentum")), size
+    return set_batchnorm_momentum(model, cfg.get("bn_momentum")), size
 
 
 def dice_loss_fn():
     """The report's Dice loss (segmentation-models ``DiceLoss``, smooth 1e-5) as dermkit's Dice-F1 loss."""
     from dermkit.losses import DiceF1Loss
 
-    return DiceF1Loss(partition="channel_batch", alpha=1e-5, beta=1e-5)
+    return DiceF1Loss(**DICE_LOSS)
 
 
-def segmentation_metrics(truth: np.ndarray, prob: np.ndarray) -> dict[str, float]:
-    """Table 3's numbers over a whole test set at the model's input size.
+def _table3_numbers(truth: np.ndarray, prob: np.ndarray) -> dict[str, float]:
+    from dermkit.metrics.segmentation import segmentation_summary
 
-    Args:
-        truth: ``[N, H, W, 1]`` 0/1 masks.
-        prob: ``[N, H, W, 1]`` predicted lesion probabilities.
-
-    Returns:
-        ``dice_loss`` (the Dice loss over all test pixels as one batch), ``dice_coeff`` (1 − dice_loss),
-        ``pixel_acc`` (share of pixels right at 0.5), ``jaccard`` and ``dice_per_image`` (ISIC 2018 Task 1
-        per-image means of the thresholded masks).
-    """
-    from dermkit.metrics.isic import isic_segmentation_scores
-
-    truth = np.asarray(truth, np.float32)
-    prob = np.asarray(prob, np.float32)
-    loss = float(dice_loss_fn()(truth, prob))
-    scores = isic_segmentation_scores(list(truth[..., 0] > 0.5), list(prob[..., 0] > 0.5))
-    return {"dice_loss": loss, "dice_coeff": 1.0 - loss,
-            "pixel_acc": float(np.mean((prob > 0.5) == (truth > 0.5))),
-            "jaccard": scores["jaccard"], "dice_per_image": scores["dice"]}
+    s = segmentation_summary(truth, prob, alpha=DICE_LOSS["alpha"], beta=DICE_LOSS["beta"])
+    return {"dice_loss": s["dice_loss"], "dice_coeff": s["soft_dice"], "pixel_acc": s["pixel_accuracy"],
+            "jaccard": s["jaccard"], "dice_per_image": s["dice"]}
 
 
 def _seg_test(data: Data, size) -> tuple[np.ndarray, np.ndarray]:
@@ -417,212 +474,172 @@ def _run_segmentation(exp: Experiment, data: Data, session) -> dict[str, Any]:
     from dermkit.data.pipelines import segmentation_dataset
 
     cfg = settings(session)
+    size = tuple(cfg[exp.params["size_key"]])
+    encoder = exp.params["backbone"] or "plain"
+    session.log(f"{exp.key}: building the {encoder} U-Net at {size[0]}×{size[1]}")
     model, size = _build_segmenter(exp.params, cfg)
     session.compile(model, optimizer=keras.optimizers.Adam(cfg["seg_lr"]), loss=dice_loss_fn(),
                     metrics=[keras.metrics.BinaryAccuracy(name="pixel_acc")])
-    seed = session.options.seed
     train = segmentation_dataset(data.split("ham", "train"), image_size=size, batch_size=cfg["seg_batch"],
-                                 shuffle=True, seed=seed, cache="memory")
+                                 shuffle=True, seed=session.seed, cache="memory")
     val = segmentation_dataset(data.split("ham", "val"), image_size=size, batch_size=cfg["seg_batch"], cache="memory")
-    fit = session.fit(model, train, key=exp.key, epochs=cfg["seg_epochs"], validation_data=val)
-    model.save_weights(str(_seg_path(session, exp.key)))
+    session.log(f"{exp.key}: training {cfg['seg_epochs']} epochs on {int((data.ham.split == 'train').sum())} "
+                "HAM10000 images (the first epoch also traces the train step)")
+    fit = session.fit(model, train, epochs=cfg["seg_epochs"], validation_data=val, monitor="val_loss", mode="min",
+                      checkpoint="best")
+    model.save(session.artifact(exp.key, MODEL_FILE))
     images, truth = _seg_test(data, size)
+    session.log(f"{exp.key}: evaluating on the HAM10000 test split ({len(truth)} images)")
     prob = model.predict(images, batch_size=8, verbose=0)
-    result = segmentation_metrics(truth, prob)
-    result["baseline_background"] = segmentation_metrics(truth, np.zeros_like(truth))
-    result["baseline_lesion"] = segmentation_metrics(truth, np.ones_like(truth))
+    result = _table3_numbers(truth, prob)
+    result["baseline_background"] = _table3_numbers(truth, np.zeros_like(truth))
+    result["baseline_lesion"] = _table3_numbers(truth, np.ones_like(truth))
     result.update({"fit": fit, "input_size": list(size), "n_test": int(len(truth))})
-    data.models[exp.key] = model
     return result
 
 
-def _segmenter(data: Data, session):
-    """The trained DenseNet U-Net (trained now if this run has not trained it yet)."""
-    if SEGMENTER_KEY in data.models:
-        return data.models[SEGMENTER_KEY]
-    exp = next(e for e in EXPERIMENTS if e.key == SEGMENTER_KEY)
-    path = _seg_path(session, SEGMENTER_KEY)
-    if path.exists():
-        model, _ = _build_segmenter(exp.params, {**settings(session), "encoder_weights": None})
-        model.load_weights(str(path))
-        data.models[SEGMENTER_KEY] = model
-        return model
-    session.log(f"{SEGMENTER_KEY} not trained in this output folder: training it to segment ISIC 2020")
-    _run_segmentation(exp, data, session)
-    return data.models[SEGMENTER_KEY]
+def _load_model(session, key: str):
+    """A model another row published as ``model.keras`` (through ``session.artifact``)."""
+    import dermkit
+
+    path = session.artifact(key, MODEL_FILE)
+    session.log(f"{session.key or 'figures'}: loading {key}'s model ({path})")
+    return dermkit.load_model(path, compile=False)
 
 
-def _segmented(data: Data, session) -> pd.DataFrame:
-    """ISIC 2020 frame with ``segmented_path`` and ``balanced_path`` (+ ``painted_tone``) classifier inputs."""
-    if "segmented" in data.extra:
-        return data.extra["segmented"]
+def _resize_crop(image: np.ndarray, size: int) -> np.ndarray:
     import cv2
 
+    return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+
+
+def _run_crops(exp: Experiment, data: Data, session) -> dict[str, Any]:
+    """Section 5.1 on the whole of ISIC 2020: the DenseNet U-Net's masks × image → lesion crop → classifier
+    size (``segmented/``); its black background painted with a random palette tone (``balanced/``, Section 7's
+    balanced skin-tone dataset, Fig. 5); test-split lesion masks on the original classifier inputs for the
+    tone estimate (``test_masks/``); ``manifest.csv`` listing them (relative paths), the painted tone and
+    whether the mask was empty (the crop is then the whole image)."""
+    from dermkit._io import atomic_write_text
     from dermkit.data.imageio import read_image, write_png
+    from dermkit.inference import write_isic_masks
     from dermkit.preprocessing.crop import segment_and_crop
     from dermkit.preprocessing.skin_tone import replace_background
 
     cfg = settings(session)
-    model = _segmenter(data, session)
-    exp = next(e for e in EXPERIMENTS if e.key == SEGMENTER_KEY)
-    size = tuple(cfg[exp.params["size_key"]])
-    crops = segment_and_crop(model, data.isic, data.cache / "crops", image_size=size, batch_size=8,
+    segmenter = exp.params["segmenter"]
+    size = tuple(cfg[SEGMENTERS[segmenter]["size_key"]])
+    model = _load_model(session, segmenter)
+    session.log(f"{exp.key}: segmenting {len(data.isic)} ISIC 2020 images with {segmenter} at {size[0]}×{size[1]} "
+                "and cropping the lesions")
+    crops = segment_and_crop(model, data.isic, session.workdir("crops"), image_size=size, batch_size=8,
                              progress=False)
     out = cfg["cls_size"]
-    seg_paths, bal_paths, tones = [], [], []
+    folders = {name: session.artifact(exp.key, name) for name in ("segmented", "balanced", "test_masks")}
+    for folder in folders.values():
+        folder.mkdir(parents=True, exist_ok=True)
+    records = []
     for row in crops.itertuples():
-        seg_path = data.cache / "segmented" / f"{row.image_id}.png"
-        bal_path = data.cache / "balanced" / f"{row.image_id}.png"
+        seg_path = folders["segmented"] / f"{row.image_id}.png"
+        bal_path = folders["balanced"] / f"{row.image_id}.png"
         # One generator per image id: the painted tone does not depend on the processing order.
-        rng = np.random.default_rng([session.options.seed, int.from_bytes(row.image_id.encode()[-6:], "big")])
+        rng = np.random.default_rng([session.seed, int.from_bytes(row.image_id.encode()[-6:], "big")])
         crop = read_image(row.crop_path)
         painted, tone = replace_background(crop, None, "random", rng=rng, return_label=True)
         if not (seg_path.exists() and bal_path.exists()):
-            write_png(seg_path, cv2.resize(crop, (out, out), interpolation=cv2.INTER_AREA), overwrite=True)
-            write_png(bal_path, cv2.resize(painted, (out, out), interpolation=cv2.INTER_AREA), overwrite=True)
-        seg_paths.append(str(seg_path))
-        bal_paths.append(str(bal_path))
-        tones.append(tone)
-    frame = data.isic.copy()
-    frame["segmented_path"] = seg_paths
-    frame["balanced_path"] = bal_paths
-    frame["painted_tone"] = tones
-    frame["crop_fallback"] = crops["fallback"].to_numpy()
-    data.extra["segmented"] = frame
-    session.log(f"segmented ISIC 2020: {int(frame['crop_fallback'].sum())} of {len(frame)} images had an empty "
-                "mask (kept whole)")
-    return frame
+            write_png(seg_path, _resize_crop(crop, out), overwrite=True)
+            write_png(bal_path, _resize_crop(painted, out), overwrite=True)
+        records.append({"image_id": row.image_id, "split": row.split, "label": int(row.label),
+                        "segmented_path": f"segmented/{seg_path.name}", "balanced_path": f"balanced/{bal_path.name}",
+                        "painted_tone": tone, "crop_fallback": bool(row.fallback),
+                        "bbox": " ".join(str(v) for v in row.bbox), "test_mask_path": ""})
+    manifest = pd.DataFrame.from_records(records)
+    test = data.split("isic", "test")
+    test = test.assign(image_path=test["original_path"])
+    session.log(f"{exp.key}: lesion masks of the {len(test)} test images (on the original classifier inputs) for "
+                "the skin-tone estimate")
+    masks = write_isic_masks(model, test, folders["test_masks"], input_size=size, progress=False)
+    relative = {i: f"test_masks/{Path(p).name}" for i, p in zip(masks["image_id"], masks["mask_path"])}
+    manifest["test_mask_path"] = [relative.get(i, "") for i in manifest["image_id"]]
+    atomic_write_text(session.artifact(exp.key, "manifest.csv"), manifest.to_csv(index=False), overwrite=True)
+    fallbacks = int(manifest["crop_fallback"].sum())
+    session.log(f"{exp.key}: {fallbacks} of {len(manifest)} images had an empty mask (kept whole)")
+    return {"n_images": int(len(manifest)), "fallbacks": fallbacks, "n_test_masks": int(len(masks)),
+            "segmenter": segmenter, "tone_counts": manifest["painted_tone"].value_counts().sort_index().to_dict()}
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Classification (Tables 1, 2 and Table 3's confusion matrices)
 # ---------------------------------------------------------------------------------------------------------
-_DATA_COLUMNS = {"original": "original_path", "segmented": "segmented_path", "balanced": "balanced_path"}
-
-
-def _frame(data: Data, session, dataset: str, split: str) -> pd.DataFrame:
-    df = data.isic if dataset == "original" else _segmented(data, session)
-    df = df[df["split"] == split].reset_index(drop=True)
-    df["image_path"] = df[_DATA_COLUMNS[dataset]]
-    df.attrs["class_names"] = CLASS_NAMES
-    return df
-
-
-def _with_weights(ds, class_weights):
-    import tensorflow as tf
-
-    weights = tf.constant(class_weights, tf.float32)
-    return ds.map(lambda x, y: (x, y, tf.reduce_sum(y * weights, axis=-1)))
-
-
-def _cls_dataset(df: pd.DataFrame, cfg: dict, *, class_weights=(1.0, 1.0), shuffle=False, augment=None, seed=0):
-    from dermkit.data.pipelines import classification_dataset
-
-    ds = classification_dataset(df, image_size=cfg["cls_size"], batch_size=cfg["cls_batch"], num_classes=2,
-                                shuffle=shuffle, seed=seed, augment=augment, cache="memory")
-    return _with_weights(ds, class_weights)
-
-
-def _reset_optimizer(optimizer, lr: float) -> None:
-    for var in optimizer.variables:
-        if var.path.endswith("learning_rate"):
-            var.assign(lr)
-        else:
-            var.assign(np.zeros(var.shape, dtype=var.dtype))
-
-
-def _classifier(data: Data, session, *, train_mode: str, l2: float, lr: float):
-    """A compiled :func:`densenet_classifier` for this row, reusing the model of an earlier row when the
-    architecture (``fc`` head, L2) is the same: initial weights restored, Adam state zeroed, learning rate set;
-    compiled again only when the trainable layers change."""
+def _classifier(session, *, train_mode: str, l2: float, lr: float):
+    """A compiled :func:`densenet_classifier` for the running row, from ``session.cache`` when an earlier row
+    of this process built the same architecture (``fc`` head, L2, input size, encoder, seed): initial weights
+    restored, Adam's state zeroed, learning rate set; compiled again only when the trainable layers change.
+    The global seed is reset before building and before returning, so the row's numbers do not depend on
+    whether the cache was warm."""
     import keras
 
     from dermkit.losses import WeightedCategoricalCrossentropy
     from dermkit.models.classifiers import densenet_classifier, set_train_mode
+    from dermkit.models.utils import set_batchnorm_momentum
+    from dermkit.training.optim import reset_optimizer
 
     cfg = settings(session)
-    key = ("classifier", train_mode == "fc", float(l2))
-    entry = data.models.get(key)
+    size = cfg["cls_size"]
+    key = ("goel2021.densenet_classifier", size, train_mode == "fc", float(l2), cfg["encoder_weights"],
+           cfg.get("bn_momentum"), session.seed)
+    entry = session.cache.get(key)
     if entry is None:
-        size = cfg["cls_size"]
+        session.log(f"{session.key}: building DenseNet121 ({size}×{size}, "
+                    f"{'ImageNet' if cfg['encoder_weights'] else 'random'} encoder, {train_mode})")
+        keras.utils.set_random_seed(session.seed)
         model = densenet_classifier((size, size, 3), num_classes=2, encoder_weights=cfg["encoder_weights"],
                                     train_mode=train_mode, l2=float(l2))
-        set_bn_momentum(model, cfg.get("bn_momentum"))
-        entry = data.models[key] = {"model": model, "initial": model.get_weights(), "mode": None}
+        set_batchnorm_momentum(model, cfg.get("bn_momentum"))
+        entry = session.cache[key] = {"model": model, "initial": model.get_weights(), "mode": None}
+    else:
+        session.log(f"{session.key}: reusing this process's DenseNet121 (initial weights restored, Adam zeroed)")
     model = entry["model"]
     model.set_weights(entry["initial"])
     if entry["mode"] != train_mode:
         set_train_mode(model, train_mode)
-        # Class weights arrive as per-sample weights (see _with_weights), so one 1:1 loss serves every row.
-        session.compile(model, optimizer=keras.optimizers.Adam(lr),
-                        loss=WeightedCategoricalCrossentropy((1.0, 1.0)))
+        # Class weights arrive as per-sample weights (sample_weight_column), so one 1:1 loss serves every row.
+        session.compile(model, optimizer=keras.optimizers.Adam(lr), loss=WeightedCategoricalCrossentropy((1.0, 1.0)),
+                        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
         entry["mode"] = train_mode
-    elif model.optimizer.built:
-        _reset_optimizer(model.optimizer, lr)
     else:
-        model.optimizer.learning_rate = lr
+        reset_optimizer(model.optimizer, learning_rate=lr)
+    keras.utils.set_random_seed(session.seed)
     return model
 
 
-def classification_metrics(y_true: np.ndarray, prob: np.ndarray, class_weights=(1.0, 1.0)) -> dict[str, Any]:
-    """Table 2's metrics of 2-class softmax outputs on a test set.
+def _cls_dataset(df: pd.DataFrame, cfg: dict, *, shuffle=False, augment=None, seed=0, weighted=False):
+    from dermkit.data.pipelines import classification_dataset
 
-    Args:
-        y_true: ``[N]`` labels, 1 = malignant.
-        prob: ``[N, 2]`` softmax probabilities (column 1 malignant).
-        class_weights: the row's loss weights (the loss column is Σ wᵢ CEᵢ / Σ wᵢ).
-
-    Returns:
-        ``loss``, ``accuracy``, ``benign_acc`` (specificity), ``malignant_acc`` (recall), ``balanced_acc``
-        (their mean), ``precision``, ``f1``, ``auc``, ``average_precision`` and ``confusion``
-        (``{"true_malignant": {"pred_malignant", "pred_benign"}, "true_benign": {...}}``).
-    """
-    from sklearn.metrics import confusion_matrix
-
-    from dermkit.losses import weighted_categorical_crossentropy
-    from dermkit.metrics.isic import isic_classification_scores
-
-    y_true = np.asarray(y_true).astype(int)
-    prob = np.clip(np.asarray(prob, np.float64), 0.0, 1.0)
-    pred = prob.argmax(axis=1)
-    (tn, fp), (fn, tp) = confusion_matrix(y_true, pred, labels=[0, 1]).tolist()
-    mal = tp / (tp + fn) if tp + fn else math.nan
-    ben = tn / (tn + fp) if tn + fp else math.nan
-    onehot = np.eye(len(CLASS_NAMES), dtype=np.float32)[y_true]
-    loss = float(weighted_categorical_crossentropy(onehot, prob.astype(np.float32), tuple(class_weights)))
-    scores = isic_classification_scores(y_true, prob, class_names=CLASS_NAMES, positive_class="malignant")
-    per_class = scores["per_class"]
-    return {
-        "loss": loss,
-        "accuracy": float((pred == y_true).mean()),
-        "benign_acc": ben, "malignant_acc": mal, "balanced_acc": float(np.nanmean([ben, mal])),
-        "precision": float(scores["precision"]), "f1": float(scores["f1"]),
-        "auc": float(per_class.loc["malignant", "auc"]),
-        "average_precision": float(per_class.loc["malignant", "average_precision"]),
-        "confusion": {"true_malignant": {"pred_malignant": tp, "pred_benign": fn},
-                      "true_benign": {"pred_malignant": fp, "pred_benign": tn}},
-    }
+    return classification_dataset(df, image_size=cfg["cls_size"], batch_size=cfg["cls_batch"], num_classes=2,
+                                  shuffle=shuffle, seed=seed, augment=augment, cache="memory",
+                                  sample_weight_column="weight" if weighted else None)
 
 
-def _train_classifier(data: Data, session, *, key: str, dataset: str, train_mode: str, lr: float, l2: float,
-                      class_weights, augment: bool):
+def _train_classifier(data: Data, session, *, dataset: str, settings_row: Table1Row, epochs: int):
+    """Train one Table 1 setting on ``dataset``'s train split (malignant up-sampled), best epoch by
+    validation balanced accuracy; returns ``(model, fit summary)``."""
     from dermkit.data.pipelines import Augment
     from dermkit.data.sampling import random_upsample
-    from dermkit.training.callbacks import BestBalancedAccuracy
+    from dermkit.training.callbacks import ValidationClassScores
 
     cfg = settings(session)
-    seed = session.options.seed
-    model = _classifier(data, session, train_mode=train_mode, l2=l2, lr=lr)
+    seed = session.seed
+    model = _classifier(session, train_mode=settings_row.weights, l2=settings_row.l2, lr=settings_row.lr)
     train_df = random_upsample(_frame(data, session, dataset, "train"), seed=seed)  # training split only
-    train = _cls_dataset(train_df, cfg, class_weights=class_weights, shuffle=True, seed=seed,
-                         augment=Augment(**AUGMENT) if augment else None)
-    val = _cls_dataset(_frame(data, session, dataset, "val"), cfg)
-    selector = BestBalancedAccuracy(val)
-    fit = session.fit(model, train, key=key, epochs=cfg["cls_epochs"], callbacks=[selector],
-                      monitor="val_balanced_accuracy", mode="max")
-    fit["best_epoch"] = None if selector.best_epoch is None else int(selector.best_epoch) + 1
+    train_df["weight"] = np.asarray(settings_row.class_weights, np.float64)[train_df["label"].to_numpy()]
+    train = _cls_dataset(train_df, cfg, shuffle=True, seed=seed, weighted=True,
+                         augment=Augment(**AUGMENT) if settings_row.augmentation else None)
+    scores = ValidationClassScores(_cls_dataset(_frame(data, session, dataset, "val"), cfg), class_names=CLASS_NAMES)
+    session.log(f"{session.key}: training {epochs} epochs of {len(train_df)} {dataset} images (malignant "
+                "up-sampled); the first epoch also traces the train step (a minute or more on a CPU)")
+    fit = session.fit(model, train, epochs=epochs, callbacks=[scores], monitor="val_balanced_accuracy", mode="max",
+                      checkpoint="best")
     fit["train_images_per_epoch"] = int(len(train_df))
-    model.save_weights(str(session.workdir(key) / "final.weights.h5"))
     return model, fit
 
 
@@ -633,16 +650,40 @@ def _predict(model, df: pd.DataFrame, cfg: dict) -> np.ndarray:
     return model.predict(ds.map(lambda x, y: x), verbose=0)
 
 
+def _table2_numbers(y_true, prob: np.ndarray, class_weights=_NO) -> dict[str, Any]:
+    """Table 2's columns (and Table 3's confusion matrix) of 2-class softmax outputs on a test set; the loss
+    column is the row's own loss, Σ wᵢ CEᵢ / Σ wᵢ."""
+    from dermkit.losses import weighted_categorical_crossentropy
+    from dermkit.metrics.isic import binary_classification_scores
+
+    y_true = np.asarray(y_true).astype(int)
+    prob = np.clip(np.asarray(prob, np.float64), 0.0, 1.0)
+    s = binary_classification_scores(y_true, prob, class_names=CLASS_NAMES)
+    onehot = np.eye(len(CLASS_NAMES), dtype=np.float32)[y_true]
+    loss = float(weighted_categorical_crossentropy(onehot, prob.astype(np.float32), tuple(class_weights)))
+    cm = s["confusion_matrix"]
+    return {
+        "loss": loss, "accuracy": s["accuracy"], "benign_acc": s["specificity"], "malignant_acc": s["sensitivity"],
+        "balanced_acc": s["balanced_accuracy"], "precision": s["precision"], "f1": s["f1"], "auc": s["auc"],
+        "average_precision": s["average_precision"],
+        "confusion": {f"true_{t}": {f"pred_{p}": int(cm.loc[t, p]) for p in ("malignant", "benign")}
+                      for t in ("malignant", "benign")},
+    }
+
+
 def _run_classifier(exp: Experiment, data: Data, session) -> dict[str, Any]:
     p = exp.params
     cfg = settings(session)
-    model, fit = _train_classifier(data, session, key=exp.key, dataset=p["data"], train_mode=p["train_mode"],
-                                   lr=p["lr"], l2=p["l2"], class_weights=p["class_weights"], augment=p["augment"])
+    row = TABLE1[p["row"]]
+    model, fit = _train_classifier(data, session, dataset=p["data"], settings_row=row,
+                                   epochs=p["epochs"] or cfg["cls_epochs"])
+    model.save(session.artifact(exp.key, MODEL_FILE))
     test = _frame(data, session, p["data"], "test")
+    session.log(f"{exp.key}: evaluating on the ISIC 2020 test split ({len(test)} images)")
     prob = _predict(model, test, cfg)
-    result = classification_metrics(test["label"].to_numpy(), prob, p["class_weights"])
+    result = _table2_numbers(test["label"].to_numpy(), prob, row.class_weights)
     result.update({
-        "fit": fit, "settings": {**_t1_reported(p["row"]), "lr": p["lr"]},
+        "fit": fit, "settings": _t1_values(row),
         "trainable_params": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
         "y_true": test["label"].astype(int).tolist(), "p_malignant": prob[:, 1].round(6).tolist(),
         "image_id": test["image_id"].tolist(),
@@ -655,32 +696,24 @@ def _run_classifier(exp: Experiment, data: Data, session) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------------------
 def _test_tones(data: Data, session) -> pd.DataFrame:
     """Per ISIC 2020 test image: palette tone and ITA category of the surrounding skin of the *original*
-    image, estimated outside the lesion mask predicted by the segmenter (written as ISIC mask PNGs)."""
-    if "tones" in data.extra:
-        return data.extra["tones"]
+    image, estimated outside the lesion mask the segmenter predicted (the crops row's ``test_masks/``)."""
     from dermkit.data.imageio import read_image, read_mask
     from dermkit.errors import DermkitDataError
-    from dermkit.inference import write_isic_masks
     from dermkit.preprocessing.skin_tone import estimate_skin_tone
 
-    cfg = settings(session)
-    exp = next(e for e in EXPERIMENTS if e.key == SEGMENTER_KEY)
-    test = _frame(data, session, "original", "test")
-    masks = write_isic_masks(_segmenter(data, session), test, data.cache / "test_masks",
-                             input_size=tuple(cfg[exp.params["size_key"]]), progress=False)
+    test = _crops_frame(data, session)
+    test = test[test["split"] == "test"].reset_index(drop=True)
+    session.log(f"{session.key}: estimating the skin tone of {len(test)} test images")
     tones, itas = [], []
-    for row in masks.itertuples():
+    for row in test.itertuples():
         try:
-            est = estimate_skin_tone(read_image(row.image_path), read_mask(row.mask_path))
+            est = estimate_skin_tone(read_image(row.original_path), read_mask(row.test_mask_path))
             tones.append(est["tone"])
             itas.append(est["ita_category"])
         except DermkitDataError:
             tones.append("unknown")
             itas.append("unknown")
-    frame = pd.DataFrame({"image_id": test["image_id"], "tone": tones, "ita_category": itas,
-                          "mask_path": masks["mask_path"]})
-    data.extra["tones"] = frame
-    return frame
+    return pd.DataFrame({"image_id": test["image_id"], "tone": tones, "ita_category": itas})
 
 
 def _rates_table(y_true, y_pred, groups) -> list[dict]:
@@ -691,49 +724,35 @@ def _rates_table(y_true, y_pred, groups) -> list[dict]:
     return [{"group": str(r["group"]), **{m: float(r[m]) for m in TONE_METRICS}} for r in table.to_dict("records")]
 
 
-def _best_model(data: Data, session):
-    """Row 4's trained model (from this run, or its saved weights)."""
-    mode, _, _, lr, l2, _ = TABLE1[4]
-    path = session.workdir(BEST_KEY) / "final.weights.h5"
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: the skin-tone study needs Table 2 row 4; run it first (--table 2)")
-    model = _classifier(data, session, train_mode=mode, l2=l2, lr=lr)
-    model.load_weights(str(path))
-    return model
-
-
 def _run_tone(exp: Experiment, data: Data, session) -> dict[str, Any]:
+    from dermkit.preprocessing.skin_tone import get_skin_tone, ita_category, ita_from_lab
+
     cfg = settings(session)
     dataset = exp.params["dataset"]
+    source = exp.params["settings_of_row"]
     result: dict[str, Any] = {"dataset": dataset}
     if dataset == "balanced" and not session.options.quick:
-        mode, _, aug, lr, l2, w = TABLE1[4]
-        model, fit = _train_classifier(data, session, key=exp.key, dataset="balanced", train_mode=mode, lr=lr,
-                                       l2=l2, class_weights=(1.0, w), augment=aug)
+        model, fit = _train_classifier(data, session, dataset="balanced", settings_row=TABLE1[source],
+                                       epochs=cfg["cls_epochs"])
         result["fit"] = fit
-        result["model"] = "row 4 settings trained on the balanced skin-tone train/val splits"
+        result["model"] = f"row {source} settings trained on the balanced skin-tone train/val splits"
     else:
-        model = _best_model(data, session)
-        result["model"] = "row 4 (trained on segmented crops)"
+        model = _load_model(session, _row_key(source))
+        result["model"] = f"row {source} (trained on segmented crops)"
         if dataset == "balanced":
             result["model"] += "; --quick evaluates it on the balanced-tone test split without retraining"
     test = _frame(data, session, dataset, "test")
+    session.log(f"{exp.key}: evaluating on the {dataset} test split ({len(test)} images)")
     prob = _predict(model, test, cfg)
     y_true, y_pred = test["label"].to_numpy().astype(int), prob.argmax(axis=1)
-    tones = _test_tones(data, session)
     if dataset == "balanced":
-        from dermkit.preprocessing.skin_tone import SKIN_TONES
-
-        palette = {t.label: t for t in SKIN_TONES}
-        from dermkit.preprocessing.skin_tone import ita_category
-
-        painted = test["painted_tone"].tolist()
-        lab = [palette[t].lab for t in painted]
-        ita = [ita_category(math.degrees(math.atan2(L - 50.0, b))) for L, _, b in lab]
-        tone_groups, ita_groups = painted, ita
+        tone_groups = test["painted_tone"].tolist()
+        ita_groups = [ita_category(ita_from_lab(get_skin_tone(t).lab[0], get_skin_tone(t).lab[2])) for t in tone_groups]
     else:
+        tones = _test_tones(data, session).set_index("image_id").loc[test["image_id"]]
         tone_groups, ita_groups = tones["tone"].tolist(), tones["ita_category"].tolist()
-    result.update(classification_metrics(y_true, prob))
+    metrics = _table2_numbers(y_true, prob)
+    result.update(metrics)
     result["per_tone"] = _rates_table(y_true, y_pred, tone_groups)
     result["per_ita"] = _rates_table(y_true, y_pred, ita_groups)
     result["tone_counts"] = pd.Series(tone_groups).value_counts().sort_index().to_dict()
@@ -741,10 +760,12 @@ def _run_tone(exp: Experiment, data: Data, session) -> dict[str, Any]:
 
 
 def run_experiment(exp: Experiment, data: Data, session) -> dict[str, Any]:
-    """Run one row of the grid (called by the runner inside the strategy scope)."""
+    """Run one row of the grid (called by the engine inside the strategy scope)."""
     kind = exp.params["kind"]
     if kind == "segmentation":
         return _run_segmentation(exp, data, session)
+    if kind == "crops":
+        return _run_crops(exp, data, session)
     if kind == "classifier":
         return _run_classifier(exp, data, session)
     if kind == "tone":
@@ -766,6 +787,10 @@ def _quick_note(session) -> list[str]:
             f"≤ {q['isic_images']} images — not the paper's settings."]
 
 
+def _classifier_rows() -> list[Experiment]:
+    return [e for e in EXPERIMENTS if e.params["kind"] == "classifier"]
+
+
 def make_tables(results: dict[str, dict], data, session) -> list[Table]:
     """Tables 1, 2, 3, 3cm and skin_tone from the finished rows (rows not run show the paper's numbers only)."""
     chosen = set(session.options.tables)
@@ -774,7 +799,7 @@ def make_tables(results: dict[str, dict], data, session) -> list[Table]:
     isic_label = "SYNTHETIC ISIC 2020 test split" if synthetic else "ISIC 2020 test split (15 %)"
     ham_label = "SYNTHETIC HAM10000 test split" if synthetic else "HAM10000 test split (15 %)"
     notes = _quick_note(session)
-    rows_cls = [e for e in EXPERIMENTS if e.params["kind"] == "classifier"]
+    rows_cls = _classifier_rows()
     tables = []
     if "1" in wanted:
         rows = []
@@ -784,17 +809,22 @@ def make_tables(results: dict[str, dict], data, session) -> list[Table]:
             if res:
                 fit = res.get("fit", {})
                 ours = {**res["settings"], "trainable_params": res.get("trainable_params"),
-                        "epochs_run": fit.get("epochs_run"), "best_epoch": fit.get("best_epoch")}
-            rows.append(TableRow(exp.label, ours, exp.reported["1"]))
+                        "epochs_run": fit.get("epochs_total", fit.get("epochs_run")),
+                        "best_epoch": fit.get("best_epoch")}
+            rows.append(TableRow(exp.label, ours, exp.reported.get("1", {})))
         tables.append(Table("1", "Ablation settings (dermkit: the settings this run used)",
                             T1_METRICS + ("trainable_params", "epochs_run", "best_epoch"), rows, isic_label,
                             synthetic, notes))
     if "2" in wanted:
-        rows = [TableRow(exp.label, {m: results.get(exp.key, {}).get(m) for m in T2_METRICS} if exp.key in results
-                         else {}, exp.reported["2"]) for exp in rows_cls]
-        extra = [f"row {e.params['row']}: best epoch {results[e.key]['fit'].get('best_epoch')} of "
-                 f"{results[e.key]['fit'].get('epochs_run')} (validation balanced accuracy)"
+        rows = [TableRow(exp.label, {m: results[exp.key].get(m) for m in T2_METRICS} if exp.key in results else {},
+                         exp.reported.get("2", {})) for exp in rows_cls]
+        extra = [f"{e.key}: best epoch {results[e.key]['fit'].get('best_epoch')} of "
+                 f"{results[e.key]['fit'].get('epochs_total')} (validation balanced accuracy)"
                  for e in rows_cls if e.key in results]
+        crops = results.get(CROPS_KEY)
+        if crops:
+            extra.append(f"{CROPS_KEY}: {int(crops['fallbacks'])} of {int(crops['n_images'])} ISIC 2020 images had "
+                         "an empty predicted mask and were kept whole")
         tables.append(Table("2", "Classifier results on the test set", T2_METRICS, rows, isic_label, synthetic,
                             notes + extra))
     if "3" in wanted:
@@ -837,7 +867,7 @@ def make_tables(results: dict[str, dict], data, session) -> list[Table]:
             "The report gives Figures 4 and 6 as bar charts only (no numbers). Fig. 4: tones estimated on the "
             "original test images outside the predicted lesion mask; Fig. 6: the tone painted as background.",
             "Palette A (dark) – R (light) interpolated from the Monk Skin Tone scale "
-            "(dermkit.preprocessing.skin_tone).",
+            "(dermkit.preprocessing.skin_tone); ITA° = arctan((L* − 50)/b*)·180/π.",
         ]
         tables.append(Table("skin_tone", "Sensitivity and false-negative rate per skin tone (Section 7)",
                             TONE_METRICS, rows, isic_label, synthetic, tone_notes))
@@ -851,17 +881,23 @@ def _figure_title(text: str, session) -> str:
     return f"SYNTHETIC DATA — {text}" if session.options.synthetic else text
 
 
+def _history(result: dict) -> dict:
+    return dict(result.get("fit", {}).get("history", {}))
+
+
 def make_figures(results: dict[str, dict], data: Data, session) -> list[Path]:
-    """Fig. 1 (masks), Fig. 2 (activation maps), Figs. 4/6 (per-tone bars), precision–recall and ROC curves."""
+    """Fig. 1 (masks), Fig. 2 (activation maps), Figs. 4/6 (per-tone bars), Figs. 7/8 (per-epoch curves),
+    precision–recall and ROC curves — each from the rows present."""
     from dermkit import plots
 
     out = session.figures_dir
     files: list[Path] = []
-    seg_keys = [e.key for e in EXPERIMENTS if e.params["kind"] == "segmentation"]
-    if all(k in results for k in seg_keys):
+    if all(k in results for k in SEGMENTERS):
+        session.log("figures: Fig. 1 (predicted masks)")
         files.append(_figure_masks(data, session, out))
-    if "t2_row03" in results and BEST_KEY in results:
+    if _row_key(3) in results and BEST_KEY in results and CROPS_KEY in results:
         try:
+            session.log("figures: Fig. 2 (Grad-CAM of rows 3 and 4)")
             files.append(_figure_cam(data, session, out))
         except Exception as exc:  # a figure must not lose the run's tables
             session.log(f"Figure 2 skipped: {exc}")
@@ -875,8 +911,24 @@ def make_figures(results: dict[str, dict], data: Data, session) -> list[Path]:
                 title = _figure_title(f"goel2021 {fig.replace('fig', 'Fig. ')}: {res['dataset']} test split", session)
                 files.append(plots.plot_per_tone_rates(table, out / f"{fig}_{suffix}.png", title=title,
                                                        overwrite=True))
-    curves = {f"row {e.params['row']}": (results[e.key]["y_true"], results[e.key]["p_malignant"])
-              for e in EXPERIMENTS if e.params["kind"] == "classifier" and e.key in results}
+    if BEST_KEY in results and _history(results[BEST_KEY]):
+        res = results[BEST_KEY]
+        files.append(plots.plot_training_curves(
+            {f"row {BEST_ROW} (best)": _history(res)}, out / "fig7_training_curves.png",
+            best_epochs={f"row {BEST_ROW} (best)": res["fit"].get("best_epoch")}, overwrite=True,
+            title=_figure_title("goel2021 Fig. 7: training loss and accuracy, validation class accuracies per "
+                                "epoch", session)))
+    runs = {label: results[key] for key, label in ((_row_key(7), "row 7 (augm.)"),
+                                                   (LONG_RUN_KEY, f"row 7 (augm.), {LONG_RUN_EPOCHS} epochs"))
+            if key in results and _history(results[key])}
+    if runs:
+        files.append(plots.plot_training_curves(
+            {label: _history(res) for label, res in runs.items()}, out / "fig8_augmentation_curves.png",
+            best_epochs={label: res["fit"].get("best_epoch") for label, res in runs.items()}, overwrite=True,
+            title=_figure_title("goel2021 Fig. 8: with augmentations, 15 and 50 epochs", session)))
+    curves = {f"row {e.params['row']}" + (f", {e.params['epochs']} epochs" if e.params["epochs"] else ""):
+              (results[e.key]["y_true"], results[e.key]["p_malignant"])
+              for e in _classifier_rows() if e.key in results}
     if curves:
         files.append(plots.plot_pr_roc_curves(curves, out / "pr_roc.png", overwrite=True,
                                               title=_figure_title("goel2021 classifiers: precision–recall and ROC "
@@ -885,18 +937,16 @@ def make_figures(results: dict[str, dict], data: Data, session) -> list[Path]:
 
 
 def _figure_masks(data: Data, session, out: Path) -> Path:
+    import cv2
+
     from dermkit import plots
 
     cfg = settings(session)
     masks: dict[str, list] = {}
     images = None
-    for exp in (e for e in EXPERIMENTS if e.params["kind"] == "segmentation"):
-        model = data.models.get(exp.key)
-        if model is None:
-            model, _ = _build_segmenter(exp.params, {**cfg, "encoder_weights": None})
-            model.load_weights(str(_seg_path(session, exp.key)))
-        size = tuple(cfg[exp.params["size_key"]])
-        x, truth = _seg_test(data, size)
+    for key, spec in SEGMENTERS.items():
+        model = _load_model(session, key)
+        x, truth = _seg_test(data, tuple(cfg[spec["size_key"]]))
         x, truth = x[:3], truth[:3]
         if images is None:
             images = list(x)
@@ -904,10 +954,8 @@ def _figure_masks(data: Data, session, out: Path) -> Path:
             ref = truth.shape[1:3]
         prob = model.predict(x, verbose=0)[..., 0]
         if prob.shape[1:] != ref:
-            import cv2
-
             prob = np.stack([cv2.resize(p, (ref[1], ref[0])) for p in prob])
-        masks[f"{exp.label} mask"] = list(prob > 0.5)
+        masks[f"{spec['label']} mask"] = list(prob > 0.5)
     return plots.plot_mask_comparison(images, masks, out / "fig1_masks.png", overwrite=True,
                                       title=_figure_title("goel2021 Fig. 1: predicted lesion masks (test split)",
                                                           session))
@@ -922,10 +970,9 @@ def _figure_cam(data: Data, session, out: Path) -> Path:
     segmented = _frame(data, session, "segmented", "test")
     pick = int(np.flatnonzero(original["label"].to_numpy() == 1)[0]) if original["label"].any() else 0
     panels = []
-    for key, frame, name in (("t2_row03", original, "(a) trained on original images"),
+    for key, frame, name in ((_row_key(3), original, "(a) trained on original images"),
                              (BEST_KEY, segmented, "(b) trained on segmented crops")):
-        model = _classifier(data, session, train_mode="finetune", l2=0.0, lr=1e-3)
-        model.load_weights(str(session.workdir(key) / "final.weights.h5"))
+        model = _load_model(session, key)
         image = read_image(frame["image_path"][pick]).astype(np.float32) / 255.0
         panels.append((name, image, grad_cam(model, image)))
     title = _figure_title(f"goel2021 Fig. 2: Grad-CAM of the last DenseNet features, test image "

@@ -32,6 +32,7 @@ __all__ = [
     "ITA_CATEGORIES",
     "get_skin_tone",
     "individual_typology_angle",
+    "ita_from_lab",
     "ita_category",
     "skin_ring_mask",
     "estimate_skin_tone",
@@ -145,9 +146,22 @@ def get_skin_tone(tone) -> SkinTone:
 # --------------------------------------------------------------------------------------------- ITA
 
 
-def _ita_from_lab(lightness: float, b_star: float) -> float:
-    """ITA° = arctan((L* − 50) / b*) · 180/π, with b* = 0 taken as the limit b* → 0⁺ (±90°, 0 at L* = 50)."""
+def ita_from_lab(lightness: float, b_star: float) -> float:
+    """The Individual Typology Angle of one CIELAB colour, in degrees: the one ITA equation of dermkit.
+
+    ``ITA° = arctan((L* − 50) / b*) · 180/π`` (Chardon, Cretois & Hourseau, Int J Cosmet Sci 1991; used on
+    ISIC images by Kinyanjui et al., MICCAI 2020). The plain arctangent of the ratio, as defined, so the
+    result lies in [−90°, 90°]; for skin (b* > 0) it equals ``atan2(L* − 50, b*)``, but for b* < 0 ``atan2``
+    would give angles beyond ±90° that no ITA group covers. b* = 0 is taken as the limit b* → 0⁺: +90° if
+    L* > 50, −90° if L* < 50, 0° at L* = 50. (The goel2021 report does not use the ITA; dermkit reports it
+    beside the report's palette tones.)
+
+    Raises:
+        ValueError: NaN input.
+    """
     lightness, b_star = float(lightness), float(b_star)
+    if math.isnan(lightness) or math.isnan(b_star):
+        raise ValueError(f"L* and b* must be numbers. Received: L*={lightness!r}, b*={b_star!r}")
     if b_star == 0.0:
         return 0.0 if lightness == 50.0 else math.copysign(90.0, lightness - 50.0)
     return math.degrees(math.atan((lightness - 50.0) / b_star))
@@ -156,10 +170,8 @@ def _ita_from_lab(lightness: float, b_star: float) -> float:
 def individual_typology_angle(image: np.ndarray, skin_mask: np.ndarray | None = None) -> float:
     """Individual Typology Angle of the skin pixels, in degrees (Chardon et al. 1991).
 
-    ``ITA° = arctan((L* − 50) / b*) · 180/π`` with L* and b* the medians (taken separately) of the CIELAB
-    values (D65) of the skin pixels. The plain arctangent of the ratio is used, as in the standard
-    definition, so the result lies in [−90°, 90°] (skin has b* > 0, where this equals ``atan2``). When the
-    median b* is exactly 0 the limit b* → 0⁺ is returned: +90° if L* > 50, −90° if L* < 50, 0° if L* = 50.
+    :func:`ita_from_lab` (``ITA° = arctan((L* − 50) / b*) · 180/π``) of L* and b* the medians (taken
+    separately) of the CIELAB values (D65) of the skin pixels; in [−90°, 90°].
     Higher ITA = lighter skin; see :func:`ita_category` for the usual groups.
 
     Args:
@@ -177,7 +189,7 @@ def individual_typology_angle(image: np.ndarray, skin_mask: np.ndarray | None = 
         pixels = lab[mask]
     if pixels.shape[0] == 0:
         raise DermkitDataError("skin_mask selects no pixel: cannot compute the ITA")
-    return _ita_from_lab(np.median(pixels[:, 0]), np.median(pixels[:, 2]))
+    return ita_from_lab(np.median(pixels[:, 0]), np.median(pixels[:, 2]))
 
 
 def ita_category(ita: float) -> str:
@@ -338,7 +350,7 @@ def estimate_skin_tone(
     distances = color.deltaE_ciede2000(np.broadcast_to(skin_lab, _PALETTE_LAB.shape), _PALETTE_LAB)
     nearest = int(np.argmin(distances))
     tone = SKIN_TONES[nearest]
-    ita = _ita_from_lab(np.median(pixels[:, 0]), np.median(pixels[:, 2]))
+    ita = ita_from_lab(np.median(pixels[:, 0]), np.median(pixels[:, 2]))
     return {
         "tone": tone.label,
         "rgb": tone.rgb,

@@ -2,6 +2,9 @@
 
 - :class:`BestBalancedAccuracy` — model selection by validation balanced accuracy (goel2021 Section 5.2:
   "we select the best models based on the balanced accuracy"; the best epoch is usually an early one).
+- :class:`ValidationClassScores` — per-class validation accuracy and balanced accuracy in the epoch logs
+  (goel2021 Figures 7–8: benign, malignant and balanced accuracy per epoch), for the engine's history and
+  its ``monitor="val_balanced_accuracy"`` checkpoint.
 """
 
 from __future__ import annotations
@@ -16,11 +19,15 @@ require_tensorflow("dermkit.training.callbacks")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from dermkit.metrics.classification import balanced_multiclass_accuracy, class_labels  # noqa: E402
+from dermkit.metrics.classification import (  # noqa: E402
+    balanced_multiclass_accuracy,
+    class_labels,
+    per_class_recall,
+)
 
 # ``class_labels`` lives in dermkit.metrics.classification (one label rule); re-exported here for old imports.
 
-__all__ = ["BestBalancedAccuracy", "class_labels"]
+__all__ = ["BestBalancedAccuracy", "ValidationClassScores", "class_labels"]
 
 
 def _predict_with_labels(model, validation_data, batch_size):
@@ -149,3 +156,54 @@ class BestBalancedAccuracy(keras.callbacks.Callback):
             self.model.set_weights(self.best_weights)
             if self.verbose:
                 print(f"Restored the weights of epoch {self.best_epoch + 1} ({self.log_name}={self.best:.4f})")
+
+
+class ValidationClassScores(keras.callbacks.Callback):
+    """Write each class's validation accuracy (recall) and the balanced accuracy into every epoch's logs.
+
+    At each epoch end the model predicts ``validation_data`` once; the logs get ``{prefix}{name}_acc`` per
+    class (:func:`dermkit.metrics.classification.per_class_recall`: the share of that class's samples
+    predicted as it, tied rows counting as wrong, NaN for a class absent from the data) and
+    ``{prefix}balanced_accuracy`` (:func:`dermkit.metrics.balanced_multiclass_accuracy`). Place it before
+    the callbacks that read them — the engine's ``session.fit(..., callbacks=[this], monitor=
+    "val_balanced_accuracy", mode="max")`` does (its best checkpoint, ``CSVLogger`` and the fit summary's
+    ``history``, which goel2021 Figures 7–8 are drawn from).
+
+    goel2021: ``class_names=("benign", "malignant")`` gives ``val_benign_acc``, ``val_malignant_acc`` and
+    ``val_balanced_accuracy`` ("benign acc.", "malignant acc." and "balanced acc." of Table 2, per epoch).
+    """
+
+    def __init__(self, validation_data, *, class_names, prefix: str = "val_", batch_size: int | None = None):
+        """Args:
+            validation_data: ``(x, y)`` / ``(x, y, sample_weight)`` arrays, or a ``tf.data.Dataset`` (any
+                re-iterable) of such batches; ``y`` one-hot ``[N, K]`` or integer labels ``[N]``. Sample
+                weights are ignored.
+            class_names: the ``K`` class names, in label order (log keys ``{prefix}{name}_acc``).
+            prefix: prefix of the log keys. Default ``"val_"``.
+            batch_size: ``predict`` batch size for array inputs. Default None (Keras' 32).
+
+        Raises:
+            ValueError: no ``validation_data``, fewer than two or repeated class names.
+        """
+        super().__init__()
+        if validation_data is None:
+            raise ValueError("validation_data is required. Received: validation_data=None")
+        names = [str(n) for n in class_names]
+        if len(names) < 2 or len(set(names)) != len(names):
+            raise ValueError(f"class_names must be two or more distinct names. Received: {list(class_names)!r}")
+        self.validation_data = validation_data
+        self.class_names = tuple(names)
+        self.prefix = str(prefix)
+        self.batch_size = batch_size
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The log keys written, in order."""
+        return (*(f"{self.prefix}{n}_acc" for n in self.class_names), f"{self.prefix}balanced_accuracy")
+
+    def on_epoch_end(self, epoch, logs=None):
+        y_true, y_pred = _predict_with_labels(self.model, self.validation_data, self.batch_size)
+        recall = per_class_recall(y_true, y_pred, num_classes=len(self.class_names))
+        values = [float(v) for v in recall] + [balanced_multiclass_accuracy(y_true, y_pred)]
+        if logs is not None:
+            logs.update(dict(zip(self.keys, values)))

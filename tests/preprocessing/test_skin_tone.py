@@ -18,6 +18,7 @@ from dermkit.preprocessing.skin_tone import (
     get_skin_tone,
     individual_typology_angle,
     ita_category,
+    ita_from_lab,
     replace_background,
     skin_ring_mask,
 )
@@ -84,6 +85,31 @@ def test_individual_typology_angle_formula(lightness, b_star, expected):
     lab = color.rgb2lab(image)[0, 0]  # the exact Lab the function sees (gamut round trip)
     assert abs(lab[0] - lightness) < 1e-6 and abs(lab[2] - b_star) < 1e-6
     assert individual_typology_angle(image) == pytest.approx(expected, abs=1e-6)
+
+
+@pytest.mark.parametrize("lightness, b_star, expected", ITA_CASES + [
+    (60.0, -10.0, -45.0),  # b* < 0: arctan(1 / −1) = −45°, where atan2 would give 135°
+    (40.0, -10.0, 45.0),  # arctan(−10 / −10) = 45°, where atan2 would give −135°
+    (50.0, 0.0, 0.0),
+])
+def test_ita_from_lab_hand_values(lightness, b_star, expected):
+    assert ita_from_lab(lightness, b_star) == pytest.approx(expected, abs=1e-9)
+
+
+def test_ita_from_lab_stays_in_the_ita_range_and_refuses_nan():
+    rng = np.random.default_rng(0)
+    for lightness, b_star in zip(rng.uniform(0, 100, 200), rng.uniform(-60, 60, 200)):
+        assert -90.0 <= ita_from_lab(lightness, b_star) <= 90.0
+    with pytest.raises(ValueError, match="numbers"):
+        ita_from_lab(float("nan"), 10.0)
+
+
+def test_palette_ita_uses_the_one_definition():
+    """Every palette tone's ITA (as goel2021 groups the painted tones of Fig. 6) by the hand formula."""
+    for tone in SKIN_TONES:
+        lightness, _, b_star = tone.lab
+        assert b_star > 0  # skin colours: arctan and atan2 agree here
+        assert ita_from_lab(lightness, b_star) == pytest.approx(math.degrees(math.atan((lightness - 50) / b_star)))
 
 
 def test_ita_uses_median_of_masked_pixels_only():

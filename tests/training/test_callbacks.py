@@ -132,3 +132,32 @@ def test_bad_arguments():
         BestBalancedAccuracy((X_VAL,))
     with pytest.raises(ValueError, match="filepath must end in"):
         BestBalancedAccuracy((X_VAL, Y_VAL), filepath="best.h5")
+
+
+# --- ValidationClassScores -----------------------------------------------------------------------------------
+def test_validation_class_scores_logs_per_class_and_balanced(tmp_path):
+    from dermkit.training.callbacks import ValidationClassScores
+
+    model = _model()
+    scores = ValidationClassScores((X_VAL, Y_VAL), class_names=("benign", "malignant"))
+    # epoch 1 GOOD: 6/6 benign, 2/2 malignant; epoch 2 ALL_BENIGN: 6/6, 0/2; epoch 3 TIED: 0/6, 0/2
+    history = _fit(model, scores, [GOOD, ALL_BENIGN, TIED]).history
+    assert scores.keys == ("val_benign_acc", "val_malignant_acc", "val_balanced_accuracy")
+    assert history["val_benign_acc"] == [1.0, 1.0, 0.0]
+    assert history["val_malignant_acc"] == [1.0, 0.0, 0.0]
+    assert history["val_balanced_accuracy"] == [1.0, 0.5, 0.0]
+
+
+def test_validation_class_scores_dataset_and_absent_class():
+    from dermkit.training.callbacks import ValidationClassScores
+
+    model = _model()
+    benign_only = tf.data.Dataset.from_tensor_slices((X_VAL[:6], Y_VAL[:6])).batch(4)
+    scores = ValidationClassScores(benign_only, class_names=("benign", "malignant"), prefix="v_")
+    history = _fit(model, scores, [ALL_MALIGNANT]).history
+    assert history["v_benign_acc"] == [0.0] and np.isnan(history["v_malignant_acc"][0])
+    assert history["v_balanced_accuracy"] == [0.0]
+    with pytest.raises(ValueError, match="distinct"):
+        ValidationClassScores(benign_only, class_names=("a", "a"))
+    with pytest.raises(ValueError, match="required"):
+        ValidationClassScores(None, class_names=("a", "b"))

@@ -1,0 +1,57 @@
+"""ISIC 2020 preparation of goel2021 Section 4.1: resize to 640×480, centre crop 480×480, resize to 224×224."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dermkit.errors import DermkitDataError
+from dermkit.preprocessing.isic2020 import centre_square_crop, preprocess_isic2020, resize_uint8
+
+
+def test_preprocess_resizes_then_centre_crops():
+    image = np.zeros((400, 600, 3), np.uint8)  # a 3:2 source
+    image[:, 300:] = 255  # right half white
+    base, out = preprocess_isic2020(image, base_size=(480, 640), out_size=224)
+    assert base.shape == (480, 640, 3) and out.shape == (224, 224, 3) and out.dtype == np.uint8
+    # the 640-wide stage is white from x = 320; the crop keeps x in [80, 560), so white from crop column 240 of
+    # 480, i.e. output column 112 of 224
+    assert base[:, :319].max() == 0 and base[:, 321:].min() == 255
+    assert out[:, :110].max() == 0 and out[:, 114:].min() == 255
+
+
+def test_shrinking_is_area_averaging():
+    """An exact 2× shrink by INTER_AREA is the mean of each 2×2 block (plain NumPy, rounded)."""
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (960, 1280, 3), dtype=np.uint8)
+    blocks = image.reshape(480, 2, 640, 2, 3).astype(np.float64).mean(axis=(1, 3))
+    base = resize_uint8(image, (480, 640))
+    assert np.abs(base.astype(np.float64) - blocks).max() <= 1.0  # OpenCV rounds the block means
+
+
+def test_growing_is_bilinear_and_same_size_is_a_copy():
+    image = np.zeros((2, 2, 3), np.uint8)
+    image[:, 1] = 200
+    grown = resize_uint8(image, (2, 4))
+    # half-pixel centres: output columns at x = 0.25, 0.75 (source px) → 0, 0, then 0.25 → 50, 0.75 → 150 ...
+    assert grown[0, :, 0].tolist() == [0, 50, 150, 200]
+    same = resize_uint8(image, (2, 2))
+    assert same is not image and np.array_equal(same, image)
+
+
+def test_centre_square_crop():
+    image = np.arange(3 * 5 * 3, dtype=np.uint8).reshape(3, 5, 3)
+    assert np.array_equal(centre_square_crop(image), image[:, 1:4])
+    tall = np.zeros((7, 4, 3), np.uint8)
+    assert centre_square_crop(tall).shape == (4, 4, 3)
+
+
+def test_bad_inputs():
+    with pytest.raises(DermkitDataError, match="uint8"):
+        preprocess_isic2020(np.zeros((4, 4, 3), np.float32))
+    with pytest.raises(DermkitDataError, match=r"\[H, W, 3\]"):
+        resize_uint8(np.zeros((4, 4), np.uint8), (2, 2))
+    with pytest.raises(ValueError, match="out_size"):
+        preprocess_isic2020(np.zeros((4, 4, 3), np.uint8), out_size=0)
+    with pytest.raises(ValueError, match="size"):
+        resize_uint8(np.zeros((4, 4, 3), np.uint8), (2,))
