@@ -5,8 +5,8 @@
   into superpixel values (a superpixel on the lesion border gets the fraction of its pixels inside).
 
 The paper's Lesion row uses a *trained* lesion-segmentation model's predicted mask (its ISIC 2017 Part 1
-entry, Section III-C); the full reproduction does the same. ``--quick`` runs feed the ground-truth lesion
-mask instead, which gives an optimistic Lesion row.
+entry, Section III-C); the reproduction does the same, also in ``--quick`` runs (with a lesion model
+trained at the quick settings).
 
 Neither function imports TensorFlow (``dermkit.models`` checks only that it is installed).
 """

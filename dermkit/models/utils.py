@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from dermkit._optional import require_tensorflow
 
 require_tensorflow("dermkit.models.utils")
 
 import keras  # noqa: E402
 
-__all__ = ["set_batchnorm_momentum", "batchnorm_layers"]
+__all__ = ["set_batchnorm_momentum", "batchnorm_layers", "save_model_for_inference"]
 
 
 def batchnorm_layers(model: keras.Model) -> list:
@@ -56,3 +59,26 @@ def set_batchnorm_momentum(model: keras.Model, momentum: float | None) -> keras.
     for layer in batchnorm_layers(model):
         layer.momentum = float(momentum)
     return model
+
+
+def save_model_for_inference(model: keras.Model, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Save ``model`` as a ``.keras`` file without optimizer state, atomically (a third of the size after Adam).
+
+    Keras 3's ``model.save`` ignores ``include_optimizer=False`` and ``keras.models.clone_model`` keeps the
+    compile state, so the model is rebuilt uncompiled from its config with the same weights and saved; it
+    reloads with :func:`dermkit.load_model` and predicts exactly as ``model``.
+
+    Raises:
+        ValueError: ``path`` does not end in ``.keras``. FileExistsError: it exists and ``overwrite`` is False.
+    """
+    from dermkit._io import atomic_path
+
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ValueError(f"save_model_for_inference writes a '.keras' file. Received: path={str(path)!r}")
+    clone = type(model).from_config(model.get_config())
+    clone.set_weights(model.get_weights())
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        tmp.unlink()  # Keras writes the zip itself
+        clone.save(tmp)
+    return path

@@ -577,16 +577,6 @@ def _fig5_distance(jaccard: float) -> float:
     return max(0.0, low - jaccard, jaccard - high)
 
 
-def save_model_for_inference(model, path: Path) -> Path:
-    """Save ``model`` as a ``.keras`` file without its optimizer state (a third of the size after Adam; Keras 3's
-    ``model.save`` ignores ``include_optimizer=False``, and ``clone_model`` compiles its clone): an uncompiled
-    model rebuilt from the config, with the same weights."""
-    clone = type(model).from_config(model.get_config())
-    clone.set_weights(model.get_weights())
-    clone.save(path)
-    return Path(path)
-
-
 def _run_lesion_model(exp: Experiment, data: Data, session) -> dict[str, Any]:
     """Section III-C's lesion segmentation model: trained, saved as an artifact (read by the Lesion baseline),
     scored on the test set by the ISIC 2017 Part 1 Jaccard; Fig. 5's images (those with a Jaccard closest to
@@ -600,6 +590,7 @@ def _run_lesion_model(exp: Experiment, data: Data, session) -> dict[str, Any]:
     from dermkit.losses import DiceF1Loss
     from dermkit.metrics.isic import SEGMENTATION_COLUMNS, isic_segmentation_scores
     from dermkit.models import vgg16_fcn
+    from dermkit.models.utils import save_model_for_inference
 
     cfg = settings(session)
     lesion = lesion_settings(exp, session)
@@ -614,7 +605,7 @@ def _run_lesion_model(exp: Experiment, data: Data, session) -> dict[str, Any]:
     val = segmentation_dataset(data.val, image_size=size, batch_size=batch, cache="memory")
     fit = _fit(session, model, train, val, epochs=_epochs(session, lesion["epochs"]),
                checkpoint=exp.params["checkpoint"], n_train=len(data.train), n_val=len(data.val))
-    save_model_for_inference(model, session.artifact(session.key, LESION_MODEL_FILE))
+    save_model_for_inference(model, session.artifact(session.key, LESION_MODEL_FILE), overwrite=True)
 
     session.log(f"{session.key}: scoring the lesion masks of the {len(data.test)} test images")
     log = _row_log(session)

@@ -441,24 +441,3 @@ def test_full_scale_grid_runs_at_toy_size(tmp_path, monkeypatch):
     assert all(row.dermkit["Jnan"] is not None for row in table5.rows)
     entry = run["results"]["isic_entry"]["fit"]
     assert entry["checkpoint"] == "last" and entry["restored_best"] is False
-
-
-def test_the_lesion_model_artifact_holds_no_optimizer_state(tmp_path):
-    """Keras 3's model.save ignores include_optimizer=False; the artifact is an uncompiled copy (Adam's two
-    moments would triple the file), and it predicts as the trained model."""
-    import zipfile
-
-    import h5py
-    import keras
-
-    from dermkit import load_model
-
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((4, 4, 3)), keras.layers.Conv2D(2, 3, padding="same")])
-    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
-    x = np.random.default_rng(0).random((4, 4, 4, 3), dtype=np.float32)
-    model.fit(x, np.zeros((4, 4, 4, 2), np.float32), epochs=1, verbose=0)
-    path = k18.save_model_for_inference(model, tmp_path / "m.keras")
-    with zipfile.ZipFile(path) as archive, h5py.File(archive.open("model.weights.h5")) as weights:
-        assert "optimizer" not in weights
-    np.testing.assert_allclose(load_model(path, compile=False).predict(x, verbose=0), model.predict(x, verbose=0))
