@@ -18,6 +18,7 @@ __all__ = ["PAPERS", "load_paper", "paper_names"]
 PAPERS: dict[str, str] = {
     "kawahara2018": "dermkit.papers.kawahara2018",
     "goel2021": "dermkit.papers.goel2021",
+    "barata2020": "dermkit.papers.barata2020",
 }
 
 #: What every paper module defines (checked by :func:`load_paper`).
