@@ -642,7 +642,7 @@ def _run_units(session: RunSession, data, units, owner: Mapping[str, int], on_ro
             fp = _fingerprint_of(session, exp, r)
             if record is not None and record["fingerprint"] == fp:
                 if uid not in told:
-                    session.log(f"{_label(exp, r)}: finished earlier, skipped")
+                    session.log(f"{_label(session, exp, r)}: finished earlier, skipped")
                 pending.remove((exp, r))
                 done.add(uid)
                 progressed = True
@@ -657,14 +657,15 @@ def _run_units(session: RunSession, data, units, owner: Mapping[str, int], on_ro
                 since = waiting_since.setdefault(uid, time.time())
                 if held or time.time() - since < options.lock_timeout:
                     if uid not in told:
-                        session.log(f"{_label(exp, r)}: waiting for shard {owner[exp.key] + 1}/{count}")
+                        session.log(f"{_label(session, exp, r)}: waiting for shard {owner[exp.key] + 1}/{count}")
                         told.add(uid)
                     continue
-                session.log(f"{_label(exp, r)}: shard {owner[exp.key] + 1}/{count} has not started it in "
+                session.log(f"{_label(session, exp, r)}: shard {owner[exp.key] + 1}/{count} has not started it in "
                             f"{options.lock_timeout:.0f} s; running it here")
             if not lock.acquire():
                 if uid not in told:
-                    session.log(f"{_label(exp, r)}: running in {describe_owner(read_lock(lock.path))}; waiting")
+                    owner_text = describe_owner(read_lock(lock.path))
+                    session.log(f"{_label(session, exp, r)}: running in {owner_text}; waiting")
                     told.add(uid)
                 continue
             try:
@@ -672,8 +673,8 @@ def _run_units(session: RunSession, data, units, owner: Mapping[str, int], on_ro
                 if record is None or record["fingerprint"] != fp:
                     if record is not None:
                         why = describe_change(record.get("identity"), _unit_identity(session, exp, r)[0])
-                        session.log(f"{_label(exp, r)}: stale ({why}), recomputing")
-                    session.log(f"{_label(exp, r)}: {exp.label}")
+                        session.log(f"{_label(session, exp, r)}: stale ({why}), recomputing")
+                    session.log(f"{_label(session, exp, r)}: {exp.label}")
                     ident = _unit_identity(session, exp, r)[0]
                     _run_unit(session, data, _Unit(exp, r, options.seed + r, ident, fp), on_row)
                 told.add(uid)
@@ -686,8 +687,8 @@ def _run_units(session: RunSession, data, units, owner: Mapping[str, int], on_ro
             time.sleep(options.poll)
 
 
-def _label(exp: Experiment, repeat: int) -> str:
-    return exp.key if repeat == 0 and exp.repeats == 1 else f"{exp.key} repeat {repeat}"
+def _label(session: RunSession, exp: Experiment, repeat: int) -> str:
+    return exp.key if _repeats(exp, session.options, session.paper) == 1 else f"{exp.key} repeat {repeat}"
 
 
 def report(paper: str | ModuleType, output: str | os.PathLike, *,
