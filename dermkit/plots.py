@@ -765,6 +765,8 @@ def plot_training_curves(
         ValueError: no history, or a history with none of the panels' keys.
         FileExistsError: ``path`` exists and ``overwrite`` is False.
     """
+    from matplotlib.ticker import MaxNLocator
+
     path = check_overwrite(path, overwrite)
     histories = dict(histories)
     if not histories:
@@ -789,6 +791,7 @@ def plot_training_curves(
             if best is not None:
                 axes.axvline(float(best), color="grey", linestyle=":", linewidth=1)
             axes.set_xlabel("epoch")
+            axes.xaxis.set_major_locator(MaxNLocator(integer=True))
             axes.set_title(f"{label}: {name}", fontsize=9)
             axes.grid(alpha=0.3)
             axes.legend(fontsize=7)

@@ -508,9 +508,9 @@ def _load_model(session, key: str):
 
 
 def _resize_crop(image: np.ndarray, size: int) -> np.ndarray:
-    import cv2
+    from dermkit.preprocessing.isic2020 import resize_uint8  # dermkit's one resize rule
 
-    return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+    return resize_uint8(image, (size, size))
 
 
 def _run_crops(exp: Experiment, data: Data, session) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""ISIC 2020 image preparation of goel2021 (report Section 4.1), on NumPy arrays with OpenCV (no TensorFlow).
+"""ISIC 2020 image preparation of goel2021 (report Section 4.1), on NumPy arrays.
 
     "First, we resized the images to a resolution of 640*480 pixels. [...] Second, we cropped the sides to
     achieve a 480*480 image size. Third, we resized all images to 224*224 which is the input size for our
@@ -6,15 +6,16 @@
 
 :func:`preprocess_isic2020` runs the three steps and returns both the 640×480 stage (the image the segmenter
 sees, whose lesion crops feed the segmented-data rows) and the classifier input (the original-data rows).
-Every resize goes through :func:`resize_uint8`, the one rule of this module: area averaging when an image
-shrinks (``cv2.INTER_AREA``, anti-aliased), bilinear when it grows (``cv2.INTER_LINEAR``).
+Every resize is dermkit's one image-resize rule, :func:`dermkit.data.resize.resize_image` (area averaging
+along an axis that shrinks, bilinear along one that grows, rounded to 8-bit levels — what the training
+pipelines and the predictors apply to model inputs), so calling these functions needs TensorFlow; importing
+this module does not.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-import cv2
 import numpy as np
 
 from dermkit.errors import DermkitDataError
@@ -43,21 +44,21 @@ def _check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
 
 
 def resize_uint8(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize an RGB uint8 image to ``size = (height, width)``: ``cv2.INTER_AREA`` when the image shrinks (its
-    pixel count goes down), ``cv2.INTER_LINEAR`` otherwise. An image already at ``size`` is returned as a copy.
+    """:func:`dermkit.data.resize.resize_image` (the package's one resize rule) on an RGB ``uint8`` NumPy image;
+    returns ``uint8 [height, width, 3]``. An image already at ``size`` comes back unchanged (a copy).
 
     Raises:
         ValueError: ``size`` is not two positive integers.
         DermkitDataError: ``image`` is not ``uint8 [H, W, 3]``.
     """
+    from dermkit.data.resize import resize_image
+
     image = _check_image(image)
     if len(size) != 2 or not all(isinstance(s, (int, np.integer)) and s > 0 for s in size):
         raise ValueError(f"size must be (height, width), two positive integers. Received: size={size!r}")
-    height, width = int(size[0]), int(size[1])
-    if image.shape[:2] == (height, width):
+    if image.shape[:2] == (int(size[0]), int(size[1])):
         return image.copy()
-    shrink = image.shape[0] * image.shape[1] > height * width
-    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    return np.asarray(resize_image(image, (int(size[0]), int(size[1]))))
 
 
 def centre_square_crop(image: np.ndarray) -> np.ndarray:

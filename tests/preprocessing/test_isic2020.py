@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
+
+pytest.importorskip("tensorflow")
 
 from dermkit.errors import DermkitDataError
 from dermkit.preprocessing.isic2020 import centre_square_crop, preprocess_isic2020, resize_uint8
@@ -21,12 +24,27 @@ def test_preprocess_resizes_then_centre_crops():
 
 
 def test_shrinking_is_area_averaging():
-    """An exact 2× shrink by INTER_AREA is the mean of each 2×2 block (plain NumPy, rounded)."""
+    """An exact 2× shrink is the mean of each 2×2 block (plain NumPy), rounded to 8-bit levels."""
     rng = np.random.default_rng(0)
-    image = rng.integers(0, 256, (960, 1280, 3), dtype=np.uint8)
-    blocks = image.reshape(480, 2, 640, 2, 3).astype(np.float64).mean(axis=(1, 3))
-    base = resize_uint8(image, (480, 640))
-    assert np.abs(base.astype(np.float64) - blocks).max() <= 1.0  # OpenCV rounds the block means
+    image = rng.integers(0, 256, (96, 128, 3), dtype=np.uint8)
+    blocks = image.reshape(48, 2, 64, 2, 3).astype(np.float64).mean(axis=(1, 3))
+    base = resize_uint8(image, (48, 64))
+    assert np.abs(base.astype(np.float64) - blocks).max() <= 0.5 + 1e-6
+
+
+def test_the_classifier_input_is_what_the_pipeline_makes(tmp_path):
+    """One resize rule: the stored classifier input equals the training pipeline's own resize of the centre
+    square (a 2.4× shrink, where OpenCV's INTER_AREA and the pipeline's area resize round differently)."""
+    from dermkit.data.imageio import write_png
+    from dermkit.data.pipelines import classification_dataset
+
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, (60, 80, 3), dtype=np.uint8)
+    base, classifier = preprocess_isic2020(image, base_size=(48, 64), out_size=20)
+    path = write_png(tmp_path / "square.png", centre_square_crop(base))
+    x, _ = next(iter(classification_dataset(pd.DataFrame({"image_path": [str(path)], "label": [0]}), image_size=20,
+                                            batch_size=1, num_classes=2)))
+    np.testing.assert_array_equal(np.round(x.numpy()[0] * 255).astype(np.uint8), classifier)
 
 
 def test_growing_is_bilinear_and_same_size_is_a_copy():
