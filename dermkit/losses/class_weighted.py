@@ -14,7 +14,10 @@ scale). :class:`WeightedCategoricalCrossentropy` implements the report's form.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import numbers
+from collections.abc import Mapping, Sequence
+
+import numpy as np
 
 from dermkit._optional import require_tensorflow
 
@@ -30,6 +33,8 @@ __all__ = ["WeightedCategoricalCrossentropy", "weighted_categorical_crossentropy
 
 
 def _validate_class_weights(class_weights) -> tuple[float, ...]:
+    """One weight > 0 per class, from a sequence or array (index = class) or a dict ``{k: w}`` with keys
+    ``0..K-1`` (at least 2 classes); returned as a tuple of floats. Shared by every class-weighted loss."""
     if isinstance(class_weights, Mapping):
         keys = sorted(class_weights)
         if keys != list(range(len(keys))):
@@ -38,17 +43,19 @@ def _validate_class_weights(class_weights) -> tuple[float, ...]:
                 f"Received: class_weights={dict(class_weights)!r}"
             )
         values = [class_weights[k] for k in keys]
-    elif isinstance(class_weights, (list, tuple)):
+    elif isinstance(class_weights, np.ndarray):
+        values = class_weights.tolist()
+    elif isinstance(class_weights, Sequence) and not isinstance(class_weights, str):
         values = list(class_weights)
     else:
         raise TypeError(
-            "class_weights must be a sequence (weight of class k at index k) or a dict {k: weight}. "
+            "class_weights must be a sequence (weight of class k at index k), an array or a dict {k: weight}. "
             f"Received: class_weights={class_weights!r}"
         )
     if len(values) < 2:
         raise ValueError(f"class_weights needs one weight per class (at least 2). Received: {class_weights!r}")
     for value in values:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise TypeError(f"class_weights must hold real numbers. Received: class_weights={class_weights!r}")
         if not math.isfinite(value) or value <= 0:
             raise ValueError(

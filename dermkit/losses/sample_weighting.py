@@ -27,9 +27,8 @@ loss with them.
 
 from __future__ import annotations
 
-import math
 import numbers
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -41,6 +40,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from dermkit.losses._distribute import all_reduce_sum, replica_context, replica_share  # noqa: E402
+from dermkit.losses.class_weighted import _validate_class_weights as validate_class_weights  # noqa: E402
 
 __all__ = [
     "CLASS_WEIGHT_METHODS",
@@ -123,32 +123,7 @@ def class_weights(counts, *, method: str = "cb", normalize: str | None = None) -
 
 
 def _validate_class_weights(values) -> tuple[float, ...] | None:
-    if values is None:
-        return None
-    if isinstance(values, Mapping):
-        keys = sorted(values)
-        if keys != list(range(len(keys))):
-            raise ValueError(
-                "class_weights as a dict must map every class index 0..K-1 to a weight. "
-                f"Received: class_weights={dict(values)!r}"
-            )
-        values = [values[k] for k in keys]
-    elif isinstance(values, np.ndarray):
-        values = values.tolist()
-    elif not isinstance(values, Sequence) or isinstance(values, str):
-        raise TypeError(
-            "class_weights must be a sequence (weight of class k at index k), an array or a dict {k: weight}. "
-            f"Received: class_weights={values!r}"
-        )
-    values = list(values)
-    if len(values) < 2:
-        raise ValueError(f"class_weights needs one weight per class (at least 2). Received: {values!r}")
-    for value in values:
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise TypeError(f"class_weights must hold real numbers. Received: class_weights={values!r}")
-        if not math.isfinite(value) or value <= 0:
-            raise ValueError(f"class_weights must be finite and > 0. Received: class_weights={values!r}")
-    return tuple(float(v) for v in values)
+    return None if values is None else validate_class_weights(values)
 
 
 def _validate_curriculum(curriculum) -> str | None:
