@@ -671,11 +671,11 @@ def _run_units(session: RunSession, data, units, owner: Mapping[str, int], on_ro
             try:
                 record = _read_record(session, exp.key, r)  # it may have finished while we looked elsewhere
                 if record is None or record["fingerprint"] != fp:
+                    ident = _unit_identity(session, exp, r)[0]
                     if record is not None:
-                        why = describe_change(record.get("identity"), _unit_identity(session, exp, r)[0])
+                        why = describe_change(record.get("identity"), ident)
                         session.log(f"{_label(session, exp, r)}: stale ({why}), recomputing")
                     session.log(f"{_label(session, exp, r)}: {exp.label}")
-                    ident = _unit_identity(session, exp, r)[0]
                     _run_unit(session, data, _Unit(exp, r, options.seed + r, ident, fp), on_row)
                 told.add(uid)
             finally:
