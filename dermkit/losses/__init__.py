@@ -46,4 +46,8 @@ __all__ = [
 ]
 
 
+from dermkit.losses.triplet import ChaiTripletLoss, chai_triplet_loss  # noqa: E402
+
+__all__ += ["ChaiTripletLoss", "chai_triplet_loss"]
+
 import dermkit._register  # noqa: E402, F401  (every dermkit serialisable registered with Keras)

@@ -24,6 +24,8 @@ _BUILDERS = {
     "densenet_classifier": "dermkit.models.classifiers",
     "vgg16_cbam_classifier": "dermkit.models.attention",
     "hierarchical_classifier": "dermkit.models.attention",
+    "alexnet": "dermkit.models.alexnet",
+    "alexnet_gap_embedding": "dermkit.models.alexnet",
 }
 
 __all__ = sorted(_BUILDERS)
@@ -59,6 +61,17 @@ class _ModelsPackage(types.ModuleType):
         if isinstance(value, types.ModuleType) and value.__name__ == _BUILDERS["unet"]:
             return  # the import system binding the submodule: keep the name for the builder
         globals()["unet"] = value  # e.g. a test's monkeypatch
+
+    @property
+    def alexnet(self):  # the same rule for the builder ``alexnet`` of the submodule ``alexnet``
+        builder = globals().get("alexnet")
+        return builder if builder is not None else __getattr__("alexnet")
+
+    @alexnet.setter
+    def alexnet(self, value) -> None:
+        if isinstance(value, types.ModuleType) and value.__name__ == _BUILDERS["alexnet"]:
+            return
+        globals()["alexnet"] = value
 
 
 sys.modules[__name__].__class__ = _ModelsPackage
