@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from dermkit._io import atomic_write_text
+from dermkit.data import synthetic_groups as _groups
 from dermkit.data.imageio import write_jpeg, write_png
 from dermkit.data.isic import (
     HAM10000_CLASSES,
@@ -602,6 +603,7 @@ def make_isic2017(
     image_size: tuple[int, int] = (64, 64),
     seed: int = 0,
     overwrite: bool = False,
+    similarity_groups: bool | dict = False,
 ) -> Path:
     """Write a synthetic ISIC 2017 tree (Parts 1, 2 and 3 for the three splits) under ``root``.
 
@@ -623,6 +625,8 @@ def make_isic2017(
         image_size: ``(height, width)`` of every image, at least 32×32.
         seed: random seed; the same parameters give byte-identical files.
         overwrite: regenerate a synthetic tree made with other parameters (or left incomplete).
+        similarity_groups: also write codella2018's similarity-group CSVs and draw each group's look
+            (:mod:`dermkit.data.synthetic_groups`; True, or a dict of group counts). False: unchanged output.
 
     Returns:
         ``Path(root)``.
@@ -641,6 +645,9 @@ def make_isic2017(
     params = {"dataset": "isic2017", "n_train": counts["Training"], "n_val": counts["Validation"],
               "n_test": counts["Test_v2"], "image_size": list(shape), "seed": int(seed),
               "version": _GENERATOR_VERSION}
+    groups = _groups.resolve_groups(similarity_groups)
+    if groups:
+        params["similarity_groups"] = groups
     code = _DATASET_CODES["isic2017"]
     ids: dict[str, list[str]] = {}
     start = 0
@@ -661,8 +668,11 @@ def make_isic2017(
                 f"{names['part2']}/{image_id}_features.json",
             ]
         planned.append(names["part3"])
+    if groups:
+        owned, planned = owned + list(_groups.FILES), planned + list(_groups.FILES)
 
     def write_all(out: Path) -> None:
+        writer = _groups.GroupWriter(groups, seed) if groups else None
         for s, split in enumerate(_SPLITS_2017):
             n = counts[split]
             if not n:
@@ -673,6 +683,8 @@ def make_isic2017(
             for i, image_id in enumerate(ids[split]):
                 rng = np.random.default_rng([int(seed), code, s, i])
                 image, mask, index, labels = _render_isic2017_image(rng, shape, classes[i], flags[i])
+                if writer is not None:
+                    image = writer.draw(s, i, classes[i], image, mask, image_id)
                 write_jpeg(out / names["data"] / f"{image_id}.jpg", image, quality=95)
                 write_png(out / names["data"] / f"{image_id}_superpixels.png", encode_superpixels(index))
                 write_png(out / names["part1"] / f"{image_id}_segmentation.png", mask)
@@ -681,6 +693,8 @@ def make_isic2017(
             atomic_write_text(
                 out / names["part3"], _csv_text(["image_id", "melanoma", "seborrheic_keratosis"], rows)
             )
+        if writer is not None:
+            writer.write(out)
 
     return _generate(root, "isic2017", params, owned, planned, write_all, overwrite)
 
