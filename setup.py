@@ -34,7 +34,8 @@ setup(
         # TensorFlow comes only through an extra so users choose their build.
         "cpu": ["tensorflow-cpu>=2.16,<2.22", "tensorboard>=2.16"],
         "gpu": ["tensorflow[and-cuda]>=2.16,<2.22", "tensorboard>=2.16"],
-        "test": ["pytest>=8", "pytest-timeout>=2.2", "ruff>=0.5"],
+        "test": ["pytest>=8", "pytest-timeout>=2.2", "ruff>=0.5", "faiss-cpu>=1.7"],
+        "faiss": ["faiss-cpu>=1.7"],
     },
     entry_points={"console_scripts": ["dermkit=dermkit.cli:main"]},
     license="MIT",

@@ -38,6 +38,8 @@ from dermkit.metrics.jaccard import (
     threshold_below,
 )
 
+from dermkit.metrics.retrieval import activation_map_jaccard, knn_auc, knn_scores, relevance_at_k
+
 _KERAS_NAMES = {"ChannelDice": "dermkit.metrics.keras_metrics", "channel_dice_metrics": "dermkit.metrics.keras_metrics"}
 
 __all__ = [
@@ -59,6 +61,10 @@ __all__ = [
     "per_image_jaccard_superpixels",
     "table5_evaluations",
     "threshold_below",
+    "activation_map_jaccard",
+    "knn_auc",
+    "knn_scores",
+    "relevance_at_k",
     *_KERAS_NAMES,
 ]
 

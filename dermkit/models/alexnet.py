@@ -220,7 +220,8 @@ def transfer_weights(source: keras.Model, target: keras.Model, layers=CONV_LAYER
         try:
             src, dst = source.get_layer(name), target.get_layer(name)
         except ValueError as exc:
-            raise ValueError(f"transfer_weights: layer {name!r} is missing from {source.name} or {target.name}") from exc
+            raise ValueError(f"transfer_weights: layer {name!r} is missing from {source.name} or "
+                             f"{target.name}") from exc
         a, b = src.get_weights(), dst.get_weights()
         if [w.shape for w in a] != [w.shape for w in b]:
             raise ValueError(f"transfer_weights: layer {name!r} shapes differ: {[w.shape for w in a]} vs "

@@ -1,0 +1,112 @@
+"""kNN classification and relevance of evidence search, and the activation-map Jaccard (codella2018 Table 1).
+
+* :func:`knn_scores`: the melanoma score of a query = the fraction of its k nearest archive images that are
+  melanoma ("average vote among returned nearest neighbors", Section 2.3).
+* :func:`knn_auc`: ROC AUC of those scores for several k (Table 1, AUC k3 … k40).
+* :func:`relevance_at_k`: REL, the mean number of the k results in the query's similarity group.
+* :func:`activation_map_jaccard`: JA, the Jaccard index of a query activation map (Eq. 2) against the lesion
+  segmentation. The paper does not say how the map is binarised: dermkit min–max normalises the map to
+  [0, 1], resizes it bilinearly to the mask's size and keeps pixels ≥ ``threshold`` (0.5).
+
+Searches are vectorised: one index search at the largest k serves every smaller k.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = ["knn_scores", "knn_auc", "relevance_at_k", "activation_map_jaccard", "TABLE1_KS"]
+
+#: Table 1's neighbour counts.
+TABLE1_KS = (3, 5, 10, 20, 40)
+
+
+def _neighbours(index, query_embeddings, k: int) -> np.ndarray:
+    _, idx = index.search(query_embeddings, k)
+    return idx
+
+
+def _labels(labels, n: int, name: str) -> np.ndarray:
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or len(labels) != n:
+        raise ValueError(f"{name} must be 1-D with one entry per archive item ({n}). Received shape {labels.shape}")
+    return labels
+
+
+def knn_scores(index, train_labels, query_embeddings, *, k: int, positive=1) -> np.ndarray:
+    """Fraction of each query's ``k`` nearest archive items whose label is ``positive``: ``float [Q]``.
+
+    Args:
+        index: an :class:`dermkit.retrieval.EmbeddingIndex` over the archive.
+        train_labels: ``[N]`` archive labels (any dtype comparable with ``positive``).
+        query_embeddings: ``[Q, d]``.
+        k: neighbours per query. positive: the label counted (melanoma).
+    """
+    labels = _labels(train_labels, len(index), "train_labels")
+    idx = _neighbours(index, query_embeddings, k)
+    return (labels[idx] == positive).mean(axis=1)
+
+
+def knn_auc(index, train_labels, query_embeddings, query_labels, *, ks: Sequence[int] = TABLE1_KS,
+            positive=1) -> dict[int, float]:
+    """ROC AUC of the kNN melanoma score for each ``k`` in ``ks``: ``{k: auc}`` (scikit-learn's
+    ``roc_auc_score``; NaN when the queries hold one class only)."""
+    from sklearn.metrics import roc_auc_score
+
+    labels = _labels(train_labels, len(index), "train_labels")
+    truth = np.asarray(query_labels) == positive
+    ks = sorted({int(k) for k in ks})
+    idx = _neighbours(index, query_embeddings, max(ks))
+    hits = labels[idx] == positive
+    out = {}
+    for k in ks:
+        score = hits[:, :k].mean(axis=1)
+        out[k] = float(roc_auc_score(truth, score)) if 0 < truth.sum() < len(truth) else float("nan")
+    return out
+
+
+def relevance_at_k(index, train_groups, query_embeddings, query_groups, *, ks: Sequence[int] = TABLE1_KS
+                   ) -> dict[int, float]:
+    """REL: the mean number of the ``k`` results in the query's similarity group, ``{k: mean count}``.
+
+    Archive items or queries without a group (None / NaN / "") never match.
+    """
+    groups = _labels(train_groups, len(index), "train_groups").astype(object)
+    qg = np.asarray(query_groups, dtype=object)
+    ks = sorted({int(k) for k in ks})
+    idx = _neighbours(index, query_embeddings, max(ks))
+
+    def missing(a):
+        return np.array([v is None or v == "" or (isinstance(v, float) and np.isnan(v)) for v in a], bool)
+
+    match = (groups[idx] == qg[:, None]) & ~missing(groups)[idx] & ~missing(qg)[:, None]
+    return {k: float(match[:, :k].sum(axis=1).mean()) for k in ks}
+
+
+def activation_map_jaccard(lesion_mask, activation_map, *, threshold: float = 0.5) -> float:
+    """JA of Table 1: Jaccard of the binarised activation map against the lesion mask (module docstring).
+
+    Args:
+        lesion_mask: ``[H, W]`` truth (nonzero = lesion).
+        activation_map: ``[h, w]`` map (any scale; e.g. Eq. 2's QAM).
+        threshold: on the map normalised to [0, 1].
+
+    Returns:
+        |A ∩ M| / |A ∪ M|; 1.0 when both are empty. A constant map normalises to 0 (nothing selected).
+    """
+    import cv2
+
+    mask = np.asarray(lesion_mask) > 0
+    amap = np.asarray(activation_map, np.float32)
+    if mask.ndim != 2 or amap.ndim != 2:
+        raise ValueError(f"lesion_mask and activation_map must be 2-D. Received {mask.shape} and {amap.shape}")
+    if not np.isfinite(amap).all():
+        raise ValueError("activation_map holds NaN or infinite values")
+    lo, hi = float(amap.min()), float(amap.max())
+    norm = (amap - lo) / (hi - lo) if hi > lo else np.zeros_like(amap)
+    resized = cv2.resize(norm, (mask.shape[1], mask.shape[0]), interpolation=cv2.INTER_LINEAR)
+    pred = resized >= threshold
+    union = np.logical_or(pred, mask).sum()
+    return float(np.logical_and(pred, mask).sum() / union) if union else 1.0
