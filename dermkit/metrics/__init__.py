@@ -37,7 +37,6 @@ from dermkit.metrics.jaccard import (
     table5_evaluations,
     threshold_below,
 )
-
 from dermkit.metrics.retrieval import activation_map_jaccard, knn_auc, knn_scores, relevance_at_k
 
 _KERAS_NAMES = {"ChannelDice": "dermkit.metrics.keras_metrics", "channel_dice_metrics": "dermkit.metrics.keras_metrics"}
