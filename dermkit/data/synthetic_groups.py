@@ -10,9 +10,10 @@ The paper's groups are not public. :func:`dermkit.data.synthetic.make_isic2017` 
 * define the **joint groups** (disease-agnostic, 37 at full scale) as the looks: hierarchical groups of
   different diseases that share a look fall in one joint group, so joint groups may mix diseases,
 
-and writes two CSVs ``image_id,disease,group`` at the tree's root (:data:`HIERARCHICAL_CSV`,
-:data:`JOINT_CSV`), covering every image of every split (the paper annotated the 2,000 training and 600 test
-images; its joint annotation is of 1,700 other ISIC Archive images — here it is of the same images).
+and writes two CSVs ``image_id,disease,group`` at the tree's root: :data:`HIERARCHICAL_CSV` covering every
+image of every split (the paper annotated the 2,000 training and 600 test images) and :data:`JOINT_CSV`
+covering the training images (the paper's joint annotation is of 1,700 other ISIC Archive images, excluding
+test images — here it is of the training images).
 
 The looks are drawn after the lesion is rendered, so the superpixel files (computed by the renderer) are those
 of the image before its look; the lesion masks are unchanged. Callers that do not ask for groups get exactly
@@ -116,7 +117,8 @@ class GroupWriter:
         g = int(rng.integers(self.groups[disease]))
         look = self.look_of[(disease, g)]
         self.rows[HIERARCHICAL_CSV].append([image_id, disease, f"{disease}_g{g:02d}"])
-        self.rows[JOINT_CSV].append([image_id, disease, f"joint_g{look:02d}"])
+        if split_index == 0:  # the joint annotation excludes test images (Section 2.3)
+            self.rows[JOINT_CSV].append([image_id, disease, f"joint_g{look:02d}"])
         return apply_look(image, mask, self.looks[look])
 
     def write(self, root: Path) -> None:

@@ -1,0 +1,225 @@
+"""Trainers with several learning rates over disjoint variable groups, and codella2018's triplet trainer.
+
+Keras 3 optimizers have one learning rate; there is no built-in per-layer rate. The Keras 3 way (the same as
+a GAN's two optimizers) is one optimizer per variable group, each ``optimizer.apply(grads, variables)`` on
+its own variables inside ``train_step``. :class:`MultiRateModel` does that for any group list
+``[(optimizer, layer names), ...]``; the engine (:mod:`dermkit.training.runner`) finds the optimizers (model
+attributes) for its crash-safe backups.
+
+* :class:`TripletTrainer` — codella2018 Section 2.1 / Fig. 1a: one embedding shared by the three inputs
+  ``(x_a, x_b, x_c)`` (run as one batch of 3B images), Eq. 1 (:class:`dermkit.losses.ChaiTripletLoss`).
+  Section 2.3: SGD momentum 0.9, batch 128, "step" policy, lr 1e-5 for the transferred layers and 1e-2 for
+  the new GAP conv (:func:`chai_param_groups`).
+* :class:`MultiRateClassifier` — BaselineFT: AlexNet fine-tuned with softmax cross-entropy, lr 0.01 for fc8,
+  0.001 for fc7 and fc6, 1e-5 below (:func:`baseline_ft_param_groups`).
+* :func:`step_policy` — Caffe's "step" policy, ``lr · γ^⌊iter / stepsize⌋``. The paper gives neither γ nor the
+  step size: dermkit uses γ = 0.1 every third of the training steps (:data:`STEP_GAMMA`,
+  :data:`STEP_FRACTIONS`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from dermkit._optional import require_tensorflow
+
+require_tensorflow("dermkit.training.triplet")
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from dermkit.losses.triplet import ChaiTripletLoss, squared_distance  # noqa: E402
+
+__all__ = ["MultiRateModel", "TripletTrainer", "MultiRateClassifier", "step_policy", "chai_param_groups",
+           "baseline_ft_param_groups", "STEP_GAMMA", "STEP_FRACTIONS", "MOMENTUM", "BATCH_SIZE"]
+
+#: Section 2.3 (after the paper's ref. [15]).
+MOMENTUM = 0.9
+BATCH_SIZE = 128
+#: The "step" policy's γ and where it steps (fractions of all training steps) — not given in the paper.
+STEP_GAMMA = 0.1
+STEP_FRACTIONS = (1 / 3, 2 / 3)
+#: Section 2.3 learning rates.
+CHAI_RATES = {"transferred": 1e-5, "gap": 1e-2}
+BASELINE_FT_RATES = {"fc8": 1e-2, "fc7_fc6": 1e-3, "below": 1e-5}
+
+
+def step_policy(base_lr: float, *, total_steps: int, gamma: float = STEP_GAMMA,
+                fractions: Sequence[float] = STEP_FRACTIONS):
+    """Caffe's "step" learning-rate policy as a Keras schedule: ``base_lr``, ×γ at each fraction of
+    ``total_steps`` (:class:`dermkit.training.schedules.StepDecay`)."""
+    from dermkit.training.schedules import step_decay
+
+    return step_decay(base_lr, epochs=max(int(total_steps), 1), steps_per_epoch=1, fractions=fractions, factor=gamma)
+
+
+def _sgd(rate, total_steps: int | None):
+    lr = step_policy(rate, total_steps=total_steps) if total_steps else rate
+    return keras.optimizers.SGD(lr, momentum=MOMENTUM)
+
+
+def chai_param_groups(embedding: keras.Model, *, total_steps: int | None = None,
+                      rates: dict | None = None) -> list[tuple]:
+    """Section 2.3's two groups for a CHAI embedding: SGD(1e-5) for conv1–conv5, SGD(1e-2) for ``gap_conv``
+    (momentum 0.9, :func:`step_policy` over ``total_steps`` when given)."""
+    rates = {**CHAI_RATES, **(rates or {})}
+    transferred = [layer.name for layer in embedding.layers if layer.trainable_weights and layer.name != "gap_conv"]
+    return [(_sgd(rates["transferred"], total_steps), transferred), (_sgd(rates["gap"], total_steps), ["gap_conv"])]
+
+
+def baseline_ft_param_groups(model: keras.Model, *, total_steps: int | None = None,
+                             rates: dict | None = None) -> list[tuple]:
+    """BaselineFT's three groups (Section 2.3): fc8 0.01, fc7 and fc6 0.001, conv1–conv5 1e-5 (SGD, momentum
+    0.9, :func:`step_policy`)."""
+    rates = {**BASELINE_FT_RATES, **(rates or {})}
+    below = [layer.name for layer in model.layers if layer.trainable_weights and layer.name not in FC]
+    return [(_sgd(rates["fc8"], total_steps), ["fc8"]), (_sgd(rates["fc7_fc6"], total_steps), ["fc7", "fc6"]),
+            (_sgd(rates["below"], total_steps), below)]
+
+
+FC = ("fc6", "fc7", "fc8")
+
+
+class MultiRateModel(keras.Model):
+    """Base of trainers that apply one optimizer per disjoint group of the wrapped model's layers.
+
+    ``compile(param_groups=[(optimizer, [layer names]), ...], ...)``: every trainable variable of the wrapped
+    model must be in exactly one group (a layer named twice, an unknown name or a trainable layer left out is a
+    ``ValueError``). Each optimizer is built on its group's variables and kept as attribute ``optimizer_<i>``.
+    """
+
+    def __init__(self, model: keras.Model, **kwargs):
+        super().__init__(**kwargs)
+        self.model = model
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self._groups: list[tuple] = []
+
+    def compile(self, param_groups: Sequence[tuple], **kwargs):
+        if not param_groups:
+            raise ValueError("param_groups must list at least one (optimizer, layer names) pair")
+        layers = {layer.name: layer for layer in self.model.layers}
+        seen: dict[str, int] = {}
+        groups = []
+        for i, (optimizer, names) in enumerate(param_groups):
+            if not isinstance(optimizer, keras.optimizers.Optimizer):
+                raise TypeError(f"param_groups[{i}]: expected a keras optimizer, got {type(optimizer).__name__}")
+            variables = []
+            for name in names:
+                if name not in layers:
+                    raise ValueError(f"param_groups[{i}]: {self.model.name} has no layer {name!r}")
+                if name in seen:
+                    raise ValueError(f"layer {name!r} is in param groups {seen[name]} and {i}; groups must be disjoint")
+                seen[name] = i
+                variables += list(layers[name].trainable_variables)
+            groups.append((optimizer, variables))
+        left = [layer.name for layer in self.model.layers if layer.trainable_weights and layer.name not in seen]
+        if left:
+            raise ValueError(f"trainable layers {left} are in no param group (freeze them or add them to a group)")
+        super().compile(optimizer=groups[0][0], **kwargs)
+        for i, (optimizer, variables) in enumerate(groups):
+            optimizer.build(variables)
+            setattr(self, f"optimizer_{i}", optimizer)
+        self._groups = groups
+
+    def _apply(self, tape, loss):
+        variables = [v for _, vs in self._groups for v in vs]
+        grads = tape.gradient(loss, variables)
+        start = 0
+        for optimizer, vs in self._groups:
+            optimizer.apply(grads[start:start + len(vs)], vs)
+            start += len(vs)
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker]
+
+    def call(self, inputs, training=False):
+        return self.model(inputs, training=training)
+
+
+class TripletTrainer(MultiRateModel):
+    """Trains ``embedding`` on ``({"anchor", "similar", "dissimilar"}, _)`` batches with Eq. 1
+    (:func:`dermkit.data.triplets.triplet_dataset`).
+
+    Args:
+        embedding: the shared network; a model returning ``{"embedding": ...}`` (the CHAI embedding) or a
+            tensor.
+        margin: Eq. 1's ``l`` (1).
+
+    Logs ``loss`` and ``triplet_accuracy`` (the fraction of triplets with D(a, b) < ½ (D(a, c) + D(b, c))).
+    """
+
+    def __init__(self, embedding: keras.Model, *, margin: float = 1.0, **kwargs):
+        super().__init__(embedding, **kwargs)
+        self.triplet_loss = ChaiTripletLoss(margin=margin)
+        self.accuracy_tracker = keras.metrics.Mean(name="triplet_accuracy")
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.accuracy_tracker]
+
+    def embed(self, x, training=False):
+        out = self.model(x, training=training)
+        return out["embedding"] if isinstance(out, dict) else out
+
+    def _triplet(self, data, training):
+        x = data[0] if isinstance(data, (tuple, list)) else data
+        a, b, c = x["anchor"], x["similar"], x["dissimilar"]
+        n = tf.shape(a)[0]
+        e = self.embed(tf.concat([a, b, c], axis=0), training=training)
+        ea, eb, ec = e[:n], e[n:2 * n], e[2 * n:]
+        stacked = tf.stack([ea, eb, ec], axis=1)
+        loss = self.triplet_loss(tf.zeros([n]), stacked)
+        d_ab = squared_distance(ea, eb)
+        d_rest = 0.5 * (squared_distance(ea, ec) + squared_distance(eb, ec))
+        return loss, tf.cast(d_ab < d_rest, tf.float32)
+
+    def train_step(self, data):
+        with tf.GradientTape() as tape:
+            loss, correct = self._triplet(data, True)
+            scaled = loss / tf.distribute.get_strategy().num_replicas_in_sync
+        self._apply(tape, scaled)
+        self.loss_tracker.update_state(loss)
+        self.accuracy_tracker.update_state(correct)
+        return {m.name: m.result() for m in self.metrics}
+
+    def test_step(self, data):
+        loss, correct = self._triplet(data, False)
+        self.loss_tracker.update_state(loss)
+        self.accuracy_tracker.update_state(correct)
+        return {m.name: m.result() for m in self.metrics}
+
+    def call(self, inputs, training=False):
+        return self.embed(inputs, training=training)
+
+
+class MultiRateClassifier(MultiRateModel):
+    """Softmax cross-entropy fine-tuning of a classifier (``y`` one-hot) with per-group learning rates
+    (BaselineFT). Logs ``loss`` and ``accuracy``."""
+
+    def __init__(self, model: keras.Model, **kwargs):
+        super().__init__(model, **kwargs)
+        self.ce = keras.losses.CategoricalCrossentropy()
+        self.acc = keras.metrics.CategoricalAccuracy(name="accuracy")
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.acc]
+
+    def train_step(self, data):
+        x, y = data[0], data[1]
+        with tf.GradientTape() as tape:
+            prob = self.model(x, training=True)
+            loss = self.ce(y, prob)
+            scaled = loss / tf.distribute.get_strategy().num_replicas_in_sync
+        self._apply(tape, scaled)
+        self.loss_tracker.update_state(loss)
+        self.acc.update_state(y, prob)
+        return {m.name: m.result() for m in self.metrics}
+
+    def test_step(self, data):
+        x, y = data[0], data[1]
+        prob = self.model(x, training=False)
+        self.loss_tracker.update_state(self.ce(y, prob))
+        self.acc.update_state(y, prob)
+        return {m.name: m.result() for m in self.metrics}
