@@ -684,7 +684,7 @@ def make_isic2017(
                 rng = np.random.default_rng([int(seed), code, s, i])
                 image, mask, index, labels = _render_isic2017_image(rng, shape, classes[i], flags[i])
                 if writer is not None:
-                    image = writer.draw(s, i, classes[i], image, mask, image_id)
+                    image, mask = writer.draw(s, i, classes[i], image, mask, image_id)
                 write_jpeg(out / names["data"] / f"{image_id}.jpg", image, quality=95)
                 write_png(out / names["data"] / f"{image_id}_superpixels.png", encode_superpixels(index))
                 write_png(out / names["part1"] / f"{image_id}_segmentation.png", mask)

@@ -7,8 +7,9 @@ The paper's groups are not public. :func:`dermkit.data.synthetic.make_isic2017` 
   seborrhoeic keratosis / nevus at full scale, :data:`FULL_GROUPS`),
 * give every hierarchical group a **look** — a lesion tint and a stripe texture (angle, period) drawn inside
   the lesion mask after rendering (:func:`apply_look`) — so that the images of one group look alike,
-* define the **joint groups** (disease-agnostic, 37 at full scale) as the looks: hierarchical groups of
-  different diseases that share a look fall in one joint group, so joint groups may mix diseases,
+* define the **joint groups** (disease-agnostic, 37 at full scale) as the looks: each disease's groups have
+  distinct looks, taken in turn along one seeded cycle of all looks, so groups of different diseases share
+  looks and a joint group mixes diseases (visual similarity crosses disease lines, as in the paper's Fig. 2),
 
 and writes two CSVs ``image_id,disease,group`` at the tree's root: :data:`HIERARCHICAL_CSV` covering every
 image of every split (the paper annotated the 2,000 training and 600 test images) and :data:`JOINT_CSV`
@@ -39,10 +40,11 @@ JOINT_CSV = "ISIC-2017_similarity_groups_joint.csv"
 FILES = (HIERARCHICAL_CSV, JOINT_CSV)
 #: The synthetic generator's class codes → the disease names written in the CSVs.
 DISEASE_NAMES = {"melanoma": "melanoma", "sk": "seborrheic_keratosis", "nevus": "nevus"}
-_TINTS = np.array([[1.25, 0.85, 0.80], [0.80, 0.95, 1.30], [0.85, 1.25, 0.85], [1.20, 1.15, 0.70],
-                   [0.70, 0.70, 0.70]], np.float32)
+_TINTS = np.array([[1.45, 0.80, 0.75], [0.75, 0.95, 1.50], [0.80, 1.40, 0.80], [1.40, 1.30, 0.60],
+                   [0.60, 0.60, 0.60]], np.float32)
 _ANGLES = (0.0, 45.0, 90.0, 135.0)
 _PERIODS = (4.0, 8.0)  # px at 64×64
+_ZOOMS = (0.7, 0.85, 1.0, 1.2)
 _STREAM = 12018  # random stream id of the looks and the group draws (distinct from the renderer's)
 
 
@@ -68,6 +70,10 @@ def resolve_groups(similarity_groups) -> dict[str, int] | None:
     total = sum(v for k, v in groups.items() if k != "joint")
     if groups["joint"] > total:
         raise ValueError(f"similarity_groups: {groups['joint']} joint groups but only {total} hierarchical groups")
+    most = max(v for k, v in groups.items() if k != "joint")
+    if most > groups["joint"]:
+        raise ValueError(f"similarity_groups: a disease has {most} groups but there are only {groups['joint']} joint "
+                         "groups (looks); each group of a disease needs its own look")
     return {k: int(v) for k, v in groups.items()}
 
 
@@ -77,21 +83,39 @@ def make_looks(n: int, seed: int) -> list[dict]:
     if n > len(combos):
         raise ValueError(f"at most {len(combos)} distinct looks; asked for {n}")
     order = np.random.default_rng([int(seed), _STREAM]).permutation(len(combos))[:n]
-    return [{"tint": _TINTS[combos[i][0]], "angle": combos[i][1], "period": combos[i][2]} for i in order]
+    zooms = np.random.default_rng([int(seed), _STREAM, 3]).choice(_ZOOMS, size=n)
+    return [{"tint": _TINTS[combos[i][0]], "angle": combos[i][1], "period": combos[i][2], "zoom": float(z)}
+            for i, z in zip(order, zooms)]
 
 
-def apply_look(image: np.ndarray, mask: np.ndarray, look: dict, strength: float = 0.3) -> np.ndarray:
-    """The image with ``look`` drawn inside the lesion (``mask`` > 0): colour × tint and a stripe texture
-    ``1 + strength·cos(2π (x cos θ + y sin θ) / period)``. ``uint8 [H, W, 3]`` in and out."""
+def _zoom(array: np.ndarray, z: float, interpolation: int) -> np.ndarray:
+    """Scale about the centre by ``z`` keeping the size (z > 1 crops, z < 1 pads by replicating the border)."""
+    import cv2
+
+    h, w = array.shape[:2]
+    matrix = np.array([[z, 0, (1 - z) * w / 2], [0, z, (1 - z) * h / 2]], np.float32)
+    return cv2.warpAffine(array, matrix, (w, h), flags=interpolation, borderMode=cv2.BORDER_REPLICATE)
+
+
+def apply_look(image: np.ndarray, mask: np.ndarray, look: dict, strength: float = 0.45) -> tuple[np.ndarray, np.ndarray]:
+    """The image and mask with ``look`` drawn: the view zoomed by the look's ``zoom`` (so lesion size is a
+    group trait as much as a disease trait), the image tinted and, inside the lesion, a stripe texture
+    ``1 + strength·cos(2π (x cos θ + y sin θ) / period)``. ``uint8 [H, W, 3]``, ``uint8 [H, W]`` in and out."""
+    import cv2
+
+    zoom = float(look.get("zoom", 1.0))
+    if zoom != 1.0:
+        image = _zoom(image, zoom, cv2.INTER_LINEAR)
+        mask = _zoom(mask, zoom, cv2.INTER_NEAREST)
     h, w = mask.shape
     unit = min(h, w) / 64.0
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     theta = np.deg2rad(look["angle"])
     stripes = 1.0 + strength * np.cos(2 * np.pi * (xx * np.cos(theta) + yy * np.sin(theta)) / (look["period"] * unit))
-    out = image.astype(np.float32)
+    out = image.astype(np.float32) * look["tint"] ** 0.5  # the whole image (skin and lesion) takes the tint
     inside = mask > 0
-    out[inside] = out[inside] * look["tint"] * stripes[inside, None]
-    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+    out[inside] = out[inside] * look["tint"] ** 0.5 * stripes[inside, None]
+    return np.clip(np.round(out), 0, 255).astype(np.uint8), mask
 
 
 class GroupWriter:
@@ -102,16 +126,17 @@ class GroupWriter:
         self.seed = int(seed)
         names = [(d, g) for d in ("melanoma", "seborrheic_keratosis", "nevus") for g in range(groups[d])]
         self.looks = make_looks(groups["joint"], seed)
-        # every look used by at least one hierarchical group; the rest drawn at random (shared looks)
-        rng = np.random.default_rng([self.seed, _STREAM, 1])
+        # the diseases' groups take the looks in turn along one seeded cycle: distinct looks within a disease,
+        # every look used, and looks shared across diseases (a joint group mixes diseases)
         n_joint = groups["joint"]
-        assignment = np.concatenate([rng.permutation(n_joint), rng.integers(0, n_joint, len(names) - n_joint)])
-        self.look_of = {name: int(assignment[i]) for i, name in enumerate(names)}
+        cycle = np.random.default_rng([self.seed, _STREAM, 1]).permutation(n_joint)
+        self.look_of = {name: int(cycle[i % n_joint]) for i, name in enumerate(names)}
         self.rows: dict[str, list] = {HIERARCHICAL_CSV: [], JOINT_CSV: []}
 
     def draw(self, split_index: int, i: int, cls: str, image: np.ndarray, mask: np.ndarray,
-             image_id: str) -> np.ndarray:
-        """Image ``i`` of split ``split_index`` (class code ``cls``): its group, recorded, and its look, drawn."""
+             image_id: str) -> tuple[np.ndarray, np.ndarray]:
+        """Image ``i`` of split ``split_index`` (class code ``cls``): its group, recorded, and its look, drawn
+        (returns the image and the mask, zoomed alike)."""
         disease = DISEASE_NAMES[cls]
         rng = np.random.default_rng([self.seed, _STREAM, 2, split_index, i])
         g = int(rng.integers(self.groups[disease]))
