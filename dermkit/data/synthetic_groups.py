@@ -97,7 +97,8 @@ def _zoom(array: np.ndarray, z: float, interpolation: int) -> np.ndarray:
     return cv2.warpAffine(array, matrix, (w, h), flags=interpolation, borderMode=cv2.BORDER_REPLICATE)
 
 
-def apply_look(image: np.ndarray, mask: np.ndarray, look: dict, strength: float = 0.45) -> tuple[np.ndarray, np.ndarray]:
+def apply_look(image: np.ndarray, mask: np.ndarray, look: dict,
+               strength: float = 0.45) -> tuple[np.ndarray, np.ndarray]:
     """The image and mask with ``look`` drawn: the view zoomed by the look's ``zoom`` (so lesion size is a
     group trait as much as a disease trait), the image tinted and, inside the lesion, a stripe texture
     ``1 + strength·cos(2π (x cos θ + y sin θ) / period)``. ``uint8 [H, W, 3]``, ``uint8 [H, W]`` in and out."""

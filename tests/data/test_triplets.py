@@ -115,14 +115,19 @@ def test_synthetic_groups(tmp_path):
     assert len(h) == 40 and len(j) == 30  # joint: training images only
     assert h.groupby("disease")["group"].nunique().to_dict() == {"melanoma": 2, "nevus": 3, "seborrheic_keratosis": 2}
     assert j["group"].nunique() <= 4 and (j.groupby("group")["disease"].nunique() > 1).any()  # joint mixes diseases
-    # the masks are unchanged; the group's look changes only pixels inside the lesion
-    from dermkit.data.imageio import read_image, read_mask
-    name = "ISIC-2017_Training_Data/ISIC_0000000.jpg"
-    mask = read_mask(plain / "ISIC-2017_Training_Part1_GroundTruth/ISIC_0000000_segmentation.png")
-    np.testing.assert_array_equal(mask, read_mask(root / "ISIC-2017_Training_Part1_GroundTruth/"
-                                                  "ISIC_0000000_segmentation.png"))
-    diff = np.abs(read_image(plain / name).astype(int) - read_image(root / name).astype(int)).sum(-1)
-    assert diff[mask > 0].mean() > 5 * max(diff[mask == 0].mean(), 0.5)
+    # labels and superpixels are those of the plain tree; the images carry their group's look
+    for rel in ("ISIC-2017_Training_Part3_GroundTruth.csv", "ISIC-2017_Training_Data/ISIC_0000003_superpixels.png"):
+        assert (plain / rel).read_bytes() == (root / rel).read_bytes()
+    from dermkit.data.imageio import read_image
+
+    images = np.stack([read_image(root / f"ISIC-2017_Training_Data/{i}.jpg").astype(float).mean((0, 1))
+                       for i in h["image_id"][:30]])
+    same = h["group"].to_numpy()[:30]
+    d = np.abs(images[:, None] - images[None]).sum(-1)
+    pair_same = (same[:, None] == same[None]) & ~np.eye(30, dtype=bool)
+    assert d[pair_same].mean() < d[~pair_same & ~np.eye(30, dtype=bool)].mean()  # a group looks alike
+    with pytest.raises(ValueError, match="own look"):
+        make_isic2017(tmp_path / "bad", n_train=5, similarity_groups={"melanoma": 5, "joint": 4})
 
 
 def test_triplet_dataset_batches():
