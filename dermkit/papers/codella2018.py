@@ -470,9 +470,12 @@ def _notes(session, results) -> list[str]:
                      f"(batch {q['batch_size']}, {q['epochs']} epoch), BaselineFT {q['ft_epochs']} epochs — not the "
                      "paper's scale.")
     untrained = results.get("baseline", {}).get("untrained_chai")
-    if untrained:
-        notes.append("Untrained CHAI embedding (Baseline conv1–conv5 + random GAP conv): AUC k10 "
-                     f"{untrained.get('AUC k10', math.nan):.3f}, REL k10 {untrained.get('REL k10', math.nan):.3f}.")
+    hier = results.get("hierarchical", {})
+    if untrained and "AUC k10" in hier:
+        parts = [f"{m} {hier.get(m, math.nan):.3f} vs {untrained.get(m, math.nan):.3f}"
+                 for m in ("AUC k10", "AUC k40", "REL k10") if m in untrained]
+        notes.append("Learning check, Hierarchical vs the untrained CHAI embedding (Baseline conv1–conv5 + random "
+                     "GAP conv): " + ", ".join(parts) + ".")
     return notes
 
 
@@ -484,6 +487,9 @@ def make_tables(results: dict[str, dict], data, session) -> list[Table]:
         res = results.get(exp.key, {})
         label = exp.label + (" (not run)" if res.get("not_run") else "")
         rows.append(TableRow(label, {m: res.get(m) for m in METRICS}, exp.reported["1"]))
+    untrained = results.get("baseline", {}).get("untrained_chai")
+    if untrained:  # the learning check's reference: Baseline conv1–conv5 + a random GAP conv, not trained
+        rows.append(TableRow("Untrained CHAI (dermkit reference)", {m: untrained.get(m) for m in METRICS}, {}))
     label = "SYNTHETIC ISIC 2017, test images as queries" if synthetic else "ISIC 2017 test images as queries"
     return [Table("1", "Melanoma kNN AUC, relevance (REL) and QAM Jaccard (JA) per embedding", METRICS, rows,
                   label, synthetic, _notes(session, results))]
