@@ -1,8 +1,9 @@
 """codella2018 triplet train step: triplets/s of :class:`dermkit.training.triplet.TripletTrainer` on the CHAI
 embedding (AlexNet to conv5 + 1,024-map GAP conv), the paper's two learning rates.
 
-    python benchmarks/bench_triplet.py                 # the paper's 227×227, batch 128 (slow on a CPU)
-    python benchmarks/bench_triplet.py --size 67 --batch 32
+    python benchmarks/bench_triplet.py                 # 227×227, batch 16 (CPU-sized; seconds per step)
+    python benchmarks/bench_triplet.py --batch 128     # the paper's batch (a GPU)
+    python benchmarks/bench_triplet.py --size 67 --batch 32   # the quick run's setting
 
 Each step embeds the 3·B images in one batch; timed with ``train_on_batch`` on in-memory tensors after
 warm-up (tracing); random weights.
@@ -19,8 +20,8 @@ import numpy as np
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", type=int, default=227)
-    parser.add_argument("--batch", type=int, default=128)
-    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=16, help="triplets per step (the paper: 128)")
+    parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=1)
     args = parser.parse_args()
 
