@@ -97,7 +97,8 @@ def test_joint_annotation_must_exclude_test_images(tmp_path):
 
 def test_learning_check_hierarchical_beats_untrained(tmp_path, monkeypatch):
     """The cheap version of the --quick check: from the untrained CHAI embedding (random AlexNet conv1–conv5 +
-    random GAP conv), Hierarchical triplets (Section 2.2) raise REL k10 and kNN AUC k40 on synthetic data."""
+    random GAP conv), Hierarchical triplets (Section 2.2) raise REL k10 and kNN AUC k10 (and k40) on synthetic
+    data."""
     pytest.importorskip("tensorflow")
     import keras
 
@@ -124,9 +125,9 @@ def test_learning_check_hierarchical_beats_untrained(tmp_path, monkeypatch):
     after = paper._evaluate_chai(emb, data, cfg, session, figures=False)
     print({k: (round(before[k], 3), round(after[k], 3)) for k in ("AUC k10", "AUC k40", "REL k10", "JA")})
     assert after["REL k10"] > before["REL k10"] + 0.2, (before, after)
-    # AUC k10 of a random AlexNet is already ~0.96 on the synthetic data and moves by ± 0.03 between seeds at this
-    # scale; AUC k40 rises consistently (0.93 → 0.96-0.98 in every run measured)
+    # the issue's check (measured here: AUC k10 0.853 → 0.922); AUC k40 rose in every run measured too
+    assert after["AUC k10"] > before["AUC k10"], (before, after)
     assert after["AUC k40"] > before["AUC k40"], (before, after)
 
 
-LEARN = {"n_train": 400, "n_test": 200, "n": 768}
+LEARN = {"n_train": 300, "n_test": 200, "n": 640}
