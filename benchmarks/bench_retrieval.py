@@ -48,7 +48,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--dim", type=int, default=1024)
     parser.add_argument("--k", type=int, default=40)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3, help="best of N timed runs (after a warm-up)")
     args = parser.parse_args()
 
     from dermkit.retrieval import EmbeddingIndex, faiss_available
