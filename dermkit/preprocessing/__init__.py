@@ -36,4 +36,10 @@ __all__ = [
     "replace_background",
     "estimate_illuminant",
     "shades_of_gray",
+    "remove_hair",
+    "seven_channel_input",
 ]
+
+# bisla2019: hair / ruler removal (§3.2.2) and the segmentation network's 7-channel input (§3.2.3).
+from dermkit.preprocessing.channels import seven_channel_input  # noqa: E402
+from dermkit.preprocessing.hair import remove_hair  # noqa: E402
