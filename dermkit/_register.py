@@ -31,6 +31,7 @@ REGISTERED_MODULES = (
     "dermkit.losses.sample_weighting",
     "dermkit.metrics.keras_metrics",
     "dermkit.training.schedules",
+    "dermkit.models.partialconv",
 )
 
 

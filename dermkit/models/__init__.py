@@ -25,6 +25,7 @@ _BUILDERS = {
     "vgg16_cbam_classifier": "dermkit.models.attention",
     "hierarchical_classifier": "dermkit.models.attention",
     "dilated_unet": "dermkit.models.dilated_unet",
+    "partialconv_unet": "dermkit.models.partialconv",
 }
 
 __all__ = sorted(_BUILDERS)
