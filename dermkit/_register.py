@@ -32,6 +32,7 @@ REGISTERED_MODULES = (
     "dermkit.metrics.keras_metrics",
     "dermkit.training.schedules",
     "dermkit.models.partialconv",
+    "dermkit.losses.inpainting",
 )
 
 
