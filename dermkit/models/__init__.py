@@ -26,6 +26,7 @@ _BUILDERS = {
     "hierarchical_classifier": "dermkit.models.attention",
     "dilated_unet": "dermkit.models.dilated_unet",
     "partialconv_unet": "dermkit.models.partialconv",
+    "resnet50_classifier": "dermkit.models.classifiers",
 }
 
 __all__ = sorted(_BUILDERS)

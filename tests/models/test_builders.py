@@ -15,7 +15,7 @@ BUILDERS = sorted(dermkit.models.__all__)
 
 def test_every_builder_is_listed():
     assert BUILDERS == ["densenet_classifier", "dilated_unet", "hierarchical_classifier", "partialconv_unet",
-                        "unet", "vgg16_cbam_classifier", "vgg16_fcn"]
+                        "resnet50_classifier", "unet", "vgg16_cbam_classifier", "vgg16_fcn"]
 
 
 @pytest.mark.parametrize("name", BUILDERS)
