@@ -31,6 +31,14 @@ def test_probabilities_and_float32(model):
     np.testing.assert_allclose(y.sum(axis=1), 1.0, rtol=1e-5)
 
 
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="num_classes"):
+        resnet50_classifier(num_classes=1)
+    with pytest.raises(ValueError, match="input_shape"):
+        resnet50_classifier((64, 64, 7))
+
+
+@pytest.mark.slow
 def test_options_and_weights_round_trip(tmp_path, model):
     plain = resnet50_classifier((64, 64, 3), num_classes=7, preprocess=False)
     assert plain.output_shape == (None, 7) and "preprocess" not in [layer.name for layer in plain.layers]
@@ -39,7 +47,3 @@ def test_options_and_weights_round_trip(tmp_path, model):
     again = resnet50_classifier((64, 64, 3), weights=str(path))
     x = np.random.default_rng(1).random((1, 64, 64, 3)).astype("float32")
     np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
-    with pytest.raises(ValueError, match="num_classes"):
-        resnet50_classifier(num_classes=1)
-    with pytest.raises(ValueError, match="input_shape"):
-        resnet50_classifier((64, 64, 7))
