@@ -33,6 +33,7 @@ REGISTERED_MODULES = (
     "dermkit.training.schedules",
     "dermkit.models.partialconv",
     "dermkit.losses.inpainting",
+    "dermkit.models.dilated_unet",
 )
 
 

@@ -45,6 +45,8 @@ import keras  # noqa: E402
 
 __all__ = [
     "dilated_unet",
+    "SevenChannelInput",
+    "segmentation_optimizer",
     "valid_input_sizes",
     "check_input_size",
     "TABLE1",
@@ -95,6 +97,50 @@ TABLE1 = (
 
 _BOTTLENECK_DILATIONS = (2, 2, 4, 4)
 _MIRROR_DILATIONS = (4, 4, 2, 2)
+
+
+@keras.saving.register_keras_serializable(package="dermkit")
+class SevenChannelInput(keras.layers.Layer):
+    """RGB in [0, 1] → bisla2019's 7 normalised channels inside a model (the TensorFlow twin of
+    :func:`dermkit.preprocessing.channels.seven_channel_input`): ``[R, G, B, H, S, V, L*/100]``, each
+    ``(x − 0.5) / 0.5``.
+
+    HSV is ``tf.image.rgb_to_hsv`` (hue in [0, 1), the same definition as OpenCV's ``H/360``); ``L*`` is CIE
+    1976 lightness from sRGB (linearised, ``Y = 0.2126 R + 0.7152 G + 0.0722 B``, D65), the exact formula
+    (OpenCV's float conversion, used by the NumPy function, agrees to about 0.3 ``L*``).
+    """
+
+    def call(self, inputs):
+        import tensorflow as tf
+
+        rgb = tf.clip_by_value(tf.cast(inputs, "float32"), 0.0, 1.0)
+        hsv = tf.image.rgb_to_hsv(rgb)
+        linear = tf.where(rgb <= 0.04045, rgb / 12.92, tf.pow((rgb + 0.055) / 1.055, 2.4))
+        y = tf.reduce_sum(linear * tf.constant([0.2126, 0.7152, 0.0722]), axis=-1, keepdims=True)
+        delta = 6.0 / 29.0
+        f = tf.where(y > delta**3, tf.pow(tf.maximum(y, delta**3), 1.0 / 3.0), y / (3 * delta**2) + 4.0 / 29.0)
+        lightness = tf.clip_by_value((116.0 * f - 16.0) / 100.0, 0.0, 1.0)
+        channels = tf.concat([rgb, hsv, lightness], axis=-1)
+        return tf.cast((channels - 0.5) / 0.5, self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], INPUT_CHANNELS)
+
+
+def segmentation_optimizer(
+    *, steps_per_epoch: int, epochs: int, learning_rate: float = 1e-4, decay_every: int = 30
+) -> keras.optimizers.Optimizer:
+    """bisla2019's segmentation optimiser: Adam (β 0.9, 0.999) at ``learning_rate`` (1e-4), multiplied by 0.1
+    every ``decay_every`` epochs (reference notes), as a :class:`~dermkit.training.schedules.StepDecay` on
+    optimizer steps (boundaries at ``k · decay_every · steps_per_epoch`` for every ``k`` before ``epochs``)."""
+    from dermkit.training.schedules import StepDecay
+
+    for name, value in (("steps_per_epoch", steps_per_epoch), ("epochs", epochs), ("decay_every", decay_every)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer. Received: {name}={value!r}")
+    boundaries = [k * decay_every * steps_per_epoch for k in range(1, -(-epochs // decay_every))]
+    schedule = StepDecay(learning_rate, boundaries, 0.1)
+    return keras.optimizers.Adam(schedule, beta_1=0.9, beta_2=0.999)
 
 
 def valid_input_sizes(lo: int = MIN_INPUT_SIZE, hi: int = 1024) -> list[int]:
@@ -149,6 +195,7 @@ def dilated_unet(
     input_shape=(PAPER_INPUT_SIZE, PAPER_INPUT_SIZE, INPUT_CHANNELS),
     *,
     width: float = 1.0,
+    preprocess: bool = False,
     name: str = "dilated_unet",
 ) -> keras.Model:
     """bisla2019's segmentation network, Table 1 layer by layer (module docstring).
@@ -159,6 +206,9 @@ def dilated_unet(
             accepted. Default ``(380, 380, 7)``.
         width: multiplies every channel count (rounded, at least 1) for quick runs; sizes are unchanged.
             Default 1.0 (the paper's, 64 … 1024).
+        preprocess: when True the model takes RGB float32 in [0, 1] (``input_shape`` ``(H, W, 3)``) and computes
+            the seven channels inside (:class:`SevenChannelInput`, layer ``seven_channels``); False (default,
+            Table 1) takes the 7-channel array.
         name: model name.
 
     Returns:
@@ -177,9 +227,13 @@ def dilated_unet(
         raise ValueError(f"input channels must be a positive integer. Received: input_shape={input_shape!r}")
     if isinstance(width, bool) or not isinstance(width, (int, float)) or not 0 < width <= 4:
         raise ValueError(f"width must be a number in (0, 4]. Received: width={width!r}")
+    if not isinstance(preprocess, bool):
+        raise ValueError(f"preprocess must be True or False. Received: preprocess={preprocess!r}")
+    if preprocess and c != 3:
+        raise ValueError(f"preprocess=True takes RGB: input_shape must be (H, W, 3). Received: {input_shape!r}")
 
     inputs = keras.Input(shape=(h, w, c), name="input")
-    x = inputs
+    x = SevenChannelInput(name="seven_channels")(inputs) if preprocess else inputs
     skips = []
     for level, base in enumerate((64, 128, 256), start=1):
         x = _conv(x, _channels(base, width), f"down{level}_conv1")
@@ -195,3 +249,6 @@ def dilated_unet(
     outputs = _conv(x, 1, "head", kernel=1, activation=None)
     outputs = keras.layers.Activation("sigmoid", dtype="float32", name="sigmoid")(outputs)
     return keras.Model(inputs, outputs, name=name)
+
+
+import dermkit._register  # noqa: E402, F401  (every dermkit serialisable registered with Keras)

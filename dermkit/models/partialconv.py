@@ -39,7 +39,15 @@ require_tensorflow("dermkit.models.partialconv")
 import keras  # noqa: E402
 from keras import ops  # noqa: E402
 
-__all__ = ["PartialConv2D", "partialconv_unet", "purify", "ENCODER_FILTERS", "ENCODER_KERNELS", "DEPTH"]
+__all__ = [
+    "PartialConv2D",
+    "partialconv_unet",
+    "purify",
+    "purification_optimizer",
+    "ENCODER_FILTERS",
+    "ENCODER_KERNELS",
+    "DEPTH",
+]
 
 #: Liu et al.'s encoder, layer 1 to 7 (all stride 2).
 ENCODER_FILTERS = (64, 128, 256, 512, 512, 512, 512)
@@ -252,6 +260,17 @@ def partialconv_unet(
     x = keras.layers.Activation("tanh", name="tanh")(x)
     output = keras.layers.Rescaling(0.5, offset=0.5, dtype="float32", name="output")(x)
     return keras.Model({"image": image, "mask": mask_in}, output, name=name)
+
+
+def purification_optimizer(stage: str = "adam") -> keras.optimizers.Optimizer:
+    """The purification network's optimisers (supplement 6.1): ``"adam"`` — Adam, constant 2e-4, β (0.5, 0.99),
+    "in the beginning of training"; ``"sgd"`` — SGD, momentum 0.9, 1e-4, "in the later stages". The paper does
+    not say when it switched; the caller recompiles with the second and states its switch epoch."""
+    if stage == "adam":
+        return keras.optimizers.Adam(2e-4, beta_1=0.5, beta_2=0.99)
+    if stage == "sgd":
+        return keras.optimizers.SGD(1e-4, momentum=0.9)
+    raise ValueError(f"stage must be 'adam' or 'sgd'. Received: stage={stage!r}")
 
 
 def purify(model: keras.Model, images, valid_masks, *, batch_size: int = 8) -> np.ndarray:

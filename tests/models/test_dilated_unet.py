@@ -142,3 +142,32 @@ def test_bad_sizes_name_the_nearest_valid(shape, match):
 def test_bad_width():
     with pytest.raises(ValueError, match="width must be"):
         dilated_unet((228, 228, 7), width=0)
+
+
+def test_seven_channel_layer_matches_the_numpy_function():
+    from dermkit.models.dilated_unet import SevenChannelInput
+    from dermkit.preprocessing.channels import seven_channel_input
+
+    rgb = np.random.default_rng(3).random((2, 9, 7, 3)).astype("float32")
+    got = np.asarray(SevenChannelInput()(rgb))
+    want = seven_channel_input(rgb)
+    np.testing.assert_allclose(got[..., :6], want[..., :6], atol=1e-5)
+    np.testing.assert_allclose(got[..., 6], want[..., 6], atol=6e-3)  # exact L* vs OpenCV's float Lab
+
+
+def test_rgb_input_option():
+    model = dilated_unet((228, 228, 3), width=1 / 16, preprocess=True)
+    assert model.input_shape == (None, 228, 228, 3)
+    assert model.get_layer("seven_channels").output.shape[-1] == 7
+    with pytest.raises(ValueError, match="preprocess=True takes RGB"):
+        dilated_unet((228, 228, 7), preprocess=True)
+
+
+def test_segmentation_optimizer_decays_every_30_epochs():
+    from dermkit.models.dilated_unet import segmentation_optimizer
+
+    optimizer = segmentation_optimizer(steps_per_epoch=10, epochs=90)
+    schedule = optimizer.learning_rate if callable(optimizer.learning_rate) else optimizer._learning_rate
+    rates = [float(schedule(step)) for step in (0, 299, 300, 599, 600, 899)]
+    np.testing.assert_allclose(rates, [1e-4, 1e-4, 1e-5, 1e-5, 1e-6, 1e-6], rtol=1e-5)
+    assert optimizer.beta_1 == 0.9 and optimizer.beta_2 == 0.999

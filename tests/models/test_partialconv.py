@@ -173,3 +173,14 @@ def test_the_hole_content_does_not_reach_the_output():
 def test_bad_unet_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         partialconv_unet(**kwargs)
+
+
+def test_purification_optimizers():
+    from dermkit.models.partialconv import purification_optimizer
+
+    adam = purification_optimizer("adam")
+    assert float(adam.learning_rate) == pytest.approx(2e-4) and (adam.beta_1, adam.beta_2) == (0.5, 0.99)
+    sgd = purification_optimizer("sgd")
+    assert float(sgd.learning_rate) == pytest.approx(1e-4) and sgd.momentum == 0.9
+    with pytest.raises(ValueError, match="stage must be"):
+        purification_optimizer("rmsprop")
