@@ -33,6 +33,9 @@ REGISTERED_MODULES = (
     "dermkit.training.schedules",
     "dermkit.models.alexnet",
     "dermkit.losses.triplet",
+    "dermkit.models.partialconv",
+    "dermkit.losses.inpainting",
+    "dermkit.models.dilated_unet",
 )
 
 

@@ -14,12 +14,16 @@ from __future__ import annotations
 import importlib
 
 from dermkit.metrics.classification import (
+    accuracy_sensitivity_specificity,
     argmax_labels,
     balanced_multiclass_accuracy,
     class_labels,
+    mean_roc_auc,
     multiclass_scores,
     partial_auc_above_tpr,
+    per_class_roc_auc,
     per_group_rates,
+    specificity_at_sensitivity,
 )
 from dermkit.metrics.isic import (
     isic2017_part2_scores,
@@ -64,6 +68,10 @@ __all__ = [
     "knn_auc",
     "knn_scores",
     "relevance_at_k",
+    "accuracy_sensitivity_specificity",
+    "mean_roc_auc",
+    "per_class_roc_auc",
+    "specificity_at_sensitivity",
     *_KERAS_NAMES,
 ]
 
