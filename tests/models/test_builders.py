@@ -14,8 +14,9 @@ BUILDERS = sorted(dermkit.models.__all__)
 
 
 def test_every_builder_is_listed():
-    assert BUILDERS == ["densenet_classifier", "dilated_unet", "hierarchical_classifier", "partialconv_unet",
-                        "resnet50_classifier", "unet", "vgg16_cbam_classifier", "vgg16_fcn"]
+    assert BUILDERS == ["alexnet", "alexnet_gap_embedding", "densenet_classifier", "dilated_unet",
+                        "hierarchical_classifier", "partialconv_unet", "resnet50_classifier", "unet",
+                        "vgg16_cbam_classifier", "vgg16_fcn"]
 
 
 @pytest.mark.parametrize("name", BUILDERS)
