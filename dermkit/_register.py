@@ -31,6 +31,8 @@ REGISTERED_MODULES = (
     "dermkit.losses.sample_weighting",
     "dermkit.metrics.keras_metrics",
     "dermkit.training.schedules",
+    "dermkit.models.dcgan",
+    "dermkit.training.gan",
 )
 
 
