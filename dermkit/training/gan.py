@@ -8,10 +8,16 @@ One step (the DCGAN recipe; Goodfellow et al.'s non-saturating generator loss):
 
 1. noise ``z ~ N(0, I)`` for the global batch from a seeded :class:`keras.random.SeedGenerator`;
 2. one discriminator update on ``BCE(D(real), 1 − s) + BCE(D(G(z)), 0)`` (``s``: one-sided label smoothing,
-   Salimans et al. 2016 — the paper's stabilisation reference [30]); real and generated images go through
-   the discriminator as two batches (separate batch-normalisation statistics, as the authors' PyTorch code);
+   Salimans et al. 2016 — the paper's stabilisation reference [30]);
 3. one generator update on ``BCE(D(G(z)), 1)`` with the same ``z``;
 4. in epochs chosen by :class:`ExtraGeneratorSteps`, more generator updates on fresh noise.
+
+The discriminator always sees real and generated images as one joint batch (as the keras-io DCGAN example's
+"real + generated" batch), in steps 3–4 too (only the generated half enters the loss). Why: the paper puts
+batch normalisation on the discriminator's first layer, and that layer has no bias, so with separate real and
+generated batches (the authors' PyTorch code, which has no batch normalisation there) it would subtract each
+batch's own mean and divide by its own spread — hiding every global colour difference between real and
+generated images from the discriminator, and so from the generator's gradient.
 
 Losses are means over the global batch (per-replica sums divided by the global batch, so gradients summed
 over replicas are the one-device gradients). Metrics: ``d_loss``, ``g_loss`` (of steps 2 and 3),
@@ -258,11 +264,18 @@ class GANTrainer(keras.Model):
         prob = tf.cast(prob, "float32")
         return tf.reduce_sum(self._loss_per_sample(tf.fill(tf.shape(prob), target), prob))
 
-    def _generator_update(self, labels, local, global_batch):
-        z = self._global_noise(local)
+    def _discriminate(self, real, fake, labels):
+        """``(D(real), D(fake))`` from one discriminator call on the joint batch (module docstring)."""
+        both = tf.concat([real, tf.cast(fake, real.dtype)], axis=0)
+        both_labels = None if labels is None else tf.concat([labels, labels], axis=0)
+        prob = self.discriminator(self._d_inputs(both, both_labels), training=True)
+        n = tf.shape(real)[0]
+        return prob[:n], prob[n:]
+
+    def _generator_update(self, real, z, labels, global_batch):
         with tf.GradientTape() as tape:
             fake = self.generator(self._g_inputs(z, labels), training=True)
-            prob = self.discriminator(self._d_inputs(fake, labels), training=True)
+            _, prob = self._discriminate(real, fake, labels)
             g_loss = self._sum_loss(1.0, prob) / global_batch
         grads = tape.gradient(g_loss, self.generator.trainable_variables)
         self.g_optimizer.apply(grads, self.generator.trainable_variables)
@@ -275,21 +288,15 @@ class GANTrainer(keras.Model):
         replicas = 1 if ctx is None else ctx.num_replicas_in_sync
         global_batch = tf.cast(local * replicas, "float32")
         z = self._global_noise(local)
-        fake = self.generator(self._g_inputs(z, labels), training=True)
+        fake = tf.stop_gradient(self.generator(self._g_inputs(z, labels), training=True))
         with tf.GradientTape() as tape:
-            p_real = self.discriminator(self._d_inputs(real, labels), training=True)
-            p_fake = self.discriminator(self._d_inputs(tf.stop_gradient(fake), labels), training=True)
+            p_real, p_fake = self._discriminate(real, fake, labels)
             d_loss = (self._sum_loss(1.0 - self.label_smoothing, p_real) + self._sum_loss(0.0, p_fake)) / global_batch
         grads = tape.gradient(d_loss, self.discriminator.trainable_variables)
         self.d_optimizer.apply(grads, self.discriminator.trainable_variables)
-        with tf.GradientTape() as tape:
-            fake = self.generator(self._g_inputs(z, labels), training=True)
-            prob = self.discriminator(self._d_inputs(fake, labels), training=True)
-            g_loss = self._sum_loss(1.0, prob) / global_batch
-        grads = tape.gradient(g_loss, self.generator.trainable_variables)
-        self.g_optimizer.apply(grads, self.generator.trainable_variables)
+        g_loss = self._generator_update(real, z, labels, global_batch)
         for _ in range(int(self.extra_generator_steps)):  # unrolled: no synchronisation inside control flow
-            self._generator_update(labels, local, global_batch)
+            self._generator_update(real, self._global_noise(local), labels, global_batch)
         # Trackers average over replicas: give each the replica's own mean (= global mean × replicas / replicas).
         self.d_loss_tracker.update_state(d_loss * replicas)
         self.g_loss_tracker.update_state(g_loss * replicas)

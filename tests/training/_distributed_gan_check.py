@@ -1,7 +1,7 @@
 """Subprocess check: GANTrainer under MirroredStrategy on 2 logical CPU devices vs one device.
 
 Run by tests/training/test_gan.py in a fresh interpreter (the logical devices must be configured before
-TensorFlow initialises). Prints one JSON line per case:
+TensorFlow initialises), with the cases to run as arguments (default: all). Prints one JSON line per case:
 
 - ``sync``: 16×16 DCGAN with ``synchronized_bn=True``, one ``fit`` step on the same global batch of 8 and the
   same seeds on one device and on 2 replicas: both steps' ``d_loss`` / ``g_loss`` / accuracies and the largest
@@ -65,7 +65,7 @@ def one_step(strategy, kind: str, sync: bool, initial=None):
             trainer.generator.set_weights(initial[0])
             trainer.discriminator.set_weights(initial[1])
     start = (trainer.generator.get_weights(), trainer.discriminator.get_weights())
-    history = trainer.fit(data(kind), epochs=1, steps_per_epoch=1, verbose=0).history
+    history = trainer.fit(data(kind), epochs=1, steps_per_epoch=1, verbose=0, shuffle=False).history
     logs = {k: float(v[-1]) for k, v in history.items()}
     return logs, start, (trainer.generator.get_weights(), trainer.discriminator.get_weights())
 
@@ -74,24 +74,30 @@ def max_diff(a, b) -> float:
     return float(max(np.max(np.abs(x - y)) for x, y in zip(a, b)))
 
 
-def main() -> None:
+def main(cases) -> None:
     mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     single = tf.distribute.get_strategy()
     for kind, case in (("dcgan", "sync"), ("coupled", "coupled_sync")):
+        if case not in cases:
+            continue
         one, start, after_one = one_step(single, kind, True)
         two, _, after_two = one_step(mirrored, kind, True, initial=start)
         print(json.dumps({"case": case, "replicas": mirrored.num_replicas_in_sync, "one": one, "two": two,
                           "generator_weights": max_diff(after_one[0], after_two[0]),
                           "discriminator_weights": max_diff(after_one[1], after_two[1])}), flush=True)
+    if "per_replica" not in cases:
+        return
     with mirrored.scope():
         trainer = build("dcgan", False)
-    before = trainer.generator.get_weights()
-    history = trainer.fit(data("dcgan"), epochs=1, verbose=0).history
+    before_trainable = [v.numpy() for v in trainer.generator.trainable_variables]
+    history = trainer.fit(data("dcgan"), epochs=1, verbose=0, shuffle=False).history
     print(json.dumps({"case": "per_replica", "d_loss": [float(v) for v in history["d_loss"]],
                       "g_loss": [float(v) for v in history["g_loss"]],
-                      "generator_moved": max_diff(before, trainer.generator.get_weights()),
+                      "generator_moved": max_diff(before_trainable, [v.numpy() for v in trainer.generator.trainable_variables]),
                       "steps": int(trainer.d_optimizer.iterations.numpy())}), flush=True)
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    main(sys.argv[1:] or ["sync", "coupled_sync", "per_replica"])
