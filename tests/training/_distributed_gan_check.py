@@ -91,9 +91,10 @@ def main(cases) -> None:
         trainer = build("dcgan", False)
     before_trainable = [v.numpy() for v in trainer.generator.trainable_variables]
     history = trainer.fit(data("dcgan"), epochs=1, verbose=0, shuffle=False).history
+    after_trainable = [v.numpy() for v in trainer.generator.trainable_variables]
     print(json.dumps({"case": "per_replica", "d_loss": [float(v) for v in history["d_loss"]],
                       "g_loss": [float(v) for v in history["g_loss"]],
-                      "generator_moved": max_diff(before_trainable, [v.numpy() for v in trainer.generator.trainable_variables]),
+                      "generator_moved": max_diff(before_trainable, after_trainable),
                       "steps": int(trainer.d_optimizer.iterations.numpy())}), flush=True)
 
 
