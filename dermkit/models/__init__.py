@@ -24,6 +24,9 @@ _BUILDERS = {
     "densenet_classifier": "dermkit.models.classifiers",
     "vgg16_cbam_classifier": "dermkit.models.attention",
     "hierarchical_classifier": "dermkit.models.attention",
+    "dcgan_generator": "dermkit.models.dcgan",
+    "dcgan_discriminator": "dermkit.models.dcgan",
+    "coupled_dcgan": "dermkit.models.dcgan",
 }
 
 __all__ = sorted(_BUILDERS)

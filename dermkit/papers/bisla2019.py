@@ -91,7 +91,7 @@ QUICK: dict[str, Any] = {
     "per_class": 2,
     "epochs": {"dcgan": 16, "coupled": 16},
     "num_batches": 5,
-    "learning_rate": 1e-3,
+    "learning_rate": 5e-4,
     "early_stopping_patience": 16,
     "stats_images": 64,
 }
