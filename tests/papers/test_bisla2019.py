@@ -33,7 +33,7 @@ def test_gan_rows_follow_the_paper():
 def test_full_settings_are_the_papers():
     full = paper.FULL
     assert full["image_size"] == 256 and full["batch_size"] == 50
-    assert (full["learning_rate"], full["beta_1"], full["beta_2"]) == (2e-4, 0.5, 0.999)
+    assert (full["learning_rate"], full["beta_1"], full["beta_2"]) == ({"d": 2e-4, "g": 2e-4}, 0.5, 0.999)
     assert (full["extra_every"], full["extra_steps"]) == (10, 2)  # "two rounds ... after every 10th round"
     assert paper.QUICK["image_size"] == 64
 
