@@ -75,7 +75,7 @@ def test_quick_gan_learns(tmp_path, monkeypatch):
     from dermkit.training.runner import reproduce
 
     monkeypatch.setattr(paper, "QUICK", {**paper.QUICK, "image_size": 32, "epochs": {"dcgan": 10, "coupled": 1}})
-    monkeypatch.setattr(paper, "SYNTHETIC", {"isic2017": {"n_train": 300, "n_val": 0, "n_test": 0,
+    monkeypatch.setattr(paper, "SYNTHETIC", {"isic2017": {"n_train": 300, "n_val": 4, "n_test": 4,
                                                           "image_size": (64, 64)},
                                              "isic2018_task3": {"n_images": 14, "image_size": (32, 32),
                                                                 "min_per_class": 2}})
