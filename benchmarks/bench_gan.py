@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 
-def measure(size: int, batch: int, steps: int) -> tuple[float, float]:
+def measure(size: int, batch: int, steps: int, rounds: int) -> tuple[float, float]:
     """Seconds per step of ``GANTrainer.fit`` and of the bare ``tf.function`` step at ``size``²."""
     import keras
     import tensorflow as tf
@@ -39,9 +39,6 @@ def measure(size: int, batch: int, steps: int) -> tuple[float, float]:
         def on_train_batch_end(self, batch, logs=None):
             ticks.append(time.perf_counter())
 
-    ticks: list[float] = []
-    trainer.fit(ds.take(steps + 1), epochs=1, verbose=0, shuffle=False, callbacks=[Clock()])
-    fit_step = float(np.median(np.diff(ticks)))  # step to step inside fit (its per-epoch set-up excluded)
 
     keras.utils.set_random_seed(0)
     g, d = dcgan_generator(latent_dim=10, image_size=size), dcgan_discriminator(image_size=size)
@@ -68,19 +65,24 @@ def measure(size: int, batch: int, steps: int) -> tuple[float, float]:
 
     x = tf.constant(real)
     bare_step(x)
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        bare_step(x).numpy()
-        times.append(time.perf_counter() - start)
-    return fit_step, float(np.median(times))
+    fit_times, bare_times = [], []
+    for _ in range(rounds):  # interleaved, so that a change of machine load hits both alike
+        ticks: list[float] = []
+        trainer.fit(ds.take(steps + 1), epochs=1, verbose=0, shuffle=False, callbacks=[Clock()])
+        fit_times += list(np.diff(ticks))  # step to step inside fit (its per-epoch set-up excluded)
+        for _ in range(steps):
+            start = time.perf_counter()
+            bare_step(x).numpy()
+            bare_times.append(time.perf_counter() - start)
+    return float(np.median(fit_times)), float(np.median(bare_times))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 256])
     parser.add_argument("--batch", type=int, default=50)
-    parser.add_argument("--steps", type=int, default=5, help="timed steps per measurement")
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per round and method")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
     args = parser.parse_args()
 
     import keras
@@ -89,7 +91,7 @@ def main() -> None:
     print(f"bisla2019 GAN step, batch {args.batch}, TF {tf.__version__}, keras {keras.__version__}, "
           f"devices {[d.device_type for d in tf.config.list_logical_devices()]}")
     for size in args.sizes:
-        fit_step, bare = measure(size, args.batch, args.steps)
+        fit_step, bare = measure(size, args.batch, args.steps, args.rounds)
         print(f"{size}×{size}: GANTrainer.fit {1 / fit_step:.3f} steps/s ({fit_step:.3f} s), bare tf.function "
               f"{1 / bare:.3f} steps/s ({bare:.3f} s): trainer overhead {100 * (fit_step / bare - 1):+.1f} %")
 
