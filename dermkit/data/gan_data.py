@@ -98,7 +98,7 @@ class ClassBlockSampler(_BatchSampler):
 def gan_dataset(df: pd.DataFrame, *, image_size: int, per_class: int, num_classes: int | None = None,
                 label_column: str = "label", image_column: str = "image_path", seed: int = 0,
                 num_batches: int | None = None, crop: float | None = AUTHORS_CROP, cache="memory",
-                image_resize: str = "auto", validate: str = "header"):
+                image_resize: str = "auto", validate: str = "header", return_sampler: bool = False):
     """GAN training batches from a frame of images: ``(image float32 [B, s, s, 3] in [0, 1], class_id int32
     [B])`` with ``B = num_classes · per_class``, class ids interleaved (:class:`ClassBlockSampler`).
 
@@ -117,10 +117,12 @@ def gan_dataset(df: pd.DataFrame, *, image_size: int, per_class: int, num_classe
             (the pipelines' rule), where the authors crop a square of the resized shorter side: identical on
             square images, a slight aspect change on others. ``None`` keeps the whole image.
         cache, image_resize, validate: as for :func:`dermkit.data.pipelines.classification_dataset`.
+        return_sampler: also return the :class:`ClassBlockSampler` (for
+            :class:`dermkit.training.gan.SamplerEpoch`, which keeps a resumed run on the same batches).
 
     Returns:
-        A ``tf.data.Dataset`` of one epoch (``len(sampler)`` batches); every iteration draws that epoch's
-        batches afresh.
+        A ``tf.data.Dataset`` of one epoch (``len(sampler)`` batches); every iteration draws the next epoch's
+        batches. ``(dataset, sampler)`` with ``return_sampler``.
     """
     from dermkit.data.pipelines import classification_dataset
 
@@ -128,10 +130,11 @@ def gan_dataset(df: pd.DataFrame, *, image_size: int, per_class: int, num_classe
         raise ValueError(f"gan_dataset: label column {label_column!r} not found; columns are {list(df.columns)}")
     sampler = ClassBlockSampler(df[label_column].to_numpy(), per_class, num_classes=num_classes, seed=seed,
                                 num_batches=num_batches)
-    return classification_dataset(
+    ds = classification_dataset(
         df, image_size=image_size, batch_size=None, label_column=label_column, num_classes=sampler.num_classes,
         one_hot=False, image_column=image_column, cache=cache, sampler=sampler, image_resize=image_resize,
         validate=validate, central_crop=crop)
+    return (ds, sampler) if return_sampler else ds
 
 
 def read_generated_manifest(path: str | os.PathLike) -> pd.DataFrame:

@@ -230,11 +230,12 @@ def _optimizers(cfg: dict):
     return {"d_optimizer": adam(cfg["learning_rate"]["d"]), "g_optimizer": adam(cfg["learning_rate"]["g"])}
 
 
-def _gan_callbacks(cfg: dict, session, stats, class_ids=None) -> list:
-    from dermkit.training.gan import ExtraGeneratorSteps, ResumableEarlyStopping, SampleGrid
+def _gan_callbacks(cfg: dict, session, stats, sampler, class_ids=None) -> list:
+    from dermkit.training.gan import ExtraGeneratorSteps, ResumableEarlyStopping, SampleGrid, SamplerEpoch
 
     work = session.workdir("gan")
     return [
+        SamplerEpoch(sampler),  # a resumed row draws the batches of its epoch
         stats,  # logs stats_distance first: the early stopping and the engine's history read it
         ExtraGeneratorSteps(every=cfg["extra_every"], steps=cfg["extra_steps"]),
         ResumableEarlyStopping(work / "early_stopping.json", monitor="stats_distance", mode="min",
@@ -271,8 +272,8 @@ def run_dcgan(exp: Experiment, data: Data, session) -> dict[str, Any]:
     label = ISIC2017_CLASSES.index(p["class"])
     own = train[train["label"] == label].reset_index(drop=True)
     session.log(f"{exp.key}: {len(own)} {p['class']} training images at {size}²")
-    ds = gan_dataset(own.assign(label=0), image_size=size, per_class=cfg["batch_size"], seed=session.seed,
-                     num_batches=cfg["num_batches"])
+    ds, sampler = gan_dataset(own.assign(label=0), image_size=size, per_class=cfg["batch_size"], seed=session.seed,
+                              num_batches=cfg["num_batches"], return_sampler=True)
     all_train = load_images(train, size)
     real = all_train[train.index[train["label"] == label]]
     generator = dcgan_generator(latent_dim=p["latent_dim"], image_size=size, synchronized_bn=cfg["synchronized_bn"])
@@ -281,7 +282,8 @@ def run_dcgan(exp: Experiment, data: Data, session) -> dict[str, Any]:
     session.compile(trainer, **_optimizers(cfg), label_smoothing=cfg["label_smoothing"])
     stats = ChannelStatsDistance(real, n=cfg["stats_images"], seed=session.seed + 1)
     initial = stats.distance(trainer)
-    fit = session.fit(trainer, ds, epochs=cfg["epochs"]["dcgan"], callbacks=_gan_callbacks(cfg, session, stats),
+    fit = session.fit(trainer, ds, epochs=cfg["epochs"]["dcgan"],
+                      callbacks=_gan_callbacks(cfg, session, stats, sampler),
                       monitor="stats_distance", mode="min", checkpoint="last", name="gan")
     final = stats.distance(trainer)
     save_model_for_inference(trainer.generator, session.artifact(exp.key, "generator.keras"))
@@ -318,8 +320,8 @@ def run_coupled(exp: Experiment, data: Data, session) -> dict[str, Any]:
     size, classes = cfg["image_size"], p["num_classes"]
     frame = data.isic2018
     session.log(f"{exp.key}: {len(frame)} ISIC 2018 images, {cfg['per_class']} per class per batch, {size}²")
-    ds = gan_dataset(frame, image_size=size, per_class=cfg["per_class"], num_classes=classes, seed=session.seed,
-                     num_batches=cfg["num_batches"])
+    ds, sampler = gan_dataset(frame, image_size=size, per_class=cfg["per_class"], num_classes=classes,
+                              seed=session.seed, num_batches=cfg["num_batches"], return_sampler=True)
     real_all = load_images(frame, size)
     labels = frame["label"].to_numpy()
     generator, discriminator = coupled_dcgan(num_classes=classes, latent_dim=p["latent_dim"], image_size=size,
@@ -331,7 +333,7 @@ def run_coupled(exp: Experiment, data: Data, session) -> dict[str, Any]:
                                  seed=session.seed + 1)
     initial = stats.distance(trainer)
     fit = session.fit(trainer, ds, epochs=cfg["epochs"]["coupled"],
-                      callbacks=_gan_callbacks(cfg, session, stats, class_ids=list(range(classes))),
+                      callbacks=_gan_callbacks(cfg, session, stats, sampler, class_ids=list(range(classes))),
                       monitor="stats_distance", mode="min", checkpoint="last", name="gan")
     per_class = stats.per_class(trainer)
     final = float(np.mean(list(per_class.values())))

@@ -62,6 +62,7 @@ __all__ = [
     "SampleGrid",
     "ChannelStatsDistance",
     "ResumableEarlyStopping",
+    "SamplerEpoch",
     "latent_noise",
     "generate_images",
     "sample_grid",
@@ -522,3 +523,16 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
             atomic_write_text(self.state_path, json.dumps({str(k): v for k, v in sorted(self._values.items())}),
                               overwrite=True)
         super().on_epoch_end(epoch, logs)
+
+
+class SamplerEpoch(keras.callbacks.Callback):
+    """Give a batch sampler (:class:`dermkit.data.gan_data.ClassBlockSampler`, any dermkit sampler) the epoch
+    ``fit`` is starting, so a resumed run (``initial_epoch > 0``) draws the batches an uninterrupted run would
+    draw in that epoch (the dataset's iterator, made after ``on_epoch_begin``, reads the sampler then)."""
+
+    def __init__(self, sampler):
+        super().__init__()
+        self.sampler = sampler
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.sampler._epoch = int(epoch)

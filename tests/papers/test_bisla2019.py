@@ -91,3 +91,44 @@ def test_quick_gan_learns(tmp_path, monkeypatch):
     assert 0 < result["mse_mean"] < 1
     names = sorted(p.name for p in run["files"])
     assert "table_gan.md" in names and "fig5_mse_histograms.png" in names and "fig6_nearest_pairs.png" in names
+
+
+@pytest.mark.slow
+def test_a_killed_gan_row_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
+    """Crash-safe backups carry the two-optimiser trainer: killed after epoch 2 of 4 and resumed, the row ends
+    with the uninterrupted run's history (extra generator steps every 2nd epoch, early-stopping state)."""
+    pytest.importorskip("tensorflow")
+    import keras
+
+    from dermkit.training.options import RunOptions
+    from dermkit.training.runner import reproduce
+
+    monkeypatch.setattr(paper, "QUICK", {**paper.QUICK, "image_size": 16, "epochs": {"dcgan": 4, "coupled": 1},
+                                         "num_batches": 2, "extra_every": 2, "stats_images": 8})
+    monkeypatch.setattr(paper, "SYNTHETIC", {"isic2017": {"n_train": 60, "n_val": 4, "n_test": 4,
+                                                          "image_size": (32, 32)},
+                                             "isic2018_task3": {"n_images": 14, "image_size": (32, 32),
+                                                                "min_per_class": 2}})
+    original = paper._gan_callbacks
+
+    class Crash(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt("simulated kill")
+
+    def crashing(*args, **kwargs):
+        return [*original(*args, **kwargs), Crash()]
+
+    def options(name):
+        return RunOptions(output=tmp_path / name, quick=True, rows=("gan_melanoma",), verbose=0)
+
+    whole = reproduce(paper, options("whole"))["results"]["gan_melanoma"]
+    monkeypatch.setattr(paper, "_gan_callbacks", crashing)
+    with pytest.raises(KeyboardInterrupt):
+        reproduce(paper, options("killed"))
+    monkeypatch.setattr(paper, "_gan_callbacks", original)
+    resumed = reproduce(paper, options("killed"))["results"]["gan_melanoma"]
+    assert resumed["fit"]["initial_epoch"] == 2 and resumed["fit"]["epochs_total"] == 4
+    for key in ("d_loss", "g_loss", "stats_distance"):
+        np.testing.assert_allclose(resumed["fit"]["history"][key], whole["fit"]["history"][key], rtol=1e-4)
+    assert resumed["stats_distance_final"] == pytest.approx(whole["stats_distance_final"], rel=1e-4)

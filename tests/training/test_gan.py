@@ -248,3 +248,41 @@ def test_two_replicas_equal_one_device_with_synchronized_bn():
 @pytest.mark.slow
 def test_coupled_two_replicas_equal_one_device_with_synchronized_bn():
     check_same_first_step(run_distributed("coupled_sync")["coupled_sync"])
+
+
+def test_sampler_epoch_keeps_a_resumed_fit_on_the_same_batches(tmp_path):
+    """fit(initial_epoch=2) draws epoch 2's batches with SamplerEpoch; without it the sampler would restart at
+    epoch 0. Also: fit iterates the dataset once per epoch (so SamplerEpoch changes nothing for a whole run)."""
+    import pandas as pd
+
+    from dermkit.data.gan_data import gan_dataset
+    from dermkit.data.imageio import write_png
+    from dermkit.training.gan import SamplerEpoch
+
+    rows = [{"image_id": f"im{i}", "label": 0,
+             "image_path": str(write_png(tmp_path / f"im{i}.png", np.full((8, 8, 3), 20 * i, np.uint8)))}
+            for i in range(8)]
+    frame = pd.DataFrame(rows)
+
+    class Record(keras.callbacks.Callback):
+        def __init__(self, sampler):
+            super().__init__()
+            self.sampler, self.before = sampler, []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.before.append(self.sampler._epoch)
+
+    def run(initial_epoch, sync):
+        ds, sampler = gan_dataset(frame, image_size=8, per_class=4, seed=0, return_sampler=True, crop=None)
+        trainer = small_trainer(size=8)
+        record = Record(sampler)
+        callbacks = [record] + ([SamplerEpoch(sampler)] if sync else [])
+        trainer.fit(ds, epochs=4, initial_epoch=initial_epoch, verbose=0, shuffle=False, callbacks=callbacks)
+        return record
+
+    whole = run(0, sync=False)
+    assert whole.before == [0, 1, 2, 3]  # the iterator of epoch e reads the sampler once, at epoch e
+    resumed = run(2, sync=True)
+    # resumed at epoch 2: the sampler (fresh, at 0) is set to 2, epoch 2's iterator reads batches(2), epoch 3 starts
+    # from 3 (without SamplerEpoch epoch 2 would have drawn batches(0))
+    assert resumed.before == [0, 3]
