@@ -286,3 +286,11 @@ def test_sampler_epoch_keeps_a_resumed_fit_on_the_same_batches(tmp_path):
     # resumed at epoch 2: the sampler (fresh, at 0) is set to 2, epoch 2's iterator reads batches(2), epoch 3 starts
     # from 3 (without SamplerEpoch epoch 2 would have drawn batches(0))
     assert resumed.before == [0, 3]
+
+
+def test_trainer_config_round_trip():
+    trainer = small_trainer(size=8)
+    again = GANTrainer.from_config(trainer.get_config())
+    assert (again.latent_dim, again.num_classes, again.seed) == (LATENT, None, 0)
+    assert [layer.name for layer in again.generator.layers] == [layer.name for layer in trainer.generator.layers]
+    assert again.discriminator.count_params() == trainer.discriminator.count_params()
