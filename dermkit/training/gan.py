@@ -381,6 +381,23 @@ class GANTrainer(keras.Model):
         return out_dir / "manifest.csv"
 
     # -- saving ------------------------------------------------------------------------------------------
+    def _own_state(self) -> list:
+        # Keras does not save a SeedGenerator's state with the weights: keep the training noise's position in
+        # the trainer's own variables, so a run resumed from a backup draws the noise it would have drawn.
+        return [*self._trainable_variables, *self._non_trainable_variables, self.noise.state]
+
+    def save_own_variables(self, store):
+        for i, variable in enumerate(self._own_state()):
+            store[f"{i}"] = variable
+
+    def load_own_variables(self, store):
+        own = self._own_state()
+        if len(store.keys()) != len(own):
+            raise ValueError(f"{self.name}: the weights file holds {len(store.keys())} trainer variables, expected "
+                             f"{len(own)} (the training-noise state)")
+        for i, variable in enumerate(own):
+            variable.assign(store[f"{i}"])
+
     def get_config(self):
         return {"name": self.name, "latent_dim": self.latent_dim, "num_classes": self.num_classes,
                 "seed": self.seed,

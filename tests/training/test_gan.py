@@ -294,3 +294,15 @@ def test_trainer_config_round_trip():
     assert (again.latent_dim, again.num_classes, again.seed) == (LATENT, None, 0)
     assert [layer.name for layer in again.generator.layers] == [layer.name for layer in trainer.generator.layers]
     assert again.discriminator.count_params() == trainer.discriminator.count_params()
+
+
+def test_weights_carry_the_training_noise_state(tmp_path):
+    """A backup (save_weights) restores the noise stream's position: Keras alone does not save it."""
+    trainer = small_trainer(size=8)
+    trainer.noise.next()
+    trainer.noise.next()
+    trainer.save_weights(tmp_path / "t.weights.h5")
+    fresh = small_trainer(size=8)
+    assert fresh.noise.state.numpy().tolist() != trainer.noise.state.numpy().tolist()
+    fresh.load_weights(tmp_path / "t.weights.h5")
+    assert fresh.noise.state.numpy().tolist() == trainer.noise.state.numpy().tolist()
