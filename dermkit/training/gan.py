@@ -33,6 +33,11 @@ the strategy scope (``RunSession`` does). The noise is drawn for the whole globa
 each replica takes its slice, so the images of a run do not depend on the replica count; with
 ``synchronized_bn=True`` a step equals the one-device step on the same global batch.
 
+Resuming: the trainer's weights (``save_weights``, the engine's crash-safe backups) hold both networks, both
+optimisers and the training noise's position; with :class:`SamplerEpoch` on the batch sampler a resumed run
+continues exactly as an uninterrupted one. :class:`ResumableEarlyStopping` and :class:`ExtraGeneratorSteps`
+read the epoch number, so they resume too.
+
 Images: the trainer receives RGB in [0, 1] and feeds the networks [−1, 1]; :meth:`GANTrainer.generate` and
 :func:`generate_images` return RGB float32 in [0, 1].
 """
