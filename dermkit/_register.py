@@ -31,6 +31,9 @@ REGISTERED_MODULES = (
     "dermkit.losses.sample_weighting",
     "dermkit.metrics.keras_metrics",
     "dermkit.training.schedules",
+    "dermkit.models.partialconv",
+    "dermkit.losses.inpainting",
+    "dermkit.models.dilated_unet",
     "dermkit.models.dcgan",
     "dermkit.training.gan",
 )

@@ -164,3 +164,46 @@ def binarize_mask(
             raise DermkitDataError(f"{src}float mask must hold finite values in [0, 1]; pass threshold= otherwise")
         return mask > PROBABILITY_THRESHOLD
     raise DermkitDataError(f"{src}mask dtype {mask.dtype} is not bool, integer or float")
+
+
+# --- bisla2019: segmentation post-processing (Section 3.2.3) -----------------------------------------------
+
+__all__ += ["binarize_and_fill", "BISLA_THRESHOLD"]
+
+#: bisla2019's probability threshold for the segmentation network's output (reference notes: "sigmoid ≥ 0.4").
+BISLA_THRESHOLD = 0.4
+
+
+def binarize_and_fill(prob, *, threshold: float = BISLA_THRESHOLD) -> np.ndarray:
+    """bisla2019's post-processing of the segmentation network: ``prob ≥ threshold``, then
+    ``scipy.ndimage.binary_fill_holes`` per image ("the output of the segmentation model was passed through a
+    binary hole filling procedure to fill empty holes in the segmentation mask", Section 3.2.3).
+
+    Holes are background regions not connected to the image border (SciPy's rule, 4-connected background).
+
+    Args:
+        prob: probabilities, ``[H, W]``, ``[H, W, 1]``, ``[N, H, W]`` or ``[N, H, W, 1]``, finite, in [0, 1].
+        threshold: in (0, 1); a pixel is lesion at ``prob ≥ threshold``. Default 0.4.
+
+    Returns:
+        ``bool`` masks, ``[H, W]`` or ``[N, H, W]`` (a trailing channel axis of size 1 is dropped).
+
+    Raises:
+        ValueError: a bad shape, values outside [0, 1] or NaN, or a threshold outside (0, 1).
+    """
+    from scipy.ndimage import binary_fill_holes
+
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number)) or not 0 < threshold < 1:
+        raise ValueError(f"threshold must be a number in (0, 1). Received: threshold={threshold!r}")
+    p = np.asarray(prob)
+    if p.ndim in (3, 4) and p.shape[-1] == 1:
+        p = p[..., 0]
+    if p.ndim not in (2, 3):
+        raise ValueError(f"prob must be [H, W], [N, H, W] (or with a trailing axis of 1). Received: shape {p.shape}")
+    p = p.astype(np.float64)
+    if not np.all(np.isfinite(p)) or (p.size and (p.min() < 0 or p.max() > 1)):
+        raise ValueError("prob must hold finite probabilities in [0, 1]")
+    binary = p >= threshold
+    if binary.ndim == 2:
+        return binary_fill_holes(binary)
+    return np.stack([binary_fill_holes(m) for m in binary]) if len(binary) else binary

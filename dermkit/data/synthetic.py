@@ -297,12 +297,16 @@ def _paint_vessels(colour, rho, theta, dist, rng, unit, skin) -> None:
 
 
 def _add_artefacts(rng: np.random.Generator, canvas: _Canvas, p_hair=0.25, p_ruler=0.1, p_vignette=0.2):
-    """Hairs, a ruler along one edge and a dark dermoscope vignette; then optics blur and sensor noise."""
+    """Hairs, a ruler along one edge and a dark dermoscope vignette; then optics blur and sensor noise.
+
+    Returns the occlusion mask ``bool [H, W]``: the pixels painted as hair or as a dark ruler tick (before
+    the blur), the ground truth of bisla2019's hair and ruler removal (:func:`_occlusion_png`)."""
     import cv2
 
     img = canvas.image
     h, w = img.shape[:2]
     unit = canvas.unit
+    occlusion = np.zeros((h, w), bool)
     if rng.random() < p_vignette:
         yy, xx = np.mgrid[0:h, 0:w].astype(np.float32) + 0.5
         r = np.hypot(yy - h / 2, xx - w / 2) / (0.5 * math.hypot(h, w))
@@ -316,6 +320,7 @@ def _add_artefacts(rng: np.random.Generator, canvas: _Canvas, p_hair=0.25, p_rul
         step = max(3, round(4 * unit))
         tick_rows = slice(0, band // 2 + 1) if top else slice(h - band // 2 - 1, h)
         img[tick_rows, :: step] = 0.15
+        occlusion[tick_rows, :: step] = True
     if rng.random() < p_hair:
         hair = np.zeros((h, w), np.uint8)
         for _ in range(int(rng.integers(1, 5))):
@@ -328,8 +333,35 @@ def _add_artefacts(rng: np.random.Generator, canvas: _Canvas, p_hair=0.25, p_rul
             poly = np.round(np.array(pts) * 4).astype(np.int32)
             cv2.polylines(hair, [poly], False, 1, thickness=max(1, round(0.8 * unit)), shift=2)
         img[hair > 0] = np.array([0.12, 0.09, 0.07], np.float32)
+        occlusion |= hair > 0
     img[:] = cv2.GaussianBlur(img, (0, 0), sigmaX=0.5 * unit)
     img += rng.normal(0.0, 0.008, img.shape).astype(np.float32)
+    return occlusion
+
+
+#: Default share of synthetic images drawn with hairs (and the fixed share with a ruler).
+HAIR_FRACTION = 0.25
+
+
+def _occlusion_params(hair_fraction: float | None, occlusion_masks: bool) -> dict:
+    """Manifest entries of bisla2019's options (absent at their defaults, so earlier trees stay valid)."""
+    params: dict = {}
+    if hair_fraction is not None:
+        if isinstance(hair_fraction, bool) or not isinstance(hair_fraction, (int, float)) or not (
+            0.0 <= hair_fraction <= 1.0
+        ):
+            raise ValueError(f"hair_fraction must be a number in [0, 1] or None. Received: {hair_fraction!r}")
+        params["hair_fraction"] = float(hair_fraction)
+    if not isinstance(occlusion_masks, bool):
+        raise ValueError(f"occlusion_masks must be True or False. Received: {occlusion_masks!r}")
+    if occlusion_masks:
+        params["occlusion_masks"] = True
+    return params
+
+
+def _occlusion_png(occlusion: np.ndarray) -> np.ndarray:
+    """The occlusion mask as the 0/255 ``uint8`` PNG dermkit writes (hairs and ruler ticks = 255)."""
+    return np.where(occlusion, 255, 0).astype(np.uint8)
 
 
 def _to_uint8(img: np.ndarray) -> np.ndarray:
@@ -448,19 +480,19 @@ def _plan_isic2017_split(rng: np.random.Generator, n: int) -> tuple[list[str], n
     return classes.tolist(), flags
 
 
-def _render_isic2017_image(rng: np.random.Generator, shape, cls: str, flags: np.ndarray):
+def _render_isic2017_image(rng: np.random.Generator, shape, cls: str, flags: np.ndarray, p_hair=HAIR_FRACTION):
     style = _STYLES["mel" if cls == "melanoma" else "sk" if cls == "sk" else "nv"]
     lesion = _sample_lesion(rng, style, size_cap=0.66 if flags[3] else None)
     canvas = _render_lesion(rng, shape, _sample_skin(rng), lesion)
     present = dict(zip(ISIC2017_FEATURES, (bool(f) for f in flags)))
     regions = _draw_features(rng, canvas, present)
-    _add_artefacts(rng, canvas)
+    occlusion = _add_artefacts(rng, canvas, p_hair=p_hair)
     image = _to_uint8(canvas.image)
     index = _superpixels(image)
     coverage = mask_to_superpixels(regions.astype(np.float32), index)
     labels = (coverage >= SUPERPIXEL_COVERAGE).astype(np.int64)
     mask = np.where(canvas.mask, 255, 0).astype(np.uint8)
-    return image, mask, index, labels
+    return image, mask, index, labels, occlusion
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -594,6 +626,11 @@ def _isic2017_names(split: str) -> dict[str, str]:
     }
 
 
+def _occlusions_folder(split: str) -> str:
+    """Folder of the occlusion masks of one split (``make_isic2017(occlusion_masks=True)``)."""
+    return f"ISIC-2017_{split}_Occlusions"
+
+
 def make_isic2017(
     root: str | os.PathLike,
     n_train: int = 120,
@@ -602,6 +639,9 @@ def make_isic2017(
     image_size: tuple[int, int] = (64, 64),
     seed: int = 0,
     overwrite: bool = False,
+    *,
+    hair_fraction: float | None = None,
+    occlusion_masks: bool = False,
 ) -> Path:
     """Write a synthetic ISIC 2017 tree (Parts 1, 2 and 3 for the three splits) under ``root``.
 
@@ -623,12 +663,18 @@ def make_isic2017(
         image_size: ``(height, width)`` of every image, at least 32×32.
         seed: random seed; the same parameters give byte-identical files.
         overwrite: regenerate a synthetic tree made with other parameters (or left incomplete).
+        hair_fraction: share of images drawn with dark hairs, in [0, 1] (about 10 % get a ruler with dark
+            ticks whatever it is). Default None: :data:`HAIR_FRACTION` (0.25), the trees written before
+            this option, byte for byte.
+        occlusion_masks: also write, per image, the pixels painted as hair or ruler tick, the ground truth
+            of bisla2019's hair and ruler removal: ``ISIC-2017_S_Occlusions/ISIC_XXXXXXX_occlusions.png``
+            (0/255, not an ISIC file; all zero for an image without hairs or ruler). Default False.
 
     Returns:
         ``Path(root)``.
 
     Raises:
-        ValueError: a count or the image size is invalid.
+        ValueError: a count, the image size, ``hair_fraction`` or ``occlusion_masks`` is invalid.
         DermkitDataError: ``root`` holds a synthetic ISIC 2017 tree with other parameters or an incomplete
             one (and ``overwrite`` is False), or ISIC 2017 files that this module did not write.
     """
@@ -640,7 +686,8 @@ def make_isic2017(
     shape = _check_size(image_size)
     params = {"dataset": "isic2017", "n_train": counts["Training"], "n_val": counts["Validation"],
               "n_test": counts["Test_v2"], "image_size": list(shape), "seed": int(seed),
-              "version": _GENERATOR_VERSION}
+              "version": _GENERATOR_VERSION, **_occlusion_params(hair_fraction, occlusion_masks)}
+    p_hair = HAIR_FRACTION if hair_fraction is None else float(hair_fraction)
     code = _DATASET_CODES["isic2017"]
     ids: dict[str, list[str]] = {}
     start = 0
@@ -650,7 +697,7 @@ def make_isic2017(
     owned, planned = [], []
     for split in _SPLITS_2017:
         names = _isic2017_names(split)
-        owned += list(names.values())
+        owned += list(names.values()) + ([_occlusions_folder(split)] if occlusion_masks else [])
         if not counts[split]:
             continue
         for image_id in ids[split]:
@@ -660,6 +707,8 @@ def make_isic2017(
                 f"{names['part1']}/{image_id}_segmentation.png",
                 f"{names['part2']}/{image_id}_features.json",
             ]
+            if occlusion_masks:
+                planned.append(f"{_occlusions_folder(split)}/{image_id}_occlusions.png")
         planned.append(names["part3"])
 
     def write_all(out: Path) -> None:
@@ -672,7 +721,12 @@ def make_isic2017(
             rows = []
             for i, image_id in enumerate(ids[split]):
                 rng = np.random.default_rng([int(seed), code, s, i])
-                image, mask, index, labels = _render_isic2017_image(rng, shape, classes[i], flags[i])
+                image, mask, index, labels, occlusion = _render_isic2017_image(
+                    rng, shape, classes[i], flags[i], p_hair=p_hair
+                )
+                if occlusion_masks:
+                    write_png(out / _occlusions_folder(split) / f"{image_id}_occlusions.png",
+                              _occlusion_png(occlusion))
                 write_jpeg(out / names["data"] / f"{image_id}.jpg", image, quality=95)
                 write_png(out / names["data"] / f"{image_id}_superpixels.png", encode_superpixels(index))
                 write_png(out / names["part1"] / f"{image_id}_segmentation.png", mask)

@@ -6,6 +6,7 @@
   weights; :func:`median_frequency_weights` computes them (Eigen & Fergus 2015).
 - :class:`WeightedCategoricalCrossentropy` — class-weighted cross-entropy normalised by the batch's total
   weight (goel2021 Section 3.2), exact under ``tf.distribute``.
+- :class:`InpaintingLoss` — Liu et al. 2018's partial-convolution inpainting loss (bisla2019 supplement 6.1).
 - :class:`SampleWeightingLoss` / :func:`weighted_selection` / :func:`class_weights` — barata2020's sample
   weighting of a Keras loss: class balance (CB Eq. 7, ES Eq. 8) and curriculum (SPL, OHEM), Eq. 3.
 
@@ -22,6 +23,7 @@ from dermkit.losses.class_weighted import (  # noqa: E402
     weighted_categorical_crossentropy,
 )
 from dermkit.losses.dice import PARTITIONS, DiceF1Loss, dice_f1_coefficient  # noqa: E402
+from dermkit.losses.inpainting import InpaintingLoss  # noqa: E402  (bisla2019 supplement 6.1, Liu et al.)
 from dermkit.losses.sample_weighting import SampleWeightingLoss, class_weights, weighted_selection  # noqa: E402
 from dermkit.losses.weighting import (  # noqa: E402
     MedianFrequencyWeights,
@@ -43,6 +45,7 @@ __all__ = [
     "weighted_binary_crossentropy",
     "weighted_categorical_crossentropy",
     "weighted_selection",
+    "InpaintingLoss",
 ]
 
 

@@ -16,12 +16,16 @@ from __future__ import annotations
 import importlib
 
 from dermkit.metrics.classification import (
+    accuracy_sensitivity_specificity,
     argmax_labels,
     balanced_multiclass_accuracy,
     class_labels,
+    mean_roc_auc,
     multiclass_scores,
     partial_auc_above_tpr,
+    per_class_roc_auc,
     per_group_rates,
+    specificity_at_sensitivity,
 )
 from dermkit.metrics.isic import (
     isic2017_part2_scores,
@@ -62,6 +66,10 @@ __all__ = [
     "per_image_jaccard_superpixels",
     "table5_evaluations",
     "threshold_below",
+    "accuracy_sensitivity_specificity",
+    "mean_roc_auc",
+    "per_class_roc_auc",
+    "specificity_at_sensitivity",
     "nearest_training_mse",
     "channel_stats",
     "channel_stats_distance",

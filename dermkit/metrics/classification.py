@@ -415,3 +415,138 @@ def multiclass_scores(y_true, y_pred, *, class_names, zero_division: float = 0.0
         "mean_f1": float(np.mean(f1)),
         "per_class": per_class,
     }
+
+
+# --- bisla2019: Tables 3, 4 and 6 --------------------------------------------------------------------------
+
+__all__ += [
+    "SENSITIVITY_LEVELS",
+    "specificity_at_sensitivity",
+    "per_class_roc_auc",
+    "mean_roc_auc",
+    "accuracy_sensitivity_specificity",
+]
+
+#: bisla2019 Table 4's sensitivity levels (the ISIC 2017 challenge's melanoma operating points).
+SENSITIVITY_LEVELS = (0.82, 0.89, 0.95)
+
+
+def specificity_at_sensitivity(y_true, y_score, *, levels=SENSITIVITY_LEVELS, where: str = "") -> dict:
+    """The best specificity among thresholds whose sensitivity reaches each level (bisla2019 Table 4).
+
+    From ``sklearn.metrics.roc_curve(y_true, y_score, drop_intermediate=False)``: for a level ``s``,
+    ``max(1 − FPR)`` over the ROC points with ``TPR ≥ s`` (the threshold ``+inf`` point has TPR 0, the lowest
+    threshold TPR 1, so every level in [0, 1] has a point). In [0, 1], higher is better.
+
+    Args:
+        y_true: binary labels ``[N]`` (0/1 or bool), 1 = positive (melanoma in Table 4).
+        y_score: ``[N]`` scores, higher means positive.
+        levels: sensitivities in [0, 1]. Default (0.82, 0.89, 0.95).
+        where: prefix for the warning message.
+
+    Returns:
+        ``{level: specificity}`` (floats, in the order given); NaN values with a ``RuntimeWarning`` when
+        ``y_true`` holds one class.
+
+    Raises:
+        ValueError: non-binary labels, lengths that differ, or a level outside [0, 1].
+    """
+    levels = [float(v) for v in np.atleast_1d(levels)]
+    if not levels or any(not 0.0 <= v <= 1.0 for v in levels):
+        raise ValueError(f"levels must be sensitivities in [0, 1]; received levels={levels!r}")
+    t = _binary(y_true, "y_true")
+    s = np.asarray(y_score, dtype=np.float64)
+    if s.shape != t.shape:
+        raise ValueError(f"y_true has shape {t.shape} but y_score has {s.shape}")
+    if _single_class_nan(t, "specificity at sensitivity", where):
+        return {v: float("nan") for v in levels}
+    fpr, tpr, _ = roc_curve(t, s, drop_intermediate=False)
+    return {v: float(np.max(1.0 - fpr[tpr >= v - 1e-12])) for v in levels}
+
+
+def _score_matrix(y_score, class_names) -> tuple[np.ndarray, list[str]]:
+    scores = np.asarray(y_score, dtype=np.float64)
+    names = [str(name) for name in class_names]
+    if scores.ndim != 2 or scores.shape[1] != len(names):
+        raise ValueError(f"y_score must be [N, {len(names)}] (one column per class name); got shape {scores.shape}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"class_names must be distinct; received class_names={list(class_names)!r}")
+    return scores, names
+
+
+def per_class_roc_auc(y_true, y_score, *, class_names) -> dict[str, float]:
+    """One-vs-rest ROC AUC of each class (bisla2019 Table 3, the ISIC 2017 Part 3 metric).
+
+    Args:
+        y_true: integer labels ``[N]`` in ``0..C-1`` or one-hot ``[N, C]``.
+        y_score: ``[N, C]`` scores (softmax probabilities), column ``c`` for class ``c``.
+        class_names: the ``C`` names, in column order.
+
+    Returns:
+        ``{name: auc}``; NaN with a warning for a class absent from (or filling) ``y_true``.
+
+    Raises:
+        ValueError: shapes that disagree, labels out of range.
+    """
+    scores, names = _score_matrix(y_score, class_names)
+    labels = class_labels(y_true, name="y_true")
+    if labels.shape[0] != scores.shape[0]:
+        raise ValueError(f"y_true has {labels.shape[0]} samples but y_score has {scores.shape[0]}")
+    if not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0 or labels.max() >= len(names):
+        raise ValueError(f"y_true labels must lie in 0..{len(names) - 1}; found {np.unique(labels)[:10]}")
+    return {name: roc_auc_or_nan(labels == k, scores[:, k], where=name) for k, name in enumerate(names)}
+
+
+def mean_roc_auc(y_true, y_score, *, class_names, classes=("melanoma", "seborrheic_keratosis")) -> float:
+    """The mean of :func:`per_class_roc_auc` over ``classes`` — the ISIC 2017 challenge's ranking score, the
+    mean of the melanoma and seborrhoeic-keratosis AUCs (bisla2019 Table 3 "Avg": 0.915).
+
+    Raises:
+        ValueError: a name of ``classes`` not in ``class_names``; see :func:`per_class_roc_auc`.
+    """
+    aucs = per_class_roc_auc(y_true, y_score, class_names=class_names)
+    missing = [c for c in classes if str(c) not in aucs]
+    if missing or not classes:
+        raise ValueError(f"classes must be names from class_names {list(aucs)}; received classes={classes!r}")
+    return float(np.mean([aucs[str(c)] for c in classes]))
+
+
+def accuracy_sensitivity_specificity(y_true, y_pred, *, num_classes: int) -> dict[str, float]:
+    """bisla2019 Table 6's three columns for a C-class classifier, in the one reading that fits its rows:
+
+    * ``accuracy``: the share of samples whose predicted class is the true one;
+    * ``sensitivity``: the mean per-class recall over the classes present in ``y_true`` — the balanced
+      multiclass accuracy (:func:`balanced_multiclass_accuracy`, dermkit's one definition);
+    * ``specificity``: the mean over the same classes of the one-vs-rest specificity
+      ``TN_c / (TN_c + FP_c)`` (samples of other classes not predicted as ``c``).
+
+    (A mean of per-class one-vs-rest *accuracies* cannot fall below ~0.81 with a mean specificity of 0.954,
+    yet Table 6 prints 0.675 as accuracy; the overall accuracy can.) Predictions go through
+    :func:`class_labels`: a tied row is :data:`UNDECIDED`, wrong for its class and predicted as none.
+
+    Args:
+        y_true: integer labels ``[N]`` or one-hot ``[N, C]``.
+        y_pred: labels ``[N]`` or class scores ``[N, C]``.
+        num_classes: ``C``.
+
+    Returns:
+        ``{"accuracy", "sensitivity", "specificity"}``, floats in [0, 1].
+
+    Raises:
+        ValueError: see :func:`per_class_recall`; no samples.
+    """
+    per_class_recall(y_true, y_pred, num_classes=num_classes)  # validates shapes and label ranges
+    t = class_labels(y_true, name="y_true")
+    p = class_labels(y_pred, name="y_pred")
+    if t.size == 0:
+        raise ValueError("no samples to score")
+    present = [k for k in range(int(num_classes)) if np.any(t == k)]
+    specificity = []
+    for k in present:
+        negatives = t != k
+        specificity.append(float(np.mean(p[negatives] != k)) if negatives.any() else float("nan"))
+    return {
+        "accuracy": float(np.mean(t == p)),
+        "sensitivity": balanced_multiclass_accuracy(t, p),
+        "specificity": float(np.nanmean(specificity)) if not np.all(np.isnan(specificity)) else float("nan"),
+    }

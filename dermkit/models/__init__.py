@@ -24,6 +24,9 @@ _BUILDERS = {
     "densenet_classifier": "dermkit.models.classifiers",
     "vgg16_cbam_classifier": "dermkit.models.attention",
     "hierarchical_classifier": "dermkit.models.attention",
+    "dilated_unet": "dermkit.models.dilated_unet",
+    "partialconv_unet": "dermkit.models.partialconv",
+    "resnet50_classifier": "dermkit.models.classifiers",
     "dcgan_generator": "dermkit.models.dcgan",
     "dcgan_discriminator": "dermkit.models.dcgan",
     "coupled_dcgan": "dermkit.models.dcgan",
@@ -69,3 +72,22 @@ sys.modules[__name__].__class__ = _ModelsPackage
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_BUILDERS))
+
+
+def _builder_named_like_its_module(name: str) -> property:
+    """The :class:`_ModelsPackage` property of ``unet`` for another builder living in a submodule of its own name
+    (``dilated_unet`` in ``dermkit.models.dilated_unet``): the package attribute stays the builder."""
+
+    def get(self):
+        builder = globals().get(name)
+        return builder if builder is not None and not isinstance(builder, types.ModuleType) else __getattr__(name)
+
+    def set(self, value) -> None:
+        if isinstance(value, types.ModuleType) and value.__name__ == _BUILDERS[name]:
+            return
+        globals()[name] = value
+
+    return property(get, set)
+
+
+_ModelsPackage.dilated_unet = _builder_named_like_its_module("dilated_unet")

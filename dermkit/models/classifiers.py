@@ -194,4 +194,56 @@ def set_train_mode(model: keras.Model, train_mode: str) -> keras.Model:
     return model
 
 
+# --- bisla2019: the ResNet-50 lesion classifier (Section 4.1) ---------------------------------------------
+
+__all__ += ["resnet50_classifier"]
+
+
+def resnet50_classifier(
+    input_shape=(224, 224, 3),
+    *,
+    num_classes: int = 3,
+    encoder_weights=None,
+    weights=None,
+    preprocess: bool = True,
+    name: str = "resnet50_classifier",
+) -> keras.Model:
+    """bisla2019's classifier: "a ResNet-50 architecture pre-trained on ImageNet data set with final
+    fully-connected layer modified to output probabilities of lesion being in each of the classes" (§4.1).
+
+    Layers: ``input`` → ``preprocess`` (:class:`~dermkit.models.layers.ImageNetPreprocess`, caffe mode — Keras'
+    ResNet-50 preprocessing — when ``preprocess=True``) → Keras ResNet-50 without its top (``conv1_conv`` …
+    ``conv5_block3_out``, flattened into this model so they keep their Keras names) → ``avg_pool`` (global
+    average pooling, as ResNet-50's own head) → ``predictions`` (Dense ``num_classes``, softmax, float32).
+
+    Training in the paper and reference notes (run by the paper module): SGD lr 1e-3, momentum 0.9, batch 50,
+    cross-entropy; train transforms: scale to 400, vertical flip, random 224 crop; evaluation: centre 224 crop.
+    3 classes for ISIC 2017 (melanoma, nevus, seborrhoeic keratosis), 7 for ISIC 2018.
+
+    Args:
+        input_shape: ``(H, W, 3)``. Default ``(224, 224, 3)``.
+        num_classes: softmax units (≥ 2). Default 3.
+        encoder_weights: ``None``, ``"imagenet"`` or a path to Keras' ResNet-50 notop file
+            (:func:`dermkit.weights.build_encoder`). Default None.
+        weights: ``None``, a registry name or a path to full-model weights (:func:`dermkit.weights.load_weights`).
+        preprocess: the model takes RGB float32 in [0, 1] when True; False takes caffe-preprocessed inputs.
+        name: model name.
+
+    Returns:
+        An uncompiled ``keras.Model`` ``[B, H, W, 3]`` → float32 ``[B, num_classes]`` probabilities.
+
+    Raises:
+        ValueError: a bad argument. DermkitFileNotFoundError, OSError: from the weights loaders.
+    """
+    _validate(input_shape, num_classes, "finetune", 0.0, preprocess)
+    inputs = keras.Input(shape=tuple(input_shape), name="input")
+    x = ImageNetPreprocess(mode="caffe", name=_PREPROCESS_LAYER)(inputs) if preprocess else inputs
+    encoder = build_encoder("resnet50", encoder_weights=encoder_weights, input_tensor=x)
+    x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(encoder.output)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", dtype="float32", name="predictions")(x)
+    model = keras.Model(inputs, outputs, name=name)
+    load_weights(model, weights)
+    return model
+
+
 import dermkit._register  # noqa: E402, F401  (every dermkit serialisable registered with Keras)

@@ -10,8 +10,9 @@ from dermkit._optional import require_tensorflow
 require_tensorflow("dermkit.models.utils")
 
 import keras  # noqa: E402
+import numpy as np  # noqa: E402
 
-__all__ = ["set_batchnorm_momentum", "batchnorm_layers", "save_model_for_inference"]
+__all__ = ["set_batchnorm_momentum", "batchnorm_layers", "save_model_for_inference", "lsuv_init"]
 
 
 def batchnorm_layers(model: keras.Model) -> list:
@@ -82,3 +83,55 @@ def save_model_for_inference(model: keras.Model, path: str | os.PathLike, *, ove
         tmp.unlink()  # Keras writes the zip itself
         clone.save(tmp)
     return path
+
+
+def lsuv_init(model: keras.Model, images, *, seed: int = 0, layers=None) -> keras.Model:
+    """Layer-sequential unit-variance initialisation (Mishkin & Matas, "All you need is a good init", ICLR 2016)
+    of a model's convolutions, in place, for training from random weights.
+
+    Each ``keras.layers.Conv2D`` of ``model`` (or of ``layers``), in the model's layer order, gets an
+    orthonormal kernel (``keras.initializers.Orthogonal``, seeded) and a zero bias, and is then rescaled so
+    that its **pre-activation** output on ``images`` has unit standard deviation. The convolution is linear
+    in its kernel once the bias is zero, so one rescale is exact (no iteration); later layers see the
+    already rescaled earlier ones. Why it matters: a from-scratch VGG16 takes ImageNet-"caffe" inputs (pixel
+    values ± 128) and keeps that scale through Keras' default Glorot kernels, so its features (and an LSTM or
+    softmax fed by them) start saturated and train slowly or not at all; after LSUV every layer starts at
+    unit scale. Used by barata2020's ``--quick`` run (random encoders); ImageNet weights need none of it.
+
+    Args:
+        model: a built functional (or sequential) Keras model whose convolutions take their input from the
+            model's graph (the hierarchical classifier: pass its ``encoder``).
+        images: a batch the model takes (e.g. 16–64 training images); only its statistics are used.
+        seed: seeds the orthonormal kernels (layer i uses ``seed + i``).
+        layers: the Conv2D layers to initialise, default every Conv2D of ``model`` in order.
+
+    Returns:
+        ``model``.
+
+    Raises:
+        ValueError: ``layers`` holds a layer that is not a ``Conv2D`` of ``model``, or a layer's output on
+            ``images`` is constant (its scale is undefined).
+    """
+    from keras import ops
+
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    if layers is not None:
+        layers = list(layers)
+        bad = [getattr(layer, "name", layer) for layer in layers if not any(layer is c for c in convs)]
+        if bad:
+            raise ValueError(f"lsuv_init: layers must be Conv2D layers of the model. Received: {bad}")
+        convs = [c for c in convs if any(c is layer for layer in layers)]
+    x = ops.convert_to_tensor(images)
+    for i, conv in enumerate(convs):
+        kernel = keras.initializers.Orthogonal(seed=int(seed) + i)(tuple(conv.kernel.shape))
+        conv.kernel.assign(kernel)
+        if conv.use_bias:
+            conv.bias.assign(ops.zeros_like(conv.bias))
+        inputs = keras.Model(model.input, conv.input)(x)
+        pre = conv.convolution_op(inputs, conv.kernel)
+        std = float(np.std(ops.convert_to_numpy(pre).astype(np.float64)))
+        if not np.isfinite(std) or std == 0.0:
+            raise ValueError(f"lsuv_init: layer {conv.name!r} gives a constant output on the images given "
+                             f"(std {std}); pass a batch of real, varied images")
+        conv.kernel.assign(conv.kernel / std)
+    return model

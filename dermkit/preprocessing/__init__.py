@@ -7,6 +7,9 @@ colour constancy (barata2020 §4.2).
   interpolated in CIELAB), ITA°, :func:`estimate_skin_tone`, :func:`replace_background`.
 - :mod:`dermkit.preprocessing.color`: :func:`shades_of_gray` (Shades of Gray, Minkowski p = 6, Barata et al.
   2015) and its :func:`estimate_illuminant`.
+- :mod:`dermkit.preprocessing.hair` (bisla2019 §3.2.2): :func:`remove_hair` ("closing" / "dullrazor");
+  :mod:`dermkit.preprocessing.channels`: :func:`seven_channel_input` (§3.2.3);
+  :mod:`dermkit.preprocessing.purification`: the purification network's training pairs and masks (§6.1).
 """
 
 from dermkit.data.masks import binarize_mask
@@ -36,4 +39,18 @@ __all__ = [
     "replace_background",
     "estimate_illuminant",
     "shades_of_gray",
+    "remove_hair",
+    "seven_channel_input",
+    "purification_masks",
+    "purification_pairs",
+    "purification_test_masks",
 ]
+
+# bisla2019: hair / ruler removal (§3.2.2) and the segmentation network's 7-channel input (§3.2.3).
+from dermkit.preprocessing.channels import seven_channel_input  # noqa: E402
+from dermkit.preprocessing.hair import remove_hair  # noqa: E402
+from dermkit.preprocessing.purification import (  # noqa: E402
+    purification_masks,
+    purification_pairs,
+    purification_test_masks,
+)

@@ -16,7 +16,8 @@ BUILDERS = sorted(set(dermkit.models.__all__) - set(GAN_BUILDERS))
 
 
 def test_every_builder_is_listed():
-    assert BUILDERS == ["densenet_classifier", "hierarchical_classifier", "unet", "vgg16_cbam_classifier", "vgg16_fcn"]
+    assert BUILDERS == ["densenet_classifier", "dilated_unet", "hierarchical_classifier", "partialconv_unet",
+                        "resnet50_classifier", "unet", "vgg16_cbam_classifier", "vgg16_fcn"]
     assert sorted(set(dermkit.models.__all__) & set(GAN_BUILDERS)) == GAN_BUILDERS
 
 
@@ -51,3 +52,14 @@ def test_unet_names_the_builder_after_the_submodule_is_imported():
 
     assert isinstance(module, types.ModuleType) and not isinstance(unet, types.ModuleType)
     assert unet is module.unet and dermkit.models.unet is module.unet
+
+
+def test_dilated_unet_names_the_builder_after_the_submodule_is_imported():
+    import importlib
+    import types
+
+    module = importlib.import_module("dermkit.models.dilated_unet")
+    from dermkit.models import dilated_unet
+
+    assert not isinstance(dilated_unet, types.ModuleType) and dilated_unet is module.dilated_unet
+    assert dermkit.models.dilated_unet is module.dilated_unet

@@ -25,7 +25,8 @@ from dermkit._register import REGISTERED_MODULES  # noqa: E402
 REGISTERED_NAMES = ("ImageNetPreprocess", "BilinearResizeTF1", "DiceF1Loss", "WeightedBinaryCrossentropy",
                     "WeightedCategoricalCrossentropy", "ChannelDice", "CBAM", "DynamicChannelAttention",
                     "DynamicSpatialAttention", "HierarchicalAttentionDecoder", "HierarchicalLoss",
-                    "HierarchicalClassifier")
+                    "HierarchicalClassifier", "PartialConv2D",
+                    "InpaintingLoss", "SevenChannelInput")
 PACKAGE = Path(dermkit.__file__).parent
 RNG = np.random.default_rng(13)
 

@@ -65,3 +65,48 @@ def test_save_model_for_inference_drops_the_optimizer_state(tmp_path):
         save_model_for_inference(model, path)
     with pytest.raises(ValueError, match="writes a '.keras' file"):
         save_model_for_inference(model, tmp_path / "m.h5")
+
+
+# --- lsuv_init (Mishkin & Matas 2016) ----------------------------------------------------------------------
+def _plain_convnet():
+    """Convs with separate ReLUs, so each conv's own output is its pre-activation (read independently)."""
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(8, 3, padding="same", name="c1")(inputs)
+    x = keras.layers.ReLU(name="r1")(x)
+    x = keras.layers.Conv2D(16, 3, strides=2, padding="same", name="c2")(x)
+    x = keras.layers.ReLU(name="r2")(x)
+    x = keras.layers.Conv2D(4, 3, padding="valid", use_bias=False, name="c3")(x)
+    return keras.Model(inputs, x)
+
+
+def test_lsuv_gives_every_conv_unit_preactivation_std_and_orthogonal_kernels():
+    from dermkit.models.utils import lsuv_init
+
+    model = _plain_convnet()
+    images = np.random.default_rng(0).uniform(0, 255, (8, 16, 16, 3)).astype("float32")  # caffe-like scale
+    lsuv_init(model, images, seed=3)
+    probe = keras.Model(model.input, [model.get_layer(n).output for n in ("c1", "c2", "c3")])
+    for name, out in zip(("c1", "c2", "c3"), probe(images)):
+        assert np.std(np.asarray(out, dtype=np.float64)) == pytest.approx(1.0, rel=1e-4), name
+        layer = model.get_layer(name)
+        k = np.asarray(layer.kernel).reshape(-1, layer.filters)
+        gram = k.T @ k  # orthonormal columns up to the one LSUV scale: c² I
+        np.testing.assert_allclose(gram, np.eye(layer.filters) * gram[0, 0], atol=1e-5 * gram[0, 0])
+        if layer.use_bias:
+            assert not np.any(np.asarray(layer.bias))
+
+
+def test_lsuv_is_seeded_and_refuses_constant_images_and_foreign_layers():
+    from dermkit.models.utils import lsuv_init
+
+    images = np.random.default_rng(1).normal(size=(4, 16, 16, 3)).astype("float32")
+    a, b = _plain_convnet(), _plain_convnet()
+    lsuv_init(a, images, seed=5)
+    lsuv_init(b, images, seed=5)
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+    with pytest.raises(ValueError, match="constant output"):
+        lsuv_init(_plain_convnet(), np.zeros((2, 16, 16, 3), "float32"))
+    other = _plain_convnet()
+    with pytest.raises(ValueError, match="Conv2D layers of the model"):
+        lsuv_init(a, images, layers=[other.get_layer("c1")])

@@ -71,3 +71,46 @@ def test_splits_keep_lesions_apart_and_depend_on_the_repeat_seed(tmp_path):
     again, _ = paper.split(data, seed=0)
     other, _ = paper.split(data, seed=1)
     assert list(again["image_id"]) == list(train["image_id"]) and set(other["image_id"]) != set(train["image_id"])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Through the engine
+# ---------------------------------------------------------------------------------------------------------
+CHANCE_BACC = 100 / 7  # balanced accuracy of any constant prediction over the 7 diagnoses, in percent
+
+
+def test_quick_cel_rows_of_both_models_learn(tmp_path):
+    """The cheap version of --quick's learning check (the issue's bar: balanced accuracy clearly above chance
+    for the flat and the hierarchical CEL rows, fixed seed): both rows trained by the engine on the synthetic
+    set, scored on their 20 % lesion-grouped split; the hierarchical row also writes Figs. 3–4's attention."""
+    from dermkit.training.options import RunOptions
+    from dermkit.training.runner import reproduce
+
+    rows = ("flat_adam_cel_none", "hierarchical_adam_cel_none")
+    run = reproduce(paper, RunOptions(output=tmp_path, quick=True, rows=rows, verbose=0))
+    for key in rows:
+        result = run["results"][key]
+        assert result["fit"]["epochs_run"] == paper.QUICK["epochs"][key.split("_")[0]]
+        assert result["BAcc"] >= 1.75 * CHANCE_BACC, (key, result["BAcc"], result["recall"])
+        # every class of the evaluation split has >= 5 images (the synthetic set's min_per_class)
+        assert result["n_val"] >= 35
+    names = {p.name for p in run["files"]}
+    assert {"table_2.md", "table_3.md", "fig1_recall_non-melanocytic.png", "fig2_recall_melanocytic.png",
+            "fig3_attention_hardest.png", "fig4_attention_easiest.png"} <= names
+    table3 = (tmp_path / "table_3.md").read_text()
+    assert "SYNTHETIC" in table3 and "| CEL | " in table3 and "75.500" in table3  # the paper's BAcc beside
+
+
+@pytest.mark.slow
+def test_quick_reproduction_end_to_end(tmp_path):
+    """The whole --quick run (what `make demo` runs): its six rows, every table and figure, the learning bar."""
+    from dermkit.training.options import RunOptions
+    from dermkit.training.runner import reproduce
+
+    run = reproduce(paper, RunOptions(output=tmp_path, quick=True, verbose=0))
+    assert set(run["results"]) == {e.key for e in paper.EXPERIMENTS if e.quick}
+    for key in ("flat_adam_cel_none", "hierarchical_adam_cel_none"):
+        assert run["results"][key]["BAcc"] >= 1.75 * CHANCE_BACC, key
+    names = {p.name for p in run["files"]}
+    assert {f"table_{t}.md" for t in paper.TABLES} <= names
+    assert {"fig1_recall_non-melanocytic.png", "fig3_attention_hardest.png"} <= names
