@@ -28,7 +28,8 @@ the untrained and the trained generator) and ``mse_mean`` / ``mse_std`` of the n
 
 Where the paper is silent (choices, also in docs/bisla2019.md): epochs (:data:`FULL`), the early-stopping
 quantity (``stats_distance``, patience :data:`FULL`), the coupled GAN's per-class batch (8 × 7 = 56 ≈ the
-de-coupled 50), one-sided label smoothing (off, as the paper mentions none). The paper's ISIC 2017 training
+de-coupled 50), one-sided label smoothing 0.1 (from Salimans et al., the "stabilization techniques [30]" the
+paper cites without naming them). The paper's ISIC 2017 training
 set also holds PH2 and Edinburgh images (Section 3.1); dermkit trains on the ISIC 2017 training split.
 
 Extending (part 2): append rows to :data:`EXPERIMENTS` with a new ``params["kind"]``, a recipe in
