@@ -34,6 +34,8 @@ REGISTERED_MODULES = (
     "dermkit.models.partialconv",
     "dermkit.losses.inpainting",
     "dermkit.models.dilated_unet",
+    "dermkit.models.dcgan",
+    "dermkit.training.gan",
 )
 
 

@@ -79,7 +79,7 @@ def test_demo_runs_every_quick_reproduction(tmp_path, capsys, monkeypatch):
 
     monkeypatch.setattr(runner, "reproduce", fake_reproduce)
     assert main(["demo", "--output", str(tmp_path), "--quiet"]) == 0
-    assert [paper for paper, _ in calls] == ["kawahara2018", "goel2021", "barata2020"]
+    assert [paper for paper, _ in calls] == ["kawahara2018", "goel2021", "barata2020", "bisla2019"]
     for paper, options in calls:
         assert options.quick and options.data == "synthetic" and options.output == tmp_path / paper
         assert options.verbose == 0 and not options.overwrite

@@ -4,6 +4,8 @@
 * :mod:`dermkit.metrics.isic` — the ISIC challenges' scoring definitions (2017 Part 2, 2018 Task 1 / 3).
 * :mod:`dermkit.metrics.classification` — class labels, balanced accuracy (the one
   definition), partial AUC, per-group rates (goel2021).
+* :mod:`dermkit.metrics.novelty` — nearest-training-image MSE of generated images, per-channel image
+  statistics (bisla2019 Figs. 5–6).
 * :mod:`dermkit.metrics.keras_metrics` — :class:`ChannelDice` for ``model.compile``; importing it needs
   TensorFlow. ``import dermkit.metrics`` itself never imports TensorFlow: the Keras names below are
   resolved on first access (module ``__getattr__``).
@@ -41,6 +43,7 @@ from dermkit.metrics.jaccard import (
     table5_evaluations,
     threshold_below,
 )
+from dermkit.metrics.novelty import channel_stats, channel_stats_distance, nearest_training_mse
 
 _KERAS_NAMES = {"ChannelDice": "dermkit.metrics.keras_metrics", "channel_dice_metrics": "dermkit.metrics.keras_metrics"}
 
@@ -67,6 +70,9 @@ __all__ = [
     "mean_roc_auc",
     "per_class_roc_auc",
     "specificity_at_sensitivity",
+    "nearest_training_mse",
+    "channel_stats",
+    "channel_stats_distance",
     *_KERAS_NAMES,
 ]
 

@@ -27,6 +27,9 @@ _BUILDERS = {
     "dilated_unet": "dermkit.models.dilated_unet",
     "partialconv_unet": "dermkit.models.partialconv",
     "resnet50_classifier": "dermkit.models.classifiers",
+    "dcgan_generator": "dermkit.models.dcgan",
+    "dcgan_discriminator": "dermkit.models.dcgan",
+    "coupled_dcgan": "dermkit.models.dcgan",
 }
 
 __all__ = sorted(_BUILDERS)

@@ -19,6 +19,7 @@ PAPERS: dict[str, str] = {
     "kawahara2018": "dermkit.papers.kawahara2018",
     "goel2021": "dermkit.papers.goel2021",
     "barata2020": "dermkit.papers.barata2020",
+    "bisla2019": "dermkit.papers.bisla2019",
 }
 
 #: What every paper module defines (checked by :func:`load_paper`).

@@ -10,12 +10,21 @@ pytest.importorskip("tensorflow")
 
 import dermkit.models  # noqa: E402
 
-BUILDERS = sorted(dermkit.models.__all__)
+#: GAN builders take no input: every option keyword-only (bisla2019: latent length and image size).
+GAN_BUILDERS = ["coupled_dcgan", "dcgan_discriminator", "dcgan_generator"]
+BUILDERS = sorted(set(dermkit.models.__all__) - set(GAN_BUILDERS))
 
 
 def test_every_builder_is_listed():
     assert BUILDERS == ["densenet_classifier", "dilated_unet", "hierarchical_classifier", "partialconv_unet",
                         "resnet50_classifier", "unet", "vgg16_cbam_classifier", "vgg16_fcn"]
+    assert sorted(set(dermkit.models.__all__) & set(GAN_BUILDERS)) == GAN_BUILDERS
+
+
+@pytest.mark.parametrize("name", GAN_BUILDERS)
+def test_gan_builders_are_keyword_only(name):
+    parameters = inspect.signature(getattr(dermkit.models, name)).parameters.values()
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in parameters)
 
 
 @pytest.mark.parametrize("name", BUILDERS)
