@@ -130,7 +130,7 @@ ISIC2018_SPLIT = (0.8, 0.2, 0.0)
 
 
 #: Bumped when :data:`FULL` / :data:`QUICK` change (part of every part-2 row's params, so stored rows go stale).
-SETTINGS_VERSION = 1
+SETTINGS_VERSION = 2
 
 
 def settings(session) -> dict[str, Any]:
@@ -679,13 +679,35 @@ def grown_items_named(items: pd.DataFrame) -> pd.DataFrame:
     return items.assign(label=[ISIC2017_CLASSES[int(c)] for c in items["label"]])
 
 
+def purify_at_scale(net, images: np.ndarray, side: int) -> np.ndarray:
+    """Test-time purification of ``[N, S, S, 3]`` images for a network of input side ``side``: the holes are
+    the occlusions ``remove_hair(method="closing")`` finds at ``S`` (:func:`purification_test_masks`); image and
+    mask are resized to ``side``, the network fills the holes, its output is resized back to ``S`` and used
+    inside the holes only (every other pixel keeps its original value)."""
+    from dermkit.models.partialconv import purify
+    from dermkit.preprocessing.purification import purification_test_masks
+
+    if not len(images):
+        return images
+    valid = purification_test_masks(images)
+    small = np.stack([_resize(im, side) for im in images])
+    small_valid = np.stack([_resize_hw(v, side, side) for v in valid])
+    filled = purify(net, small, small_valid)
+    big = np.stack([_resize_up(im, images.shape[1]) for im in filled])
+    return np.where(valid[..., None], images, big).astype(np.float32)
+
+
+def _resize_up(image: np.ndarray, side: int) -> np.ndarray:
+    import cv2
+
+    return cv2.resize(image, (side, side), interpolation=cv2.INTER_LINEAR)
+
+
 def run_isic2018(exp: Experiment, data, session) -> dict[str, Any]:
     """Table 6: train on the grouped split's training part + its purified copies; score the held-out part
     without and with test-time purification."""
     from dermkit import load_model
     from dermkit.metrics.classification import accuracy_sensitivity_specificity
-    from dermkit.models.partialconv import purify
-    from dermkit.preprocessing.purification import purification_test_masks
 
     cfg = {**settings(session)["classifier"], **settings(session)["isic2018"]}
     side = settings(session)["purification"]["size"]
@@ -694,16 +716,15 @@ def run_isic2018(exp: Experiment, data, session) -> dict[str, Any]:
     net = load_model(session.artifact("purification_net", "purification.keras"), compile=False)
 
     def purified_at(frame: pd.DataFrame, folder: Path) -> pd.DataFrame:
-        """The frame's images purified by the network at its side, resized back to the classifier's scale."""
+        """The frame's images purified at the classifier's scale (:func:`purify_at_scale`)."""
         folder.mkdir(parents=True, exist_ok=True)
         rows = []
         for start in range(0, len(frame), 32):
             part = frame.iloc[start:start + 32]
-            raw = _load_images(part, side)
-            clean = purify(net, raw, purification_test_masks(raw))
+            clean = purify_at_scale(net, _load_images(part, cfg["scale"]), side)
             for (_, r), im in zip(part.iterrows(), clean):
                 path = folder / f"{r['image_id']}_purified.png"
-                _write_png(path, _resize(im, cfg["scale"]))
+                _write_png(path, im)
                 rows.append({"image_path": str(path), "label": int(r["label"]), "image_id": r["image_id"]})
         return pd.DataFrame(rows)
 

@@ -205,3 +205,26 @@ def test_whole_quick_run(tmp_path):
         assert math.isfinite(results[key]["auc_mean"])
     assert math.isfinite(results["isic2018_classifier"]["accuracy_purified"])
     assert results["purification_net"]["hole_l1"] < results["purification_net"]["hole_l1_mean_fill"] * 2
+
+
+class _SkinNet:
+    """Stands in for the purification network: predicts the skin colour 0.8 everywhere."""
+
+    def predict(self, inputs, batch_size=None, verbose=0):
+        return np.full_like(inputs["image"], 0.8)
+
+
+def test_purify_at_scale_changes_only_the_found_occlusions():
+    """A 0.8-grey 48×48 image with one dark (0.1) 2-px line: only the pixels remove_hair marks change, the
+    line is gone (its pixels now near the network's 0.8), every other pixel keeps its value."""
+    from dermkit.preprocessing.hair import remove_hair
+
+    image = np.full((1, 48, 48, 3), 0.8, np.float32)
+    image[0, 20:22, 4:44] = 0.1
+    holes = remove_hair(image[0], method="closing")[1]
+    out = part2.purify_at_scale(_SkinNet(), image, 16)
+    changed = np.any(out != image, axis=-1)[0]
+    assert holes[20:22, 6:42].all() and not holes[:17].any() and not holes[25:].any()
+    assert not (changed & ~holes).any()
+    np.testing.assert_array_equal(out[0][~holes], image[0][~holes])
+    assert out[0, 20:22, 6:42].mean() > 0.6
