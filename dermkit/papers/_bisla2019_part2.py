@@ -101,10 +101,11 @@ FULL: dict[str, Any] = {
                      "max_test": None},
     "hair": {"size": 400, "radius": 3, "min_fraction": 0.02, "max_images": None},
     "purification": {"size": 256, "depth": 7, "width": 1.0, "batch_size": 8, "epochs_adam": 40, "epochs_sgd": 20,
-                     "vgg_weights": "imagenet", "loss_weights": None, "max_train": None, "max_eval": 64},
+                     "vgg_weights": "imagenet", "vgg_layers": None, "loss_weights": None, "max_train": None,
+                     "max_eval": 64},
     "classifier": {"scale": 400, "input_size": 224, "batch_size": 50, "epochs": 30, "steps_per_epoch": None,
                    "learning_rate": 1e-3, "momentum": 0.9, "encoder_weights": "imagenet", "max_test": None,
-                   "vbp_images": 4},
+                   "recalibrate_bn": None},
     "isic2018": {"epochs": 30, "max_train": None},
 }
 #: ``--quick`` (2 CPU cores): the smallest valid U-Net side at width 1/8, the purification network at 64² with
@@ -115,12 +116,13 @@ QUICK: dict[str, Any] = {
                      "learning_rate": 1e-3, "decay_every": 30, "threshold": 0.4, "max_train": 48,
                      "max_test": 24},
     "hair": {"size": None, "radius": 3, "min_fraction": 0.02, "max_images": None},
-    "purification": {"size": 64, "depth": 6, "width": 0.25, "batch_size": 8, "epochs_adam": 3, "epochs_sgd": 1,
-                     "vgg_weights": None, "loss_weights": {"perceptual": 0.0, "style": 0.0}, "max_train": 64,
-                     "max_eval": 16},
-    "classifier": {"scale": 72, "input_size": 64, "batch_size": 16, "epochs": 4, "steps_per_epoch": 10,
-                   "learning_rate": 1e-2, "momentum": 0.9, "encoder_weights": None, "max_test": None,
-                   "vbp_images": 4},
+    "purification": {"size": 64, "depth": 6, "width": 0.25, "batch_size": 8, "epochs_adam": 2, "epochs_sgd": 1,
+                     "vgg_weights": None, "vgg_layers": ("block1_pool",), "loss_weights": {"perceptual": 0.0,
+                                                                                            "style": 0.0},
+                     "max_train": 48, "max_eval": 16},
+    "classifier": {"scale": 72, "input_size": 64, "batch_size": 16, "epochs": 4, "steps_per_epoch": 8,
+                   "learning_rate": 1e-3, "momentum": 0.9, "encoder_weights": None, "max_test": None,
+                   "recalibrate_bn": 64},
     "isic2018": {"epochs": 3, "max_train": None},
 }
 #: Added to part 1's synthetic ISIC 2017 options: the generator writes the painted hairs / ruler ticks (the
@@ -130,7 +132,7 @@ ISIC2018_SPLIT = (0.8, 0.2, 0.0)
 
 
 #: Bumped when :data:`FULL` / :data:`QUICK` change (part of every part-2 row's params, so stored rows go stale).
-SETTINGS_VERSION = 2
+SETTINGS_VERSION = 3
 
 
 def settings(session) -> dict[str, Any]:
@@ -421,9 +423,10 @@ def _load_images(frame: pd.DataFrame, side: int) -> np.ndarray:
 
 
 def _inpainting_loss(cfg: dict):
-    from dermkit.losses.inpainting import InpaintingLoss
+    from dermkit.losses.inpainting import VGG_LAYERS, InpaintingLoss
 
-    return InpaintingLoss(vgg_weights=cfg["vgg_weights"], weights=cfg["loss_weights"])
+    return InpaintingLoss(vgg_weights=cfg["vgg_weights"], weights=cfg["loss_weights"],
+                          layers=cfg.get("vgg_layers") or VGG_LAYERS)
 
 
 def run_purification_net(exp: Experiment, data, session) -> dict[str, Any]:
@@ -550,7 +553,28 @@ def _train_classifier(session, items: pd.DataFrame, cfg: dict, num_classes: int,
                     loss=keras.losses.CategoricalCrossentropy(), metrics=["accuracy"])
     fit = session.fit(model, ds, epochs=epochs or cfg["epochs"], steps_per_epoch=steps, monitor="loss",
                       checkpoint="last", name=name)
+    if cfg.get("recalibrate_bn"):
+        batch = np.concatenate([x for x, _ in ds.take(math.ceil(cfg["recalibrate_bn"] / cfg["batch_size"]))])
+        recalibrate_batchnorm(model, batch)
     return model, fit
+
+
+def recalibrate_batchnorm(model, images: np.ndarray) -> None:
+    """Set every BatchNormalization layer's moving mean and variance to the statistics of ``images`` (one
+    training-mode pass with momentum 0; "precise BN"). For ``--quick`` only: after a few dozen steps from
+    random weights the moving averages (momentum 0.99) still hold their initial values and every test image
+    gets the same prediction."""
+    import keras
+
+    layers = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
+    momenta = [layer.momentum for layer in layers]
+    try:
+        for layer in layers:
+            layer.momentum = 0.0
+        model(images, training=True)
+    finally:
+        for layer, momentum in zip(layers, momenta):
+            layer.momentum = momentum
 
 
 def _originals(data, session) -> pd.DataFrame:

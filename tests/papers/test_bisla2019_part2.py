@@ -228,3 +228,37 @@ def test_purify_at_scale_changes_only_the_found_occlusions():
     assert not (changed & ~holes).any()
     np.testing.assert_array_equal(out[0][~holes], image[0][~holes])
     assert out[0, 20:22, 6:42].mean() > 0.6
+
+
+@pytest.mark.slow
+def test_full_scale_code_path_at_toy_size(tmp_path, monkeypatch):
+    """The full-scale settings' code path (resize to ``load_size`` then centre crop, hair removal after a
+    resize, the classifier's scale + crop, depth-7 purification network), at toy sizes and without ImageNet
+    weights, on the rows that do not need the GANs."""
+    pytest.importorskip("tensorflow")
+    from dermkit.training.options import RunOptions
+    from dermkit.training.runner import reproduce
+
+    full = part2.FULL
+    toy = {
+        "segmentation": {**full["segmentation"], "load_size": 236, "input_size": 228, "width": 0.125, "batch_size": 4,
+                         "epochs": 1, "max_train": 8, "max_test": 4},
+        "hair": {**full["hair"], "size": 96},
+        "purification": {**full["purification"], "size": 128, "width": 0.125, "epochs_adam": 1, "epochs_sgd": 1,
+                         "vgg_weights": None, "max_train": 8, "max_eval": 4},
+        "classifier": {**full["classifier"], "scale": 72, "input_size": 64, "batch_size": 8, "epochs": 1,
+                       "steps_per_epoch": 2, "encoder_weights": None},
+        "isic2018": {**full["isic2018"], "epochs": 1},
+    }
+    monkeypatch.setattr(part2, "FULL", toy)
+    monkeypatch.setitem(paper.SYNTHETIC, "isic2017", {**paper.SYNTHETIC["isic2017"], "n_train": 24, "n_val": 0,
+                                                      "n_test": 9})
+    monkeypatch.setitem(paper.SYNTHETIC, "isic2018_task3", {"n_images": 35, "image_size": (64, 64),
+                                                            "min_per_class": 5})
+    rows = ("segmentation", "hair_removal", "purification_net", "classifier_baseline", "isic2018_classifier")
+    run = reproduce(paper, RunOptions(output=tmp_path / "run", rows=rows, verbose=0))
+    results = run["results"]
+    assert set(rows) <= set(results) and not run["missing"]
+    assert 0.0 <= results["segmentation"]["jaccard"] <= 1.0
+    assert results["purification_net"]["switch_epoch"] == 1
+    assert math.isfinite(results["isic2018_classifier"]["accuracy_raw"])
