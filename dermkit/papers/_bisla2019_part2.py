@@ -105,7 +105,7 @@ FULL: dict[str, Any] = {
                      "max_eval": 64},
     "classifier": {"scale": 400, "input_size": 224, "batch_size": 50, "epochs": 30, "steps_per_epoch": None,
                    "learning_rate": 1e-3, "momentum": 0.9, "encoder_weights": "imagenet", "max_test": None,
-                   "recalibrate_bn": None},
+                   "recalibrate_bn": None, "gan_at_paper_ratio": False},
     "isic2018": {"epochs": 30, "max_train": None},
 }
 #: ``--quick`` (2 CPU cores): the smallest valid U-Net side at width 1/8, the purification network at 64² with
@@ -122,7 +122,7 @@ QUICK: dict[str, Any] = {
                      "max_train": 48, "max_eval": 16},
     "classifier": {"scale": 72, "input_size": 64, "batch_size": 16, "epochs": 4, "steps_per_epoch": 8,
                    "learning_rate": 1e-3, "momentum": 0.9, "encoder_weights": None, "max_test": None,
-                   "recalibrate_bn": 64},
+                   "recalibrate_bn": 64, "gan_at_paper_ratio": True},
     "isic2018": {"epochs": 3, "max_train": None},
 }
 #: Added to part 1's synthetic ISIC 2017 options: the generator writes the painted hairs / ruler ticks (the
@@ -132,7 +132,7 @@ ISIC2018_SPLIT = (0.8, 0.2, 0.0)
 
 
 #: Bumped when :data:`FULL` / :data:`QUICK` change (part of every part-2 row's params, so stored rows go stale).
-SETTINGS_VERSION = 3
+SETTINGS_VERSION = 4
 
 
 def settings(session) -> dict[str, Any]:
@@ -663,6 +663,8 @@ def run_classifier(exp: Experiment, data, session) -> dict[str, Any]:
     if proposed:
         generated = pd.concat([read_generated_manifest(session.artifact(k, "generated") / "manifest.csv")
                                for k in ("gan_melanoma", "gan_sk")], ignore_index=True)
+        if cfg.get("gan_at_paper_ratio"):
+            generated = _gan_at_paper_ratio(generated, originals)
         purified = read_purified_manifest(session.artifact("hair_removal", "purified"))
         items = grown_items(originals, generated, purified, session.seed)
         counts = growth_counts(grown_items_named(items))
@@ -696,6 +698,23 @@ def run_classifier(exp: Experiment, data, session) -> dict[str, Any]:
     session.log(f"{exp.key}: {test_split} AUC melanoma {result['auc_melanoma']:.3f}, mean(MEL, SK) "
                 f"{result['auc_mean']:.3f}, accuracy {result['accuracy']:.3f}")
     return result
+
+
+def _gan_at_paper_ratio(generated: pd.DataFrame, originals: pd.DataFrame) -> pd.DataFrame:
+    """The first ``round(n_source_c · g_c / s_c)`` generated images of each class, with the paper's ``g`` (350
+    melanoma, 750 SK) and ``s`` (919, 545 source images): the paper's GAN-to-source ratio for a smaller source
+    set (``--quick``: 57 synthetic melanoma would otherwise face 350 generated ones)."""
+    from dermkit.data.growth import PAPER_GROWTH
+
+    keep = []
+    for c, name in enumerate(ISIC2017_CLASSES):
+        own = generated[generated["label"] == c]
+        if not len(own):
+            continue
+        gan = PAPER_GROWTH.loc["gan", name] - PAPER_GROWTH.loc["source", name]
+        n = int(round((originals["label"] == c).sum() * gan / PAPER_GROWTH.loc["source", name]))
+        keep.append(own.iloc[:n])
+    return pd.concat(keep, ignore_index=True) if keep else generated.iloc[:0]
 
 
 def grown_items_named(items: pd.DataFrame) -> pd.DataFrame:

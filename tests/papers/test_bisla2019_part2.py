@@ -262,3 +262,18 @@ def test_full_scale_code_path_at_toy_size(tmp_path, monkeypatch):
     assert 0.0 <= results["segmentation"]["jaccard"] <= 1.0
     assert results["purification_net"]["switch_epoch"] == 1
     assert math.isfinite(results["isic2018_classifier"]["accuracy_raw"])
+
+
+def test_gan_images_at_the_papers_ratio():
+    """350 / 919 melanoma and 750 / 545 SK generated per source image: the paper's sources keep 350 and 750;
+    57 melanoma and 39 SK sources keep round(21.7) = 22 and round(53.7) = 54."""
+    gen = pd.DataFrame({"image_path": [f"g{i}" for i in range(1200)], "label": [0] * 400 + [2] * 800})
+
+    def sources(mel, nev, sk):
+        return pd.DataFrame({"label": [0] * mel + [1] * nev + [2] * sk})
+
+    kept = part2._gan_at_paper_ratio(gen, sources(919, 2518, 545))
+    assert np.bincount(kept["label"], minlength=3).tolist() == [350, 0, 750]
+    kept = part2._gan_at_paper_ratio(gen, sources(57, 204, 39))
+    assert np.bincount(kept["label"], minlength=3).tolist() == [22, 0, 54]
+    assert kept["image_path"].iloc[0] == "g0"
