@@ -289,8 +289,8 @@ def _resize_hw(mask: np.ndarray, h: int, w: int) -> np.ndarray:
 
 
 def run_segmentation(exp: Experiment, data, session) -> dict[str, Any]:
-    """Train the dilated U-Net on ISIC 2017 training (+ validation scored per epoch when present); score the
-    test set's mean Jaccard at each image's own size (Section 3.2.3)."""
+    """Train the dilated U-Net on the ISIC 2017 training split (last epoch kept); score the test set's mean
+    Jaccard at each image's own size (Section 3.2.3), and the all-background / all-lesion floors."""
     import keras
 
     from dermkit.metrics import isic_segmentation_scores
