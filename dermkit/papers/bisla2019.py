@@ -432,3 +432,21 @@ def make_figures(results: dict[str, dict], data, session) -> list[Path]:
                 title=f"{tag}bisla2019 Fig. 12: coupled DCGAN, {FIG12_ROWS} images per class (one latent vector "
                       "per row); last row: nearest real image to row 3"))
     return files
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Part 2 (purification and classification rows): dermkit/papers/_bisla2019_part2.py
+# ---------------------------------------------------------------------------------------------------------
+from dermkit.papers import _bisla2019_part2 as _part2  # noqa: E402
+
+EXPERIMENTS += _part2.EXPERIMENTS_PART2
+RECIPES.update(_part2.RECIPES_PART2)
+TABLES += _part2.TABLES_PART2
+TABLE_BUILDERS.update(_part2.TABLE_BUILDERS_PART2)
+SYNTHETIC["isic2017"].update(_part2.SYNTHETIC_ISIC2017)
+_make_figures_part1 = make_figures
+
+
+def make_figures(results: dict[str, dict], data, session) -> list[Path]:  # noqa: F811
+    """Part 1's figures (5, 6, 12) and part 2's (2, 3, 4, 7, 8, 9, 10, 11)."""
+    return [*_make_figures_part1(results, data, session), *_part2.make_figures_part2(results, data, session)]
