@@ -43,8 +43,8 @@ from dermkit.metrics.jaccard import (
     table5_evaluations,
     threshold_below,
 )
-from dermkit.metrics.retrieval import activation_map_jaccard, knn_auc, knn_scores, relevance_at_k
 from dermkit.metrics.novelty import channel_stats, channel_stats_distance, nearest_training_mse
+from dermkit.metrics.retrieval import activation_map_jaccard, knn_auc, knn_scores, relevance_at_k
 
 _KERAS_NAMES = {"ChannelDice": "dermkit.metrics.keras_metrics", "channel_dice_metrics": "dermkit.metrics.keras_metrics"}
 
