@@ -53,6 +53,16 @@ def test_paper_settings():
     assert paper.QUICK["input_size"] >= 67
 
 
+def test_learning_rates_paper_full_quick_only_differs():
+    pytest.importorskip("tensorflow")
+    from dermkit.training.triplet import CHAI_RATES
+
+    # Section 2.3: 1e-5 for the transferred layers, 1e-2 for the new GAP conv; the full run keeps them
+    assert CHAI_RATES == {"transferred": 1e-5, "gap": 1e-2} and paper.FULL["rates"] is None
+    # --quick starts from a random AlexNet: faster transferred layers, a slower GAP conv (docs/codella2018.md)
+    assert paper.QUICK["rates"]["transferred"] > 1e-5 and paper.QUICK["rates"]["gap"] < 1e-2
+
+
 def test_import_is_tensorflow_free():
     code = "import sys, dermkit.papers.codella2018; assert 'tensorflow' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -119,15 +129,16 @@ def test_learning_check_hierarchical_beats_untrained(tmp_path, monkeypatch):
     frame = data.train.assign(image_row=np.arange(len(data.train))).iloc[data.annotated]
     triplets = frame["image_row"].to_numpy()[TripletSampler(frame, logic="hierarchical", seed=0).sample(LEARN["n"])]
     trainer = TripletTrainer(emb)
-    trainer.compile(chai_param_groups(emb, total_steps=LEARN["n"] // 32))
+    trainer.compile(chai_param_groups(emb, total_steps=LEARN["n"] // 32, rates=cfg["rates"]))  # the quick rates
     trainer.fit(triplet_dataset(data.train_images, triplets, batch_size=32, shuffle=True), epochs=1, verbose=0,
                 shuffle=False)
     after = paper._evaluate_chai(emb, data, cfg, session, figures=False)
     print({k: (round(before[k], 3), round(after[k], 3)) for k in ("AUC k10", "AUC k40", "REL k10", "JA")})
-    assert after["REL k10"] > before["REL k10"] + 0.2, (before, after)
-    # the check (measured here: AUC k10 0.853 → 0.922); AUC k40 rose in every run measured too
-    assert after["AUC k10"] > before["AUC k10"], (before, after)
-    assert after["AUC k40"] > before["AUC k40"], (before, after)
+    # the check, with margin (measured with the quick rates: REL k10 6.14 → 7.11, AUC k10 0.853 → 0.928,
+    # AUC k40 0.858 → 0.915; with the paper's rates 6.14 → 6.80 and 0.853 → 0.922)
+    assert after["REL k10"] > before["REL k10"] + 0.5, (before, after)
+    assert after["AUC k10"] > before["AUC k10"] + 0.03, (before, after)
+    assert after["AUC k40"] > before["AUC k40"] + 0.02, (before, after)
 
 
 LEARN = {"n_train": 300, "n_test": 200, "n": 640}
