@@ -6,6 +6,7 @@
 - :func:`plot_growth_stages` — per-class counts after each stage of the training-set growth, dermkit's bars
   beside the paper's numbers (Fig. 7).
 - :func:`plot_class_sizes` — one bar per class (Fig. 11, the ISIC 2018 class sizes).
+- :func:`plot_roc_confusion` — per model one-vs-rest ROC curves and the confusion matrix (Fig. 9).
 
 Every function writes its file atomically, refuses to overwrite an existing file unless ``overwrite=True``
 and returns the path written (the rules of :mod:`dermkit.plots`).
@@ -23,7 +24,7 @@ import pandas as pd
 from dermkit._io import check_overwrite
 from dermkit.plots import _new_figure, _save
 
-__all__ = ["plot_image_pairs", "plot_visual_backprop", "plot_growth_stages", "plot_class_sizes"]
+__all__ = ["plot_image_pairs", "plot_visual_backprop", "plot_growth_stages", "plot_class_sizes", "plot_roc_confusion"]
 
 
 def _images(x, name: str) -> np.ndarray:
@@ -195,4 +196,49 @@ def plot_class_sizes(
     ax.set_ylabel("images")
     if title:
         ax.set_title(title, fontsize=9)
+    return _save(figure, path, overwrite=True, dpi=dpi)
+
+
+def plot_roc_confusion(
+    panels: Mapping[str, Mapping],
+    path: str | os.PathLike,
+    *,
+    class_names: Sequence[str],
+    short_names: Sequence[str] | None = None,
+    title: str | None = None,
+    overwrite: bool = False,
+    dpi: int = 120,
+) -> Path:
+    """Fig. 9: per model (columns) one-vs-rest ROC curves of every class (top, scikit-learn's
+    ``RocCurveDisplay``; a class absent or alone in ``y_true`` is skipped) and the confusion matrix of the
+    argmax predictions (bottom, ``ConfusionMatrixDisplay``).
+
+    Args:
+        panels: ``{model label: {"y_true": [N] int, "prob": [N, K]}}``, in column order.
+        path: output file (format from the suffix).
+        class_names: the K class names (ROC legend). short_names: the confusion matrix's tick labels
+            (default ``class_names``).
+        title, overwrite, dpi: as the other plots.
+
+    Raises:
+        FileExistsError: ``path`` exists and ``overwrite`` is False.
+    """
+    from sklearn.metrics import ConfusionMatrixDisplay, RocCurveDisplay
+
+    path = check_overwrite(path, overwrite)
+    k = len(class_names)
+    figure = _new_figure((5 * len(panels), 9))
+    axes = figure.subplots(2, len(panels), squeeze=False)
+    for j, (label, p) in enumerate(panels.items()):
+        y, prob = np.asarray(p["y_true"]), np.asarray(p["prob"])
+        for c, name in enumerate(class_names):
+            if 0 < (y == c).sum() < len(y):
+                RocCurveDisplay.from_predictions(y == c, prob[:, c], name=name, ax=axes[0, j])
+        axes[0, j].plot([0, 1], [0, 1], "k:", lw=0.8)
+        axes[0, j].set_title(label)
+        ConfusionMatrixDisplay.from_predictions(y, prob.argmax(1), labels=list(range(k)),
+                                                display_labels=list(short_names or class_names), ax=axes[1, j],
+                                                colorbar=False)
+    if title:
+        figure.suptitle(title)
     return _save(figure, path, overwrite=True, dpi=dpi)

@@ -926,41 +926,6 @@ TABLE_BUILDERS_PART2 = {"segmentation": table_segmentation, "purification": tabl
 
 
 # --- figures -----------------------------------------------------------------------------------------------
-def plot_roc_confusion(panels: dict[str, dict], path, *, title: str | None = None, overwrite: bool = False) -> Path:
-    """Fig. 9: per model (columns) one-vs-rest ROC curves of the three classes (top) and the confusion matrix
-    (bottom). ``panels``: ``{model label: {"y_true": [N], "prob": [N, 3]}}``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from sklearn.metrics import ConfusionMatrixDisplay, RocCurveDisplay
-
-    from dermkit._io import atomic_path
-
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-    short = ("M", "N", "SK")
-    fig, axes = plt.subplots(2, len(panels), figsize=(5 * len(panels), 9), squeeze=False)
-    for j, (label, p) in enumerate(panels.items()):
-        y, prob = np.asarray(p["y_true"]), np.asarray(p["prob"])
-        for c, name in enumerate(ISIC2017_CLASSES):
-            if 0 < (y == c).sum() < len(y):
-                RocCurveDisplay.from_predictions(y == c, prob[:, c], name=name, ax=axes[0, j])
-        axes[0, j].plot([0, 1], [0, 1], "k:", lw=0.8)
-        axes[0, j].set_title(label)
-        ConfusionMatrixDisplay.from_predictions(y, prob.argmax(1), labels=[0, 1, 2], display_labels=short,
-                                                ax=axes[1, j], colorbar=False)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path, overwrite=True) as tmp:
-        fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    return path
-
-
 def make_figures_part2(results: dict[str, dict], data, session) -> list[Path]:
     """Figs. 2, 3, 4, 7, 8, 9, 10, 11 from the part-2 rows' artifacts (those present)."""
     from dermkit import plots
@@ -1000,8 +965,11 @@ def make_figures_part2(results: dict[str, dict], data, session) -> list[Path]:
         if pred is not None:
             panels[label] = pred
     if panels:
-        files.append(plot_roc_confusion(panels, out / "fig9_roc_confusion.png", overwrite=True,
-                                        title=f"{tag}bisla2019 Fig. 9: ROC curves and confusion matrices"))
+        from dermkit.plots_purification import plot_roc_confusion
+
+        files.append(plot_roc_confusion(
+            panels, out / "fig9_roc_confusion.png", class_names=ISIC2017_CLASSES, short_names=("M", "N", "SK"),
+            overwrite=True, title=f"{tag}bisla2019 Fig. 9: ROC curves and confusion matrices"))
     growth = _r(results, "classifier_proposed").get("growth")
     if growth:
         from dermkit.data.growth import PAPER_GROWTH

@@ -150,10 +150,12 @@ def test_fig9_plot(tmp_path):
     rng = np.random.default_rng(0)
     y = np.array([0, 1, 2] * 10)
     prob = rng.dirichlet(np.ones(3), size=30)
-    out = part2.plot_roc_confusion({"a": {"y_true": y, "prob": prob}}, tmp_path / "f.png")
+    from dermkit.plots_purification import plot_roc_confusion
+
+    out = plot_roc_confusion({"a": {"y_true": y, "prob": prob}}, tmp_path / "f.png", class_names=part2.ISIC2017_CLASSES)
     assert out.stat().st_size > 0
     with pytest.raises(FileExistsError):
-        part2.plot_roc_confusion({"a": {"y_true": y, "prob": prob}}, tmp_path / "f.png")
+        plot_roc_confusion({"a": {"y_true": y, "prob": prob}}, tmp_path / "f.png", class_names=part2.ISIC2017_CLASSES)
 
 
 def _quick_options(tmp_path, tables, rows):
