@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["check_overwrite", "atomic_path", "atomic_write_text", "default_file_mode"]
+__all__ = ["check_overwrite", "atomic_path", "atomic_write_text", "atomic_savez", "default_file_mode"]
 
 
 def default_file_mode() -> int:
@@ -57,4 +57,14 @@ def atomic_write_text(path: str | os.PathLike, text: str, overwrite: bool = Fals
     """Write ``text`` to ``path`` atomically (UTF-8). Returns the path."""
     with atomic_path(path, overwrite=overwrite) as tmp:
         tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def atomic_savez(path: str | os.PathLike, arrays: dict, *, overwrite: bool = False) -> Path:
+    """Write ``arrays`` (name → array) to the ``.npz`` file ``path`` atomically (``np.savez_compressed``).
+    Returns the path."""
+    import numpy as np
+
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        np.savez_compressed(tmp, **arrays)
     return Path(path)

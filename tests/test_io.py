@@ -29,3 +29,19 @@ def test_a_failed_write_leaves_nothing(tmp_path):
         tmp.write_text("half")
         raise RuntimeError("killed")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_savez_round_trip_and_no_silent_overwrite(tmp_path):
+    import numpy as np
+
+    from dermkit._io import atomic_savez
+
+    path = atomic_savez(tmp_path / "a.npz", {"x": np.arange(3), "names": np.array(["a", "b"])})
+    with np.load(path) as f:
+        assert f["x"].tolist() == [0, 1, 2] and f["names"].tolist() == ["a", "b"]
+    with pytest.raises(FileExistsError):
+        atomic_savez(path, {"x": np.zeros(1)})
+    atomic_savez(path, {"x": np.ones(2)}, overwrite=True)
+    with np.load(path) as f:
+        assert f["x"].tolist() == [1.0, 1.0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npz"]  # no temporary left behind

@@ -210,10 +210,9 @@ def _cap(frame: pd.DataFrame, n: int | None, seed: int) -> pd.DataFrame:
 
 
 def _save_npz(path: Path, **arrays) -> None:
-    from dermkit._io import atomic_path
+    from dermkit._io import atomic_savez
 
-    with atomic_path(path, overwrite=True) as tmp:
-        np.savez_compressed(tmp, **arrays)
+    atomic_savez(path, arrays, overwrite=True)
 
 
 def _load_npz(session, key: str, name: str) -> dict | None:

@@ -346,7 +346,7 @@ def _figure_images(val: pd.DataFrame) -> dict[str, int]:
 
 def _save_attention(model, val: pd.DataFrame, cfg: dict, session) -> None:
     """Figs. 3–4 material: per chosen image, the last decision's spatial attention and best channel."""
-    from dermkit._io import atomic_path
+    from dermkit._io import atomic_savez
     from dermkit.data.pipelines import classification_dataset
     from dermkit.preprocessing import shades_of_gray
 
@@ -362,8 +362,7 @@ def _save_attention(model, val: pd.DataFrame, cfg: dict, session) -> None:
     arrays = {"images": x.numpy(), "classes": np.array(list(picks)), "image_ids": chosen["image_id"].to_numpy(),
               "spatial": maps["last_spatial"], "channel": maps["best_channel_map"],
               "best_channel": maps["best_channel"], "path": maps["path"]}
-    with atomic_path(session.artifact(session.key, "attention.npz"), overwrite=True) as tmp:
-        np.savez_compressed(tmp, **arrays)
+    atomic_savez(session.artifact(session.key, "attention.npz"), arrays, overwrite=True)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -261,7 +261,7 @@ def _pair_picks(mse: np.ndarray) -> dict[str, np.ndarray]:
 
 def run_dcgan(exp: Experiment, data: Data, session) -> dict[str, Any]:
     """A de-coupled DCGAN on one ISIC 2017 class; generate its set; the novelty check (Figs. 5–6)."""
-    from dermkit._io import atomic_path
+    from dermkit._io import atomic_savez
     from dermkit.data.gan_data import gan_dataset
     from dermkit.metrics.novelty import nearest_training_mse
     from dermkit.models.dcgan import dcgan_discriminator, dcgan_generator
@@ -295,10 +295,10 @@ def run_dcgan(exp: Experiment, data: Data, session) -> dict[str, Any]:
     mse, index = nearest_training_mse(generated, all_train)  # "to all the images from the training data set"
     picks = _pair_picks(mse)
     chosen = np.concatenate([picks["quantile"], picks["smallest"]])
-    with atomic_path(session.artifact(exp.key, "novelty.npz")) as tmp:
-        np.savez_compressed(tmp, mse=mse, index=index, train_ids=train["image_id"].to_numpy().astype(str),
-                            train_labels=train["label"].to_numpy(), quantile=picks["quantile"],
-                            smallest=picks["smallest"], generated=generated[chosen], nearest=all_train[index[chosen]])
+    atomic_savez(session.artifact(exp.key, "novelty.npz"), {
+        "mse": mse, "index": index, "train_ids": train["image_id"].to_numpy().astype(str),
+        "train_labels": train["label"].to_numpy(), "quantile": picks["quantile"], "smallest": picks["smallest"],
+        "generated": generated[chosen], "nearest": all_train[index[chosen]]})
     nearest_labels = train["label"].to_numpy()[index]
     session.log(f"{exp.key}: stats distance {initial:.3f} → {final:.3f}; nearest-training MSE "
                 f"{mse.mean():.4f} ± {mse.std():.4f} (paper {PAPER_MSE[p['class']][0]} ± {PAPER_MSE[p['class']][1]})")
@@ -311,7 +311,7 @@ def run_dcgan(exp: Experiment, data: Data, session) -> dict[str, Any]:
 
 def run_coupled(exp: Experiment, data: Data, session) -> dict[str, Any]:
     """The coupled DCGAN on the 7 ISIC 2018 classes (class-balanced online batches) and Fig. 12's material."""
-    from dermkit._io import atomic_path
+    from dermkit._io import atomic_savez
     from dermkit.data.gan_data import gan_dataset
     from dermkit.metrics.novelty import nearest_training_mse
     from dermkit.models.dcgan import coupled_dcgan
@@ -342,9 +342,9 @@ def run_coupled(exp: Experiment, data: Data, session) -> dict[str, Any]:
     save_model_for_inference(trainer.generator, session.artifact(exp.key, "generator.keras"))
     grid = np.stack([trainer.generate(FIG12_ROWS, class_id=c, seed=session.seed) for c in range(classes)], axis=1)
     mse, index = nearest_training_mse(grid[-1], real_all)  # the third row's nearest real images
-    with atomic_path(session.artifact(exp.key, "fig12.npz")) as tmp:
-        np.savez_compressed(tmp, generated=grid, nearest=real_all[index], mse=mse, index=index,
-                            nearest_labels=labels[index], class_names=np.array(ISIC2018_CLASSES))
+    atomic_savez(session.artifact(exp.key, "fig12.npz"), {
+        "generated": grid, "nearest": real_all[index], "mse": mse, "index": index, "nearest_labels": labels[index],
+        "class_names": np.array(ISIC2018_CLASSES)})
     session.log(f"{exp.key}: stats distance {initial:.3f} → {final:.3f}")
     return {**_fit_summary(fit), "stats_distance_init": initial, "stats_distance_final": final,
             "stats_distance_per_class": {ISIC2018_CLASSES[c]: v for c, v in per_class.items()}, "fit": fit}

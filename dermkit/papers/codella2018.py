@@ -448,10 +448,10 @@ def _evaluate_chai(model, data: Data, cfg, session, *, figures: bool) -> dict:
     q = _figure_queries(data)
     out["fig3"] = {"queries": q, "results": idx[q, :FIG_RESULTS].tolist()}
     if figures:
-        from dermkit._io import atomic_path
+        from dermkit._io import atomic_savez
 
-        with atomic_path(session.artifact(session.key, "activation_maps.npz"), overwrite=True) as tmp:
-            np.savez_compressed(tmp, queries=np.array(q), results=top[q], qam=qam[q], ram=ram[q])
+        atomic_savez(session.artifact(session.key, "activation_maps.npz"),
+                     {"queries": np.array(q), "results": top[q], "qam": qam[q], "ram": ram[q]}, overwrite=True)
     return out
 
 
