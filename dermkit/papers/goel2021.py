@@ -483,9 +483,10 @@ def _run_segmentation(exp: Experiment, data: Data, session) -> dict[str, Any]:
     train = segmentation_dataset(data.split("ham", "train"), image_size=size, batch_size=cfg["seg_batch"],
                                  shuffle=True, seed=session.seed, cache="memory")
     val = segmentation_dataset(data.split("ham", "val"), image_size=size, batch_size=cfg["seg_batch"], cache="memory")
-    session.log(f"{exp.key}: training {cfg['seg_epochs']} epochs on {int((data.ham.split == 'train').sum())} "
+    epochs = session.epochs(cfg["seg_epochs"])
+    session.log(f"{exp.key}: training {epochs} epochs on {int((data.ham.split == 'train').sum())} "
                 "HAM10000 images (the first epoch also traces the train step)")
-    fit = session.fit(model, train, epochs=cfg["seg_epochs"], validation_data=val, monitor="val_loss", mode="min",
+    fit = session.fit(model, train, epochs=epochs, validation_data=val, monitor="val_loss", mode="min",
                       checkpoint="best")
     model.save(session.artifact(exp.key, MODEL_FILE))
     images, truth = _seg_test(data, size)
@@ -629,6 +630,7 @@ def _train_classifier(data: Data, session, *, dataset: str, settings_row: Table1
 
     cfg = settings(session)
     seed = session.seed
+    epochs = session.epochs(epochs)
     model = _classifier(session, train_mode=settings_row.weights, l2=settings_row.l2, lr=settings_row.lr)
     train_df = random_upsample(_frame(data, session, dataset, "train"), seed=seed)  # training split only
     train_df["weight"] = np.asarray(settings_row.class_weights, np.float64)[train_df["label"].to_numpy()]

@@ -502,11 +502,6 @@ def _train_datasets(exp: Experiment, data: Data, cfg: dict, seed: int):
     return train, val
 
 
-def _epochs(session, default: int) -> int:
-    """The epochs the row trains for (``--epochs`` wins, as in ``session.fit``)."""
-    return int(session.options.epochs or default)
-
-
 def _fit(session, model, train, val, *, epochs: int, checkpoint: str, n_train: int, n_val: int) -> dict:
     """``session.fit`` with log lines around the silent stretches (the first epoch traces the train step)."""
     session.log(f"{session.key}: training {epochs} epochs on {n_train} images ({n_val} monitored), keeping the "
@@ -543,7 +538,7 @@ def _run_training(exp: Experiment, data: Data, session) -> dict[str, Any]:
     session.log(f"{session.key}: {model.count_params():,} parameters, built in {time.perf_counter() - start:.0f} s")
     train, val = _train_datasets(exp, data, cfg, session.seed)
     row_epochs = None if session.options.quick else params["epochs"]  # only the ISIC entry sets its own
-    epochs = _epochs(session, row_epochs or cfg["epochs"])
+    epochs = session.epochs(row_epochs or cfg["epochs"])
     fit = _fit(session, model, train, val, epochs=epochs, checkpoint=params["checkpoint"], n_train=len(data.train),
                n_val=len(data.val))
     predictor = _pixel_predictor(model, size)
@@ -603,7 +598,7 @@ def _run_lesion_model(exp: Experiment, data: Data, session) -> dict[str, Any]:
     train = segmentation_dataset(data.train, image_size=size, batch_size=batch, augment=Augment(), shuffle=True,
                                  cache="memory", seed=session.seed)
     val = segmentation_dataset(data.val, image_size=size, batch_size=batch, cache="memory")
-    fit = _fit(session, model, train, val, epochs=_epochs(session, lesion["epochs"]),
+    fit = _fit(session, model, train, val, epochs=session.epochs(lesion["epochs"]),
                checkpoint=exp.params["checkpoint"], n_train=len(data.train), n_val=len(data.val))
     save_model_for_inference(model, session.artifact(session.key, LESION_MODEL_FILE), overwrite=True)
 

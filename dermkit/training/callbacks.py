@@ -2,6 +2,8 @@
 
 - :class:`BestBalancedAccuracy` — model selection by validation balanced accuracy (goel2021 Section 5.2:
   "we select the best models based on the balanced accuracy"; the best epoch is usually an early one).
+- :class:`LearningRateLogger` — the optimizers' learning rates at the end of each epoch in the epoch logs
+  (so ``history.csv`` shows the step decay or step policy a row actually trained with).
 - :class:`ValidationClassScores` — per-class validation accuracy and balanced accuracy in the epoch logs
   (goel2021 Figures 7–8: benign, malignant and balanced accuracy per epoch), for the engine's history and
   its ``monitor="val_balanced_accuracy"`` checkpoint.
@@ -27,7 +29,7 @@ from dermkit.metrics.classification import (  # noqa: E402
 
 # ``class_labels`` lives in dermkit.metrics.classification (one label rule); re-exported here for old imports.
 
-__all__ = ["BestBalancedAccuracy", "ValidationClassScores", "class_labels"]
+__all__ = ["BestBalancedAccuracy", "LearningRateLogger", "ValidationClassScores", "class_labels"]
 
 
 def _predict_with_labels(model, validation_data, batch_size):
@@ -207,3 +209,35 @@ class ValidationClassScores(keras.callbacks.Callback):
         values = [float(v) for v in recall] + [balanced_multiclass_accuracy(y_true, y_pred)]
         if logs is not None:
             logs.update(dict(zip(self.keys, values)))
+
+
+class LearningRateLogger(keras.callbacks.Callback):
+    """Add the learning rate in force at the end of each epoch to the epoch logs.
+
+    ``learning_rate`` is ``model.optimizer``'s (a schedule evaluated at the optimizer's current iteration); a
+    trainer with several optimizers held as attributes (``GANTrainer.d_optimizer`` / ``g_optimizer``, the
+    multi-rate trainers' ``optimizer_<i>``) also gets one column per optimizer, ``learning_rate_<name>`` with
+    ``<name>`` the attribute less ``optimizer`` (``learning_rate_d``, ``learning_rate_g``, ``learning_rate_0``),
+    and ``learning_rate`` is then the first of them when the model has no ``optimizer`` of its own.
+    Run it before ``CSVLogger`` so the columns reach ``history.csv``.
+    """
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        named = {}
+        for attr, value in vars(self.model).items():
+            if attr != "optimizer" and isinstance(value, keras.optimizers.Optimizer):
+                named.setdefault(attr.replace("optimizer", "").strip("_") or attr, value)
+        main = getattr(self.model, "optimizer", None)
+        if not isinstance(main, keras.optimizers.Optimizer):
+            main = next(iter(named.values()), None)
+        if main is not None:
+            logs["learning_rate"] = _current_rate(main)
+        if len({id(o) for o in named.values()} | ({id(main)} if main is not None else set())) > 1:
+            for suffix, optimizer in named.items():
+                logs[f"learning_rate_{suffix}"] = _current_rate(optimizer)
+
+
+def _current_rate(optimizer) -> float:
+    return float(keras.ops.convert_to_numpy(optimizer.learning_rate))

@@ -136,6 +136,21 @@ class RunSession:
     def seed(self) -> int:
         return self._unit.seed if self._unit else int(self.options.seed)
 
+    def epochs(self, default: int) -> int:
+        """The number of epochs the running row trains: ``--epochs`` when given, else ``default`` (the row's own).
+
+        Every epoch-dependent schedule a recipe builds (a step decay, barata2020's Eq. 9 curriculum, a CHAI
+        step policy) must be built for this count, and the same count passed to :meth:`fit`, so that
+        ``--epochs N`` shortens the schedule with the training instead of leaving it at the paper's length.
+
+        Raises:
+            ValueError: ``default`` (or ``--epochs``) is not an integer ≥ 1.
+        """
+        value = self.options.epochs if self.options.epochs is not None else default
+        if isinstance(value, bool) or int(value) != value or int(value) < 1:
+            raise ValueError(f"epochs must be an integer ≥ 1. Received: {value!r}")
+        return int(value)
+
     # -- paths -----------------------------------------------------------------------------------------------
     @property
     def rows_dir(self) -> Path:
@@ -286,7 +301,8 @@ class RunSession:
         """Train ``model`` (compiled with :meth:`compile`) for the running row; return a summary dict.
 
         Args:
-            epochs: the row's epoch count (``--epochs`` overrides it).
+            epochs: the row's epoch count (``--epochs`` overrides it: :meth:`epochs`; build schedules with
+                ``session.epochs(n)`` so they match).
             monitor: the epoch-log key to watch (``"val_loss"``, ``"val_balanced_accuracy"`` logged by a callback
                 of ``callbacks``, ``"g_loss"``...). ``mode``: ``"min"`` or ``"max"``.
             checkpoint: ``"best"`` restores the best epoch by ``monitor`` at the end; ``"last"`` keeps the last
@@ -295,7 +311,8 @@ class RunSession:
             name: the fit's subfolder of the row's work folder (a row that fits several models names each).
 
         Callbacks the engine adds, in order after the caller's: :class:`TerminateOnNonFinite` (any reported
-        loss), :class:`BestCheckpoint` (``checkpoint="best"``), :class:`CrashSafeBackup` (a killed row resumes
+        loss), :class:`BestCheckpoint` (``checkpoint="best"``), :class:`LearningRateLogger` (``learning_rate`` in the
+        epoch logs and ``history.csv``), :class:`CrashSafeBackup` (a killed row resumes
         at its last finished epoch; a damaged backup is set aside and the row restarts), ``CSVLogger`` and
         ``TensorBoard`` under ``work/<row>/<name>/``.
 
@@ -308,6 +325,7 @@ class RunSession:
         import keras
 
         from dermkit.data.pipelines import named_data_errors
+        from dermkit.training.callbacks import LearningRateLogger
         from dermkit.training.checkpoints import (
             BestCheckpoint,
             CrashSafeBackup,
@@ -320,8 +338,7 @@ class RunSession:
             raise ValueError(f"mode must be 'min' or 'max'. Received: mode={mode!r}")
         if checkpoint not in CHECKPOINTS:
             raise ValueError(f"checkpoint must be one of {CHECKPOINTS}. Received: checkpoint={checkpoint!r}")
-        if self.options.epochs is not None:
-            epochs = int(self.options.epochs)
+        epochs = self.epochs(epochs)
         work = self.workdir(name)
         build_optimizers(model)  # a model without call() (a GAN) whose parts are built counts as built
         initial_epoch = min(restore_backup(model, work / "backup", log=self.log), int(epochs))
@@ -333,7 +350,7 @@ class RunSession:
         if checkpoint == "best":
             best = BestCheckpoint(work / "best.weights.h5", monitor=monitor, mode=mode, initial_epoch=initial_epoch)
             engine.append(best)
-        engine += [CrashSafeBackup(work / "backup"),
+        engine += [LearningRateLogger(), CrashSafeBackup(work / "backup"),
                    keras.callbacks.CSVLogger(str(work / "history.csv"), append=True)]
         if _tensorboard_available():
             engine.append(keras.callbacks.TensorBoard(str(work / "logs"), write_graph=False))
