@@ -165,7 +165,10 @@ def test_any_trainer_gan_and_multi_output_rows(tmp_path):
     run = reproduce(tiny, RunOptions(output=tmp_path / "run", rows=("gan", "multi"), verbose=0))
     gan = run["results"]["gan"]["fit"]
     assert gan["checkpoint"] == "last" and gan["restored_best"] is False and gan["epochs_run"] == 2
-    assert set(gan["history"]) == {"d_loss", "g_loss"} and len(gan["history"]["g_loss"]) == 2
+    # the engine logs each optimizer's rate (LearningRateLogger): the tiny GAN's Adam(1e-3) pair
+    assert set(gan["history"]) == {"d_loss", "g_loss", "learning_rate", "learning_rate_d", "learning_rate_g"}
+    assert gan["history"]["learning_rate_d"] == pytest.approx([1e-3, 1e-3])
+    assert len(gan["history"]["g_loss"]) == 2
     assert gan["best_g_loss"] == pytest.approx(min(gan["history"]["g_loss"]))
     multi = run["results"]["multi"]
     assert multi["outputs"] == ["cls_loss", "seg_loss", "val_cls_loss", "val_loss", "val_seg_loss"]
@@ -359,3 +362,21 @@ def test_experiment_rows_are_validated():
         Experiment("a/b", "x", ("T",), {})
     with pytest.raises(ValueError, match="repeats must be an integer ≥ 1"):
         Experiment("a", "x", ("T",), {}, repeats=0)
+
+
+def test_epochs_override_reaches_schedules_and_history_records_the_rate(tmp_path):
+    """``--epochs`` is what ``session.epochs`` returns (so schedules match the training), and ``history.csv``
+    records the optimizer's rate per epoch (the tiny supervised row trains SGD(0.1))."""
+    import pandas as pd
+
+    from dermkit.training.runner import RunSession
+
+    session = RunSession(tiny, RunOptions(output=tmp_path / "s", epochs=3))
+    assert session.epochs(150) == 3
+    assert RunSession(tiny, RunOptions(output=tmp_path / "t")).epochs(150) == 150
+    with pytest.raises(ValueError, match="integer ≥ 1"):
+        RunSession(tiny, RunOptions(output=tmp_path / "u")).epochs(0)
+    reproduce(tiny, RunOptions(output=tmp_path / "run", rows=("row_b",), epochs=3, verbose=0))
+    history = pd.read_csv(next((tmp_path / "run" / "work").glob("row_b.r0/*/history.csv")))
+    assert list(history["epoch"]) == [0, 1, 2]
+    assert history["learning_rate"].tolist() == pytest.approx([0.1, 0.1, 0.1])
