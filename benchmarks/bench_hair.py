@@ -1,5 +1,5 @@
 """bisla2019 hair and ruler removal speed: ``remove_hair`` images/s at 400×400 (the authors' size) for the
-"closing" (CIELAB closing, the authors' MATLAB steps) and "dullrazor" (black-hat + cv2.inpaint) methods.
+"closing" (CIELAB closing, the authors' MATLAB steps) and "blackhat" (black-hat + cv2.inpaint, not DullRazor) methods.
 
     python benchmarks/bench_hair.py                 # 400×400, 40 images per method
     python benchmarks/bench_hair.py --size 256 --images 100
@@ -49,7 +49,7 @@ def main() -> None:
     # the generator draws hairs round(0.8·size/64) px thick, then blurs: at 400 px they are ~5 px wide plus
     # blur, wider than the authors' radius-3 disk closes; the second closing row uses a disk that covers them
     wide_radius = max(paper_radius, round(size / 64))
-    for method, radius in (("closing", paper_radius), ("closing", wide_radius), ("dullrazor", paper_radius)):
+    for method, radius in (("closing", paper_radius), ("closing", wide_radius), ("blackhat", paper_radius)):
         remove_hair(items[0][0], items[0][1], method=method, radius=radius)  # warm-up
         found = total = 0
         cpu0, wall0 = time.process_time(), time.perf_counter()

@@ -7,7 +7,7 @@ colour constancy (barata2020 §4.2).
   interpolated in CIELAB), ITA°, :func:`estimate_skin_tone`, :func:`replace_background`.
 - :mod:`dermkit.preprocessing.color`: :func:`shades_of_gray` (Shades of Gray, Minkowski p = 6, Barata et al.
   2015) and its :func:`estimate_illuminant`.
-- :mod:`dermkit.preprocessing.hair` (bisla2019 §3.2.2): :func:`remove_hair` ("closing" / "dullrazor");
+- :mod:`dermkit.preprocessing.hair` (bisla2019 §3.2.2): :func:`remove_hair` ("closing" / "blackhat");
   :mod:`dermkit.preprocessing.channels`: :func:`seven_channel_input` (§3.2.3);
   :mod:`dermkit.preprocessing.purification`: the purification network's training pairs and masks (§6.1).
 """
