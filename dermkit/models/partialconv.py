@@ -11,7 +11,13 @@ mask (1 = valid pixel, 0 = hole) and ``sum(1)`` the number of elements of the wi
 Masks may be multi-channel (``[B, H, W, C_in]``, one mask value per input channel, NVIDIA's
 ``multi_channel=True``) or single-channel (``[B, H, W, 1]``, the same mask for every channel); ``sum`` runs
 over the window and the channels. Zero padding counts as hole. The updated mask is returned with one channel
-per output filter (all equal), so masks concatenate alongside features. bisla2019's code divided by
+per output filter (all equal), so masks concatenate alongside features.
+
+Padding (default ``"symmetric"``): zero padding of ``k//2`` pixels on every side, then a 'valid' convolution —
+Liu et al.'s / NVIDIA's ``PartialConv2d(padding=k//2)``, so a stride-2 window on an even input is centred on
+the even pixels. Keras' ``"same"`` (also accepted) pads only the far side when the total padding is odd
+(stride 2, even side: ``k//2 − 1`` at the top, ``k//2`` at the bottom), shifting every window by one pixel.
+The output side is ``(H + 2·(k//2) − k)//s + 1`` (``ceil(H/s)`` for odd ``k``). bisla2019's code divided by
 ``sum(M)`` without the ``sum(1)`` factor (../shared/reference/bisla2019.md); dermkit follows Liu et al.
 
 :func:`partialconv_unet` is the purification network (Liu et al. Section 3.3, as the reference notes give
@@ -56,7 +62,7 @@ ENCODER_KERNELS = (7, 5, 5, 3, 3, 3, 3)
 DEPTH = 7
 #: LeakyReLU slope of the decoder (Liu et al.).
 LEAKY_SLOPE = 0.2
-_PADDINGS = ("same", "valid")
+_PADDINGS = ("symmetric", "same", "valid")
 
 
 @keras.saving.register_keras_serializable(package="dermkit")
@@ -74,7 +80,7 @@ class PartialConv2D(keras.layers.Layer):
         kernel_size,
         *,
         strides=1,
-        padding: str = "same",
+        padding: str = "symmetric",
         use_bias: bool = True,
         activation=None,
         kernel_initializer="glorot_uniform",
@@ -85,8 +91,9 @@ class PartialConv2D(keras.layers.Layer):
             filters: output channels, ≥ 1.
             kernel_size: int or ``(k_h, k_w)``.
             strides: int or ``(s_h, s_w)``. Default 1.
-            padding: ``"same"`` (Keras/TensorFlow placement: the extra row/column of an even total padding
-                goes to the bottom/right) or ``"valid"``. Padded pixels are holes. Default ``"same"``.
+            padding: ``"symmetric"`` (Liu et al./NVIDIA: ``k//2`` zeros on every side, then 'valid'),
+                ``"same"`` (Keras/TensorFlow placement: the extra row/column of an odd total padding goes to
+                the bottom/right) or ``"valid"``. Padded pixels are holes. Default ``"symmetric"``.
             use_bias: add ``b`` (only where the window holds a valid pixel). Default True.
             activation: applied to ``x'`` (Keras activation name or callable). Default None.
             kernel_initializer, bias_initializer: Keras initialisers.
@@ -129,6 +136,7 @@ class PartialConv2D(keras.layers.Layer):
             raise ValueError(
                 f"{self.name}: the mask must have 1 or {channels} channels (as the input). Received: {mask_shape}"
             )
+        self._check_sides(x_shape, mask_shape)
         self.kernel = self.add_weight(
             name="kernel", shape=(*self.kernel_size, channels, self.filters), initializer=self.kernel_initializer
         )
@@ -139,15 +147,32 @@ class PartialConv2D(keras.layers.Layer):
         )
         self.window_size = float(self.kernel_size[0] * self.kernel_size[1] * channels)  # sum(1)
 
+    def _check_sides(self, x_shape, mask_shape) -> None:
+        """The mask must cover the image: same H×W (where both are known)."""
+        for axis, name in ((1, "height"), (2, "width")):
+            a, b = x_shape[axis], mask_shape[axis]
+            if a is not None and b is not None and int(a) != int(b):
+                raise ValueError(f"{self.name}: the mask must have the image's H×W. Received: image "
+                                 f"{tuple(x_shape)}, mask {tuple(mask_shape)} (another {name})")
+
+    def _pads(self) -> list[tuple[int, int]]:
+        return [(0, 0), *((k // 2, k // 2) for k in self.kernel_size), (0, 0)]
+
+    def _conv(self, x, kernel):
+        if self.padding == "symmetric":
+            return ops.conv(ops.pad(x, self._pads()), kernel, strides=self.strides, padding="valid")
+        return ops.conv(x, kernel, strides=self.strides, padding=self.padding)
+
     def call(self, inputs):
         x, mask = inputs
+        self._check_sides(x.shape, mask.shape)
         mask = ops.cast(mask, "float32")
         x_mask = ops.ones_like(ops.cast(x, "float32")) * mask  # the mask broadcast to every input channel
         ones = ops.ones((*self.kernel_size, x.shape[-1], 1), "float32")
-        coverage = ops.conv(x_mask, ones, strides=self.strides, padding=self.padding)  # sum(M), [B, H', W', 1]
+        coverage = self._conv(x_mask, ones)  # sum(M), [B, H', W', 1]
         update = ops.cast(coverage > 0.0, "float32")
         ratio = self.window_size / ops.maximum(coverage, 1e-8) * update
-        raw = ops.conv(x * ops.cast(x_mask, x.dtype), self.kernel, strides=self.strides, padding=self.padding)
+        raw = self._conv(x * ops.cast(x_mask, x.dtype), self.kernel)
         out = raw * ops.cast(ratio, raw.dtype)
         if self.bias is not None:
             out = out + self.bias * ops.cast(update, raw.dtype)
@@ -164,6 +189,8 @@ class PartialConv2D(keras.layers.Layer):
                 sides.append(None)
             elif self.padding == "same":
                 sides.append(-(-side // s))
+            elif self.padding == "symmetric":
+                sides.append((side + 2 * (k // 2) - k) // s + 1)
             else:
                 sides.append((side - k) // s + 1)
         shape = (x_shape[0], *sides, self.filters)
@@ -273,37 +300,67 @@ def purification_optimizer(stage: str = "adam") -> keras.optimizers.Optimizer:
     raise ValueError(f"stage must be 'adam' or 'sgd'. Received: stage={stage!r}")
 
 
+def _purify_masks(valid_masks, shape: tuple[int, int, int]) -> np.ndarray:
+    """``valid_masks`` → ``float32 [N, H, W, 1]`` in {0, 1} by the package's one mask rule, shapes checked."""
+    from dermkit.data.masks import binarize_mask
+
+    masks = np.asarray(valid_masks)
+    if masks.ndim == 4 and masks.shape[-1] == 1:
+        masks = masks[..., 0]
+    if masks.shape != shape:
+        raise ValueError(f"valid_masks must be [N, H, W] or [N, H, W, 1] with the images' N, H, W = {shape}. "
+                         f"Received: valid_masks of shape {np.shape(valid_masks)}")
+    binary = [binarize_mask(m, where=f"valid_masks[{i}]") for i, m in enumerate(masks)]
+    return (np.stack(binary) if binary else np.zeros(shape, bool))[..., None].astype(np.float32)
+
+
 def purify(model: keras.Model, images, valid_masks, *, batch_size: int = 8) -> np.ndarray:
     """Run the purification network and composite (Liu et al.'s ``I_comp = M ⊙ I + (1 − M) ⊙ I_out``).
 
-    At test time bisla2019 purify each image through the network (Table 6); the paper does not say which
-    mask the network gets there. dermkit passes the occlusions that
-    :func:`dermkit.preprocessing.hair.remove_hair` (``method="closing"``) finds in that image as holes:
-    ``valid_masks = ~hair_mask``.
+    At test time (Table 6, Fig. 10) the masks are :func:`dermkit.preprocessing.purification_test_masks`: the
+    occlusions the classical removal (:func:`dermkit.preprocessing.hair.remove_hair`, the authors' setting)
+    finds outside the segmented lesion are the holes, so the lesion itself is never repainted — the mask rule
+    the network was trained with (:func:`dermkit.preprocessing.purification_pairs`); the paper does not say
+    which mask the network gets, dermkit's reading.
 
     Args:
-        model: a :func:`partialconv_unet` model.
-        images: RGB ``[N, H, W, 3]`` in [0, 1].
-        valid_masks: ``[N, H, W]`` or ``[N, H, W, 1]``, 1 (True) = keep the pixel, 0 = fill it.
+        model: a :func:`partialconv_unet` model (its ``image`` input fixes H and W).
+        images: RGB ``[N, H, W, 3]``, float in [0, 1] or uint8 (scaled by 1/255).
+        valid_masks: ``[N, H, W]`` or ``[N, H, W, 1]``, 1 / True = keep the pixel, 0 = fill it: bool, 0/1
+            floats (probabilities, > 0.5) or 0/255 integers — :func:`dermkit.data.masks.binarize_mask`.
         batch_size: prediction batch size.
 
     Returns:
         ``float32 [N, H, W, 3]`` in [0, 1]: the input where the mask is 1, the network's output elsewhere.
 
     Raises:
-        ValueError: shapes that disagree.
+        ValueError: images that are not RGB in [0, 1], of another H×W than the model's input, or masks of
+            another shape.
+        DermkitDataError: a mask whose values fit no binary convention (e.g. 0/100 integers, floats > 1).
     """
-    images = np.asarray(images, np.float32)
-    masks = np.asarray(valid_masks, np.float32)
-    if masks.ndim == 3:
-        masks = masks[..., None]
-    if images.ndim != 4 or images.shape[-1] != 3 or masks.shape != images.shape[:3] + (1,):
-        raise ValueError(
-            f"images must be [N, H, W, 3] and valid_masks [N, H, W] or [N, H, W, 1] of the same N, H, W. "
-            f"Received: images {images.shape}, valid_masks {np.shape(valid_masks)}"
-        )
-    out = model.predict({"image": images, "mask": masks}, batch_size=batch_size, verbose=0)
-    return (masks * images + (1.0 - masks) * out).astype(np.float32)
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"images must be RGB [N, H, W, 3]. Received: images of shape {images.shape}")
+    if images.dtype == np.uint8:
+        images = images.astype(np.float32) / 255.0
+    elif np.issubdtype(images.dtype, np.floating):
+        images = images.astype(np.float32)
+        if images.size and (not np.all(np.isfinite(images)) or images.min() < 0.0 or images.max() > 1.0):
+            raise ValueError("images must hold finite values in [0, 1] (float RGB) or be uint8.")
+    else:
+        raise ValueError(f"images must be float RGB in [0, 1] or uint8. Received: dtype {images.dtype}")
+    inputs = getattr(model, "inputs", None) or []
+    inputs = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+    want = next((tuple(t.shape[1:3]) for t in inputs if str(getattr(t, "name", "")).startswith("image")),
+                tuple(inputs[0].shape[1:3]) if inputs else (None, None))
+    if all(v is not None for v in want) and tuple(images.shape[1:3]) != want:
+        raise ValueError(f"images must be {want[0]}×{want[1]} like the purification network {model.name!r}'s input. "
+                         f"Received: images of shape {images.shape} (resize first, e.g. purify_at_scale)")
+    masks = _purify_masks(valid_masks, images.shape[:3])
+    if not len(images):
+        return images.astype(np.float32)
+    out = np.asarray(model.predict({"image": images, "mask": masks}, batch_size=batch_size, verbose=0), np.float32)
+    return np.clip(masks * images + (1.0 - masks) * out, 0.0, 1.0).astype(np.float32)
 
 
 import dermkit._register  # noqa: E402, F401  (every dermkit serialisable registered with Keras)

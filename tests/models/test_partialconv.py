@@ -22,6 +22,8 @@ def numpy_partial_conv(x, mask, kernel, bias, stride, padding):
     mask = np.broadcast_to(mask, x.shape).astype(np.float64)
     if padding == "same":
         (t, b), (l, r) = _same_pads(h, k, stride), _same_pads(w, k, stride)
+    elif padding == "symmetric":  # Liu et al. / NVIDIA PartialConv2d(padding=k // 2): k // 2 zeros on every side
+        t = b = l = r = k // 2
     else:
         t = b = l = r = 0
     xp = np.pad(x, ((t, b), (l, r), (0, 0)))
@@ -43,6 +45,10 @@ def numpy_partial_conv(x, mask, kernel, bias, stride, padding):
 
 CASES = [
     # (H, W, C, filters, kernel, stride, padding, mask channels)
+    (8, 8, 2, 3, 7, 2, "symmetric", 1),  # the default: stride 2 on even sides, windows centred (Liu et al.)
+    (8, 6, 2, 2, 5, 2, "symmetric", 2),
+    (6, 6, 2, 2, 3, 2, "symmetric", 1),
+    (7, 5, 3, 2, 3, 1, "symmetric", 1),
     (6, 6, 2, 3, 3, 1, "same", 1),
     (7, 5, 3, 2, 3, 2, "same", 1),  # stride 2, odd sides: TensorFlow 'same' placement
     (8, 8, 2, 2, 5, 2, "same", 2),  # multi-channel mask
@@ -70,7 +76,7 @@ def test_matches_numpy_reference(h, w, c, filters, k, stride, padding, mask_c):
 
 def test_full_mask_is_a_plain_convolution_inside_and_rescaled_at_the_border():
     x = np.random.default_rng(0).normal(size=(1, 5, 5, 1)).astype("float32")
-    layer = PartialConv2D(1, 3, use_bias=False)
+    layer = PartialConv2D(1, 3, use_bias=False)  # default padding: symmetric (k // 2 = 1 on every side)
     y, m = layer([x, np.ones((1, 5, 5, 1), "float32")])
     conv = keras.layers.Conv2D(1, 3, padding="same", use_bias=False)
     conv.build((1, 5, 5, 1))
@@ -79,6 +85,40 @@ def test_full_mask_is_a_plain_convolution_inside_and_rescaled_at_the_border():
     np.testing.assert_allclose(np.asarray(y)[0, 1:-1, 1:-1], plain[0, 1:-1, 1:-1], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(np.asarray(y)[0, 0, 0], plain[0, 0, 0] * 9 / 4, rtol=1e-5)  # corner: 4 of 9 valid
     assert np.all(np.asarray(m) == 1)
+
+
+def test_stride_2_even_input_centres_windows_unlike_keras_same():
+    """8×8 input, k = 3, stride 2: Liu et al. pad one zero on every side, so output (0, 0) covers input rows /
+    columns −1..1 and output (i, j) is centred on input (2i, 2j); Keras 'same' pads only the far side and centres
+    on (2i + 1, 2j + 1). With a one-hot input at (2, 2) and an all-ones kernel the symmetric layer's output is
+    non-zero at outputs (0..1, 0..1) around (1, 1); 'same' at (0..1, 0..1) as well but with other coverages —
+    checked against the NumPy reference of each padding, and the two differ."""
+    x = np.zeros((1, 8, 8, 1), "float32")
+    x[0, 2, 2] = 1.0
+    mask = np.ones((1, 8, 8, 1), "float32")
+    outs = {}
+    for padding in ("symmetric", "same"):
+        layer = PartialConv2D(1, 3, strides=2, padding=padding, use_bias=False, kernel_initializer="ones")
+        y, _ = layer([x, mask])
+        ref, _ = numpy_partial_conv(x[0], mask[0], np.ones((3, 3, 1, 1)), np.zeros(1), 2, padding)
+        np.testing.assert_allclose(np.asarray(y)[0], ref, atol=1e-6)
+        outs[padding] = np.asarray(y)[0, ..., 0]
+    # symmetric: output (1, 1) is centred on input (2, 2); its top-left output (0, 0) sees 4 of 9 valid pixels
+    assert outs["symmetric"][1, 1] == pytest.approx(1.0) and outs["symmetric"][0, 0] == 0.0
+    # Keras 'same': output (0, 0) covers rows / columns 0..2 (no top padding), output (1, 1) rows 2..4
+    assert outs["same"][0, 0] == pytest.approx(1.0) and outs["same"][1, 1] == pytest.approx(1.0)
+    assert not np.allclose(outs["symmetric"], outs["same"])
+    # NVIDIA's output side for even inputs: (8 + 2 - 3) // 2 + 1 = 4
+    assert outs["symmetric"].shape == (4, 4)
+
+
+def test_mask_of_another_size_is_refused():
+    with pytest.raises(ValueError, match="the mask must have the image's H×W"):
+        PartialConv2D(1, 3)([np.zeros((1, 8, 8, 3), "float32"), np.ones((1, 8, 6, 1), "float32")])
+    layer = PartialConv2D(1, 3)
+    layer([np.zeros((1, 8, 8, 3), "float32"), np.ones((1, 8, 8, 1), "float32")])
+    with pytest.raises(ValueError, match="another height"):
+        layer([np.zeros((1, 8, 8, 3), "float32"), np.ones((1, 4, 8, 1), "float32")])
 
 
 def test_mask_update_grows_valid_region_and_holes_shrink():
@@ -148,6 +188,36 @@ def test_quick_depth_forward_composite_and_reload(tmp_path):
     model.save(path)
     again = keras.saving.load_model(path)
     np.testing.assert_allclose(purify(again, images, valid), comp, atol=1e-5)
+
+
+def test_purify_accepts_the_documented_mask_forms_only_and_stays_in_0_1():
+    """bool, 0/1 float and 0/255 uint8 masks give one composite (in [0, 1]); 0/100 integers, floats above 1 and
+    masks or images of another size are refused with the argument named."""
+    from dermkit.errors import DermkitDataError
+
+    model = partialconv_unet((32, 32, 3), depth=3, width=0.125)
+    rng = np.random.default_rng(2)
+    images = rng.random((2, 32, 32, 3)).astype("float32")
+    valid = np.ones((2, 32, 32), bool)
+    valid[:, 8:16, 4:28] = False
+    ref = purify(model, images, valid)
+    assert ref.min() >= 0.0 and ref.max() <= 1.0
+    for form in (valid.astype("float32"), (valid * 255).astype(np.uint8), valid[..., None]):
+        out = purify(model, images, form)
+        np.testing.assert_allclose(out, ref, atol=1e-6)
+        assert out.min() >= 0.0 and out.max() <= 1.0
+    np.testing.assert_allclose(purify(model, np.round(images * 255).astype(np.uint8), valid),
+                               purify(model, np.round(images * 255) / 255, valid), atol=1e-5)
+    with pytest.raises(DermkitDataError, match=r"valid_masks\[0\]"):
+        purify(model, images, (valid * 100).astype(np.uint8))
+    with pytest.raises(DermkitDataError, match=r"valid_masks\[0\]"):
+        purify(model, images, valid * 255.0)
+    with pytest.raises(ValueError, match="valid_masks must be"):
+        purify(model, images, valid[:, :16])
+    with pytest.raises(ValueError, match="like the purification network"):
+        purify(model, rng.random((1, 64, 64, 3)).astype("float32"), np.ones((1, 64, 64), bool))
+    with pytest.raises(ValueError, match=r"images must hold finite values in \[0, 1\]"):
+        purify(model, images * 255, valid)
 
 
 def test_the_hole_content_does_not_reach_the_output():
