@@ -512,7 +512,9 @@ def mean_roc_auc(y_true, y_score, *, class_names, classes=("melanoma", "seborrhe
 
 
 def accuracy_sensitivity_specificity(y_true, y_pred, *, num_classes: int) -> dict[str, float]:
-    """bisla2019 Table 6's three columns for a C-class classifier, in the one reading that fits its rows:
+    """Overall accuracy, mean per-class recall and mean one-vs-rest specificity of a C-class classifier (argmax
+    decisions). bisla2019 Table 6 uses :func:`dermkit.metrics.isic.isic_macro_averages` (the ISIC scorer's
+    macro averages) instead; no single definition fits both of its printed rows.
 
     * ``accuracy``: the share of samples whose predicted class is the true one;
     * ``sensitivity``: the mean per-class recall over the classes present in ``y_true`` — the balanced
@@ -520,8 +522,7 @@ def accuracy_sensitivity_specificity(y_true, y_pred, *, num_classes: int) -> dic
     * ``specificity``: the mean over the same classes of the one-vs-rest specificity
       ``TN_c / (TN_c + FP_c)`` (samples of other classes not predicted as ``c``).
 
-    (A mean of per-class one-vs-rest *accuracies* cannot fall below ~0.81 with a mean specificity of 0.954,
-    yet Table 6 prints 0.675 as accuracy; the overall accuracy can.) Predictions go through
+    Predictions go through
     :func:`class_labels`: a tied row is :data:`UNDECIDED`, wrong for its class and predicted as none.
 
     Args:

@@ -57,6 +57,8 @@ __all__ = [
     "isic2017_part2_evaluation",
     "isic_segmentation_scores",
     "isic_classification_scores",
+    "isic_macro_averages",
+    "MACRO_COLUMNS",
     "binary_classification_scores",
     "per_group_rates",
 ]
@@ -512,8 +514,14 @@ def isic_classification_scores(y_true, y_pred, *, class_names=None, positive_cla
             ``confusion_matrix`` (DataFrame, rows true class, columns predicted class plus
             ``"undecided"``).
 
+    * ``macro_average``: the scorer's ``macro_average`` row — the mean over categories of each ``per_class``
+      column (categories where a value is NaN left out of that column's mean), a ``pandas.Series`` indexed
+      by :data:`CLASSIFICATION_COLUMNS` (:func:`isic_macro_averages` gives its accuracy / sensitivity /
+      specificity with the overall and balanced accuracy).
+
     Returns:
-        ``{"balanced_accuracy": float, "per_class": DataFrame}`` plus the three keys above when asked.
+        ``{"balanced_accuracy": float, "per_class": DataFrame, "macro_average": Series}`` plus the three keys
+        above when asked.
 
     Raises:
         ValueError: shapes that disagree, non one-hot truth, labels out of range, probabilities as
@@ -564,6 +572,7 @@ def isic_classification_scores(y_true, y_pred, *, class_names=None, positive_cla
     scores: dict = {
         "balanced_accuracy": balanced_multiclass_accuracy(labels, decisions),
         "per_class": per_class,
+        "macro_average": per_class.mean(axis=0, skipna=True),
     }
     if positive_class is not None:
         pos = names.index(str(positive_class))
@@ -578,6 +587,46 @@ def isic_classification_scores(y_true, y_pred, *, class_names=None, positive_cla
             columns=pd.Index([*names, "undecided"], name="predicted"),
         )
     return scores
+
+
+#: Keys of :func:`isic_macro_averages`.
+MACRO_COLUMNS: tuple[str, ...] = ("accuracy", "sensitivity", "specificity", "overall_accuracy", "balanced_accuracy")
+
+
+def isic_macro_averages(y_true, y_pred, *, class_names=None) -> dict[str, float]:
+    """The ISIC 2018 Task 3 scorer's macro averages, with the overall and balanced accuracy beside.
+
+    ``accuracy``, ``sensitivity``, ``specificity``: the mean over categories of the one-vs-rest values of
+    :func:`isic_classification_scores` (each category's probability binarised at > 0.5; a category with no
+    positives has no sensitivity and drops out of that mean) — isic-challenge-scoring's ``macro_average``
+    row, which is what the challenge's server reported for bisla2019 Table 6. ``overall_accuracy``: the
+    share of samples whose argmax is their class (ties wrong); ``balanced_accuracy``: the mean per-class
+    recall of the argmax decisions (the challenge's ranking score).
+
+    Args:
+        y_true, y_pred, class_names: as for :func:`isic_classification_scores`.
+
+    Returns:
+        ``{name: float}`` for the names of :data:`MACRO_COLUMNS`.
+
+    Raises:
+        ValueError: as :func:`isic_classification_scores`.
+    """
+    scores = isic_classification_scores(y_true, y_pred, class_names=class_names)
+    probs = np.asarray(y_pred, dtype=np.float64)
+    if probs.ndim == 2 and probs.shape[1] == 1:
+        probs = probs[:, 0]
+    if probs.ndim == 1:
+        probs = np.stack([1.0 - probs, probs], axis=1)
+    labels = _truth_labels(y_true, probs.shape[1], probs.shape[0])
+    macro = scores["macro_average"]
+    return {
+        "accuracy": float(macro["accuracy"]),
+        "sensitivity": float(macro["sensitivity"]),
+        "specificity": float(macro["specificity"]),
+        "overall_accuracy": float(np.mean(argmax_labels(probs) == labels)),
+        "balanced_accuracy": float(scores["balanced_accuracy"]),
+    }
 
 
 def binary_classification_scores(y_true, y_pred, *, class_names=("negative", "positive"), positive_class=None) -> dict:

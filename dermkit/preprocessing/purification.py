@@ -1,20 +1,28 @@
 """Training pairs and masks for bisla2019's purification network (supplement Section 6.1).
 
-"Since the training data set for this model requires coupled pairs of images before and after occlusion
+"The input of the network is the original image and the output is the same image after occlusion removal.
+Since the training data set for this model requires coupled pairs of images before and after occlusion
 removal and those ... are not available in any public data sets, we created such training data using the
-algorithm described in the main text ... [and] augmented through random masking." The pairs:
+algorithm described in the main text ... [and] augmented through random masking." So each pair is:
 
-* the target ``I_gt`` is the image after :func:`dermkit.preprocessing.hair.remove_hair` (the classical
-  removal, "closing" by default), and the network input is that target with holes (Liu et al.'s training);
-* the holes (reference notes, from the authors' code): 30 % of the images get an *inverted lesion mask*,
-  40 % a *hair mask*, 30 % *random blocks*. Masks follow the partial convolution's convention, 1 = valid,
-  0 = hole; "inverted" is read in that convention: the valid mask is ``1 − lesion``, so the hole is the
-  lesion. A hair mask is the occlusion mask ``remove_hair`` found in a randomly drawn training image (its
-  own or another's), as the hole. Blocks: 1–4 axis-aligned rectangles with sides 10–30 % of the image's.
+* input: the **original** training image, with its hairs and rulers (not the cleaned one);
+* target ``I_gt``: the same image after :func:`dermkit.preprocessing.hair.remove_hair` (the classical
+  removal with the authors' setting; lesion pixels copied from the original — the segmented lesion);
+* holes (partial convolution convention, 1 = valid, 0 = hole): the **occlusion mask** ``remove_hair`` found
+  in that image (where input and target differ), united with one **random mask** per image (the "random
+  masking"): 30 % an *inverted lesion mask* (the valid mask is ``1 − lesion``: the hole is the lesion),
+  40 % a *hair mask* (the occlusion mask of a randomly drawn training image), 30 % *random blocks* (1–4
+  axis-aligned rectangles with sides 10–30 % of the image's) — the shares from the reference notes.
 
-At test time (Table 6) the holes are the occlusions ``remove_hair(method="closing")`` finds in the test image
-itself (:func:`purification_test_masks`) — the paper does not say which mask the network gets; dermkit's
-choice.
+Outside the holes input and target are equal (``remove_hair`` changes masked pixels only), so Liu et al.'s
+loss against the purified target (:class:`dermkit.losses.InpaintingLoss`) teaches the network to replace
+occlusions by skin, not only to inpaint behind the classical mask.
+
+At test time (Table 6, Fig. 10) the network gets the test image and, as holes, the occlusions ``remove_hair``
+finds in that image outside the **segmented lesion** (:func:`purification_test_masks` with the segmentation
+network's masks): the lesion is never repainted — as the paper overlays "the segmented lesion" to correct
+the removal of "dark regions belonging to the lesion itself". The paper does not say which mask the network
+gets at test time; this is dermkit's reading, the occlusion part of the training holes.
 
 NumPy only.
 """
@@ -112,6 +120,23 @@ def purification_masks(
     return valid, kinds
 
 
+def _lesion_list(lesion_masks, n: int) -> list:
+    if lesion_masks is None:
+        raise ValueError("lesion_masks is required: the segmented lesion (from the segmentation network) is copied "
+                         "from the original so the lesion is never repainted. Pass one [H, W] mask per image.")
+    lesions = _masks(lesion_masks, "lesion_masks")
+    if len(lesions) != n:
+        raise ValueError(f"lesion_masks must hold one mask per image ({n}). Received: {len(lesions)}")
+    return list(lesions)
+
+
+def _images(images, name: str = "images") -> np.ndarray:
+    array = np.asarray(images)
+    if array.ndim != 4 or array.shape[-1] != 3:
+        raise ValueError(f"{name} must be RGB [N, H, W, 3]. Received: shape {array.shape}")
+    return array
+
+
 def purification_pairs(
     images,
     lesion_masks,
@@ -121,43 +146,59 @@ def purification_pairs(
     fractions=MASK_FRACTIONS,
     **remove_hair_options,
 ) -> dict:
-    """The purification network's training set: classical removal, then holes (module docstring).
+    """The purification network's training set: (original, classically purified) pairs and their holes
+    (module docstring).
 
     Args:
         images: RGB ``[N, H, W, 3]`` in [0, 1] (uint8 accepted) — the training images, with their occlusions.
-        lesion_masks: ``[N, H, W]`` lesion masks (ground truth or the segmentation network's), restored by
-            ``remove_hair`` and used for the inverted-lesion holes.
-        method: ``remove_hair``'s method. Default ``"closing"``.
+        lesion_masks: ``[N, H, W]`` lesion masks (the segmentation network's, or ground truth), copied from the
+            original by ``remove_hair`` and used for the inverted-lesion holes.
+        method: ``remove_hair``'s method. Default ``"closing"`` (the authors').
         seed, fractions: as for :func:`purification_masks`.
-        **remove_hair_options: passed to :func:`~dermkit.preprocessing.hair.remove_hair` (``radius``, ...).
+        **remove_hair_options: passed to :func:`~dermkit.preprocessing.hair.remove_hair` (``threshold``, ...).
 
     Returns:
-        ``{"targets": float32 [N, H, W, 3]`` (``I_gt``, the cleaned images), ``"hair_masks": bool [N, H, W]``,
-        ``"valid_masks": bool [N, H, W]``, ``"kinds": list[str]}``. Train with
-        ``model.fit({"image": targets, "mask": valid_masks[..., None]},
+        ``{"inputs": float32 [N, H, W, 3]`` (the originals in [0, 1]), ``"targets": float32 [N, H, W, 3]``
+        (``I_gt``, the purified images), ``"hair_masks": bool [N, H, W]`` (each image's occlusion mask),
+        ``"valid_masks": bool [N, H, W]`` (False = hole: occlusion ∪ random mask), ``"kinds": list[str]}``
+        (the random mask's kind). Train with ``model.fit({"image": inputs, "mask": valid_masks[..., None]},
         dermkit.losses.inpainting.inpainting_target(targets, valid_masks))``.
+
+    Raises:
+        ValueError: images that are not ``[N, H, W, 3]`` or masks of another shape.
     """
-    images = np.asarray(images)
+    images = _images(images)
     lesions = _masks(lesion_masks, "lesion_masks")
-    if images.ndim != 4 or images.shape[:3] != lesions.shape:
+    if images.shape[:3] != lesions.shape:
         raise ValueError(f"images must be [N, H, W, 3] matching lesion_masks [N, H, W]. Received: {images.shape}, "
                          f"{lesions.shape}")
     cleaned = [remove_hair(image, lesion, method=method, **remove_hair_options) for image, lesion in
                zip(images, lesions)]
+    inputs = (images.astype(np.float32) / 255.0 if images.dtype == np.uint8 else images.astype(np.float32))
     targets = np.stack([c for c, _ in cleaned]) if cleaned else np.zeros(images.shape, np.float32)
     hairs = np.stack([m for _, m in cleaned]) if cleaned else np.zeros(lesions.shape, bool)
-    valid, kinds = purification_masks(lesions, hairs, seed=seed, fractions=fractions)
-    return {"targets": targets, "hair_masks": hairs, "valid_masks": valid, "kinds": kinds}
+    random_valid, kinds = purification_masks(lesions, hairs, seed=seed, fractions=fractions)
+    valid = random_valid & ~hairs
+    return {"inputs": inputs, "targets": targets, "hair_masks": hairs, "valid_masks": valid, "kinds": kinds}
 
 
-def purification_test_masks(images, lesion_masks=None, **remove_hair_options) -> np.ndarray:
-    """The network's masks at test time (Table 6, dermkit's reading): ``~hair_mask`` of
-    ``remove_hair(image, lesion_mask, method="closing")`` for each image → ``bool [N, H, W]`` (True = valid).
-    Pass the result to :func:`dermkit.models.partialconv.purify`."""
-    images = np.asarray(images)
-    if lesion_masks is None:
-        lesions = [None] * len(images)
-    else:
-        lesions = list(_masks(lesion_masks, "lesion_masks"))
-    options = {**remove_hair_options, "method": "closing"}
-    return np.stack([~remove_hair(image, lesion, **options)[1] for image, lesion in zip(images, lesions)])
+def purification_test_masks(images, lesion_masks, **remove_hair_options) -> np.ndarray:
+    """The network's masks at test time (Table 6, Fig. 10; module docstring): ``~hair_mask`` of
+    ``remove_hair(image, lesion_mask)`` for each image → ``bool [N, H, W]`` (True = valid). The segmented
+    lesion is valid everywhere: it is never repainted.
+
+    Args:
+        images: RGB ``[N, H, W, 3]`` in [0, 1] (uint8 accepted).
+        lesion_masks: ``[N, H, W]`` masks from the segmentation network (required).
+        **remove_hair_options: passed to ``remove_hair`` (default: the authors' closing setting).
+
+    Pass the result to :func:`dermkit.models.partialconv.purify`.
+    """
+    images = _images(images)
+    lesions = _lesion_list(lesion_masks, len(images))
+    if len(images) and lesions[0].shape != images.shape[1:3]:
+        raise ValueError(f"lesion_masks must be [N, H, W] with the images' H, W = {images.shape[1:3]}. "
+                         f"Received: {lesions[0].shape}")
+    if not len(images):
+        return np.zeros(images.shape[:3], bool)
+    return np.stack([~remove_hair(image, lesion, **remove_hair_options)[1] for image, lesion in zip(images, lesions)])

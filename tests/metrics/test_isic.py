@@ -436,3 +436,51 @@ def test_per_group_rates():
 def test_per_group_rates_errors(y_true, y_pred, groups, message):
     with pytest.raises(ValueError, match=message):
         per_group_rates(y_true, y_pred, groups)
+
+
+# ------------------------------------------------------------------------------------------ macro averages
+def test_macro_averages_match_sklearn_per_class_confusion_matrices():
+    """isic-challenge-scoring's macro_average: per category the one-vs-rest confusion matrix of
+    (truth == c, p_c > 0.5) — here scikit-learn's multilabel_confusion_matrix — then the mean over categories of
+    accuracy, sensitivity and specificity; a category absent from the truth has no sensitivity (left out)."""
+    from sklearn.metrics import multilabel_confusion_matrix
+
+    from dermkit.metrics.isic import MACRO_COLUMNS, isic_macro_averages
+
+    rng = np.random.default_rng(7)
+    n, c = 300, 7
+    y = rng.choice(6, n, p=[0.1, 0.5, 0.1, 0.1, 0.1, 0.1])  # class 6 absent from the truth
+    logits = rng.normal(size=(n, c)) + 2.0 * np.eye(c)[y]
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    truth = np.eye(c, dtype=int)[y]
+    cm = multilabel_confusion_matrix(truth, (probs > 0.5).astype(int))  # [C, 2, 2]: [[tn, fp], [fn, tp]]
+    tn, fp, fn, tp = cm[:, 0, 0], cm[:, 0, 1], cm[:, 1, 0], cm[:, 1, 1]
+    acc = (tp + tn) / n
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sens = tp / (tp + fn)
+    spec = tn / (tn + fp)
+    scores = isic_macro_averages(y, probs)
+    assert tuple(scores) == MACRO_COLUMNS
+    assert scores["accuracy"] == pytest.approx(acc.mean())
+    assert scores["sensitivity"] == pytest.approx(np.nanmean(sens)) and np.isnan(sens[6])
+    assert scores["specificity"] == pytest.approx(spec.mean())
+    assert scores["overall_accuracy"] == pytest.approx(np.mean(probs.argmax(axis=1) == y))
+    assert scores["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(y, probs.argmax(axis=1)))
+    macro = isic_classification_scores(y, probs)["macro_average"]
+    assert macro["specificity"] == pytest.approx(spec.mean())
+
+
+def test_table6_rows_are_inconsistent_under_one_definition():
+    """bisla2019 Table 6 (typed from the paper): raw (0.675, 0.561, 0.954), purified (0.717, 0.754, 0.837). With
+    argmax decisions each sample is one FP for one class at most, so the mean one-vs-rest specificity is at least
+    1 − (1 − overall accuracy)·max_c 1/(share of non-c) / C. ISIC 2018's class shares (Fig. 11 counts) make the
+    purified row's 0.837 impossible if 0.717 were the overall accuracy; and the per-class accuracies' mean is
+    1 − 2(1 − overall accuracy)/C ≥ 0.907 for 0.675 (argmax, one FN and one FP per error), not 0.675."""
+    counts = np.array([452, 825, 1833, 187, 2285, 9786, 142], float)  # AK, BCC, BK, DF, MEL, NV, VASC
+    shares = counts / counts.sum()
+    c = len(counts)
+    # mean specificity ≥ 1 − Σ_c FP_c / (N (1 − s_c)) / C ≥ 1 − (errors / N) / (C · min_c (1 − s_c))
+    floor = 1 - (1 - 0.717) / (c * (1 - shares.max()))
+    assert floor > 0.837
+    # mean one-vs-rest accuracy with argmax decisions: 1 − 2 · error / C
+    assert 1 - 2 * (1 - 0.675) / c > 0.9

@@ -41,7 +41,7 @@ def test_rows_and_paper_numbers():
         "purified_melanoma": 147, "purified_nevus": 470, "purified_seborrheic_keratosis": 182}
     # the classifier reads part 1's generated sets and the purified copies
     assert set(rows["classifier_proposed"].depends_on) == {"gan_melanoma", "gan_sk", "hair_removal"}
-    assert rows["isic2018_classifier"].depends_on == ("purification_net",)
+    assert rows["isic2018_classifier"].depends_on == ("segmentation", "purification_net")
     assert rows["hair_removal"].depends_on == ("segmentation",)
     assert all(e.quick for e in rows.values())
 
@@ -68,7 +68,9 @@ def test_full_settings_are_the_papers():
     assert (cls["scale"], cls["input_size"], cls["encoder_weights"]) == (400, 224, "imagenet")
     pur = part2.FULL["purification"]
     assert (pur["size"], pur["depth"], pur["vgg_weights"], pur["loss_weights"]) == (256, 7, "imagenet", None)
+    # the authors' final main.m / my_function.m: 400×400, strel('sphere', 3), th = 0.1 in L* units of [0, 100]
     assert part2.FULL["hair"]["size"] == 400 and part2.FULL["hair"]["radius"] == 3
+    assert part2.FULL["hair"]["threshold"] == 0.1 and part2.QUICK["hair"]["threshold"] == 0.1
     q = part2.QUICK
     assert (q["segmentation"]["input_size"], q["segmentation"]["width"]) == (228, 0.125)
     assert (q["purification"]["size"], q["purification"]["depth"]) == (64, 6)
@@ -139,6 +141,10 @@ def test_tables_put_dermkit_beside_the_paper():
     assert [r.paper.get("spec_at_95") for r in t4.rows] == [0.366, 0.404, 0.395, 0.492, None]
     t6 = part2.table_6({}, None, _session(synthetic=False))
     assert "held out" in t6.data and t6.rows[1].paper == {"accuracy": 0.717, "sensitivity": 0.754, "specificity": 0.837}
+    assert t6.rows[0].paper == {"accuracy": 0.675, "sensitivity": 0.561, "specificity": 0.954}
+    assert tuple(t6.metrics) == ("accuracy", "sensitivity", "specificity", "overall_accuracy", "balanced_accuracy")
+    notes = " ".join(t6.notes)
+    assert "macro_average" in notes and "mutually inconsistent" in notes and "only reading" not in notes
     f7 = part2.table_fig7({}, None, _session())
     assert f7.rows[-1].paper["total"] == 16110 + 17928 + 16632 and f7.rows[-1].paper["generated_share"] == 0.26
     assert part2.table_fig9(results, None, _session()).rows[1].paper == {"accuracy": 0.816}
@@ -224,7 +230,7 @@ def test_purify_at_scale_changes_only_the_found_occlusions():
     image = np.full((1, 48, 48, 3), 0.8, np.float32)
     image[0, 20:22, 4:44] = 0.1
     holes = remove_hair(image[0], method="closing")[1]
-    out = part2.purify_at_scale(_SkinNet(), image, 16)
+    out = part2.purify_at_scale(_SkinNet(), image, 16, np.zeros((1, 48, 48), bool))
     changed = np.any(out != image, axis=-1)[0]
     assert holes[20:22, 6:42].all() and not holes[:17].any() and not holes[25:].any()
     assert not (changed & ~holes).any()
@@ -279,3 +285,36 @@ def test_gan_images_at_the_papers_ratio():
     kept = part2._gan_at_paper_ratio(gen, sources(57, 204, 39))
     assert np.bincount(kept["label"], minlength=3).tolist() == [22, 0, 54]
     assert kept["image_path"].iloc[0] == "g0"
+
+
+def test_purify_at_scale_never_repaints_the_segmented_lesion():
+    """Table 6 / Fig. 10: the line crosses a lesion (columns 16..31); with the segmented lesion passed, the lesion
+    pixels (line included) come back unchanged, the line outside the lesion is filled."""
+    image = np.full((1, 48, 48, 3), 0.8, np.float32)
+    lesion = np.zeros((1, 48, 48), bool)
+    lesion[0, 12:36, 16:32] = True
+    image[lesion] = 0.35
+    image[0, 20:22, 4:44] = 0.1
+    out = part2.purify_at_scale(_SkinNet(), image, 16, lesion)
+    np.testing.assert_array_equal(out[lesion], image[lesion])
+    assert out[0, 20:22, 6:12].mean() > 0.6 and out[0, 20:22, 36:42].mean() > 0.6
+
+
+def test_baseline_batches_have_no_flips():
+    """"without any purification/augmentation": with the scale equal to the input size the baseline's random
+    crop is the whole image, so every drawn image must equal its source exactly (a vertical flip would not)."""
+    pytest.importorskip("tensorflow")
+    side = 8
+    image = np.zeros((side, side, 3), np.float32)
+    image[:3] = 1.0  # top rows bright: a vertical flip moves them
+
+    class _Fixed:
+        def get(self, path):
+            return image.copy()
+
+    items = pd.DataFrame({"image_path": ["a"] * 4, "label": [0, 1, 0, 1], "hflip": False, "vflip": False,
+                          "crop_seed": 0})
+    cfg = {"input_size": side, "batch_size": 4}
+    ds = part2._train_batches(items, _Fixed(), cfg, 2, seed=0, resample_crops=True)
+    for x, _ in ds.take(8):
+        np.testing.assert_array_equal(np.asarray(x), np.broadcast_to(image, (4, side, side, 3)))
