@@ -11,9 +11,11 @@ PH² (Mendonça et al., EMBC 2013), the published layout::
     <root>/PH2 Dataset images/IMD002/IMD002_Dermoscopic_Image/IMD002.bmp
     <root>/PH2 Dataset images/IMD002/IMD002_lesion/IMD002_lesion.bmp      (lesion mask, 0/255)
 
-``PH2_dataset.txt``: a header row, then one row per image, ``|| IMD003 || <histology> || 0 || ...``: split on
-``||``, field 1 is the name and field 3 the clinical diagnosis, 0 common nevus, 1 atypical nevus,
-2 melanoma (80 / 80 / 40 images); the rows end at the first line that does not start with ``|`` (the legend).
+``PH2_dataset.txt``: a header row (``|| Name || Histological Diagnosis || Clinical Diagnosis || ...``,
+required: a table without it is refused, not read from its second line), then one row per image,
+``|| IMD003 || <histology> || 0 || ...``: split on ``||``, field 1 is the name and field 3 the clinical
+diagnosis, 0 common nevus, 1 atypical nevus, 2 melanoma (80 / 80 / 40 images); the rows end at the first
+line that does not start with ``|`` (the legend).
 Common nevi are ``"nevus"``; atypical nevi ``"atypical_nevus"`` (the paper's 80 PH² nevi are one of the two
 groups of 80; ``atypical_as="nevus"`` merges them).
 
@@ -26,6 +28,8 @@ holding the image ``<id>.png`` and its mask ``<id>mask.png``::
 ``MEL`` → ``"melanoma"`` (76), ``ML`` (melanocytic nevus) → ``"nevus"`` (331), ``SK`` → ``"seborrheic_keratosis"``
 (257); other codes keep their lower-cased code as label. The class folders may sit one level down (the
 archive's top folder).
+
+An image id listed twice (PH²) or found in two class folders (Dermofit) is refused, naming both places.
 
 Both readers return a DataFrame with columns ``image_id, image_path, segmentation_path, label, diagnosis,
 source`` (``diagnosis`` as the dataset names it), sorted by ``image_id``; ``classes=`` keeps only those labels.
@@ -81,7 +85,8 @@ def load_ph2(root: str | os.PathLike, *, classes=BISLA_CLASSES, atypical_as: str
 
     Raises:
         DermkitFileNotFoundError: the table, the images folder or a listed image/mask is missing.
-        DermkitDataError: a row of the table that cannot be read (the line is quoted).
+        DermkitDataError: a table without its header row; a row of the table that cannot be read (the line is
+            quoted); an image listed twice (both line numbers named).
         ValueError: a bad ``atypical_as``.
     """
     if atypical_as not in ("atypical_nevus", "nevus"):
@@ -94,6 +99,13 @@ def load_ph2(root: str | os.PathLike, *, classes=BISLA_CLASSES, atypical_as: str
             raise DermkitFileNotFoundError(f"{path}: not found (PH2 layout: {PH2_TABLE} and '{PH2_IMAGES}/')")
     rows = []
     lines = table.read_text(encoding="utf-8", errors="replace").splitlines()
+    header = [f.strip().lower() for f in lines[0].split("||")] if lines else []
+    if len(header) < 4 or header[1] != "name" or header[3] != "clinical diagnosis":
+        first = lines[0] if lines else ""
+        raise DermkitDataError(
+            f"{table}:1: expected the header row '|| Name || Histological Diagnosis || Clinical Diagnosis || ...'; "
+            f"found {first[:120]!r} (a table without its header would lose its first image row)")
+    seen: dict[str, int] = {}
     for number, line in enumerate(lines[1:], start=2):
         if not line.strip():
             continue
@@ -105,6 +117,9 @@ def load_ph2(root: str | os.PathLike, *, classes=BISLA_CLASSES, atypical_as: str
             diagnosis = PH2_DIAGNOSES[code]
         except (IndexError, ValueError, KeyError) as exc:
             raise DermkitDataError(f"{table}:{number}: cannot read name and clinical diagnosis from {line!r}") from exc
+        if name in seen:
+            raise DermkitDataError(f"{table}:{number}: {name} is listed twice (first at line {seen[name]})")
+        seen[name] = number
         folder = images / name
         image = folder / f"{name}_Dermoscopic_Image" / f"{name}.bmp"
         mask = folder / f"{name}_lesion" / f"{name}_lesion.bmp"
@@ -134,14 +149,20 @@ def load_dermofit(root: str | os.PathLike, *, classes=BISLA_CLASSES) -> pd.DataF
 
     Raises:
         DermkitFileNotFoundError: no class folder found; a lesion folder without its image or mask.
+        DermkitDataError: one image id in two class folders (both named).
     """
     root = Path(root)
     base = _dermofit_base(root) if root.is_dir() else None
     if base is None:
         raise DermkitFileNotFoundError(f"{root}: no Dermofit class folder ({', '.join(DERMOFIT_CODES)}) found")
     rows = []
+    seen: dict[str, Path] = {}
     for code in DERMOFIT_CODES:
         for lesion in sorted(p for p in (base / code).glob("*") if p.is_dir()):
+            if lesion.name in seen:
+                raise DermkitDataError(f"Dermofit image id {lesion.name} is in two class folders: {seen[lesion.name]} "
+                                       f"and {lesion}")
+            seen[lesion.name] = lesion
             files = {p.name: p for p in lesion.iterdir() if p.is_file()}
             masks = [p for n, p in files.items() if Path(n).stem.lower() == f"{lesion.name.lower()}mask"]
             images = [p for n, p in files.items() if Path(n).stem == lesion.name

@@ -82,3 +82,31 @@ def test_absence_is_reported_not_an_error(tmp_path):
     assert none["ph2"] is None and none["dermofit"] is None and len(none["report"]) == 2
     with pytest.raises(DermkitFileNotFoundError):
         find_extra_datasets(dermofit=tmp_path)  # there but not Dermofit: malformed is an error
+
+
+def test_ph2_table_without_header_is_refused_not_cut(tmp_path):
+    """Today's data loss: a table without its header lost its first image row. Now it is refused, line 1 named."""
+    root = _ph2(tmp_path, [("IMD003", 0), ("IMD002", 2)])
+    table = root / "PH2_dataset.txt"
+    table.write_text("\n".join(table.read_text().splitlines()[1:]) + "\n")
+    with pytest.raises(DermkitDataError, match=r"PH2_dataset.txt:1: expected the header row"):
+        load_ph2(root)
+    table.write_text("")
+    with pytest.raises(DermkitDataError, match="header row"):
+        load_ph2(root)
+
+
+def test_ph2_id_listed_twice_is_refused(tmp_path):
+    root = _ph2(tmp_path, [("IMD003", 0), ("IMD002", 2), ("IMD003", 0)])
+    with pytest.raises(DermkitDataError, match=r"PH2_dataset.txt:4: IMD003 is listed twice \(first at line 2\)"):
+        load_ph2(root)
+
+
+def test_dermofit_id_in_two_classes_is_refused(tmp_path):
+    root = _dermofit(tmp_path)
+    folder = root / "Dermofit" / "SK" / "B211"  # B211 is also under MEL
+    folder.mkdir(parents=True)
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(folder / "B211.png")
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(folder / "B211mask.png")
+    with pytest.raises(DermkitDataError, match=r"B211 is in two class folders: .*MEL.*B211 and .*SK.*B211"):
+        load_dermofit(root)

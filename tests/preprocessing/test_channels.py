@@ -55,3 +55,8 @@ def test_bad_input():
         seven_channel_input(np.full((4, 4, 3), 3.0, np.float32))
     with pytest.raises(ValueError, match="dtype"):
         seven_channel_input(np.zeros((4, 4, 3), np.int32))
+    with pytest.raises(ValueError, match=r"at least one pixel.*\(0, 0, 3\)"):
+        seven_channel_input(np.zeros((0, 0, 3), np.float32))
+    with pytest.raises(ValueError, match="at least one pixel"):
+        seven_channel_input(np.zeros((2, 0, 4, 3), np.uint8))
+    assert seven_channel_input(np.zeros((0, 4, 4, 3), np.float32)).shape == (0, 4, 4, 7)  # an empty batch is fine
