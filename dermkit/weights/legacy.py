@@ -35,7 +35,8 @@ _INITIALISED = (("kernel", "kernel_initializer"), ("bias", "bias_initializer"),
 
 def reinitialise_layer(layer) -> None:
     """Draw fresh values for every variable of ``layer`` from its own initializers (``kernel_initializer``,
-    ``bias_initializer``, ...): what a newly built classifier head holds.
+    ``bias_initializer``, ...): what a newly built classifier head holds. (A Keras 3 initializer created
+    without a seed fixes one when it is created, so the layer gets back the values it was built with.)
 
     Raises:
         DermkitDataError: the layer holds a variable with no initializer attribute (naming the layer and the
