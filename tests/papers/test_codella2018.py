@@ -29,7 +29,7 @@ def test_table1_typed_from_the_paper():
         rep = exp.reported["1"]
         for k in (3, 5, 10, 20, 40):
             assert rep[f"AUC k{k}"] == AUC[k][col] and rep[f"REL k{k}"] == REL[k][col]
-        assert rep["JA"] == JA[col]
+        assert rep["JA (t=0.5)"] == JA[col]  # the column names dermkit's binarisation threshold
         assert rep["AUC softmax"] == (0.772 if exp.label == "BaselineFT" else None)
 
 
@@ -53,14 +53,28 @@ def test_paper_settings():
     assert paper.QUICK["input_size"] >= 67
 
 
-def test_learning_rates_paper_full_quick_only_differs():
-    pytest.importorskip("tensorflow")
-    from dermkit.training.triplet import CHAI_RATES
-
-    # Section 2.3: 1e-5 for the transferred layers, 1e-2 for the new GAP conv; the full run keeps them
-    assert CHAI_RATES == {"transferred": 1e-5, "gap": 1e-2} and paper.FULL["rates"] is None
-    # --quick starts from a random AlexNet: faster transferred layers, a slower GAP conv (docs/codella2018.md)
-    assert paper.QUICK["rates"]["transferred"] > 1e-5 and paper.QUICK["rates"]["gap"] < 1e-2
+def test_learning_rates_as_the_paper_words_them():
+    by = {e.key: e for e in paper.EXPERIMENTS}
+    # Section 2.3: "learning rate for transferred weights (0.00001), and learning rate for randomly initialized
+    # GAP layer (0.01)"; Disease and Joint start from Baseline (new GAP conv), Hierarchical and
+    # Non-Hierarchical from Disease (its GAP conv is transferred); BaselineFT "0.01 was used for fc8, 0.001 for
+    # fc7 and fc6, and 0.00001 for earlier layers"
+    want = {"disease": {"transferred": 1e-5, "gap_conv": 1e-2}, "joint": {"transferred": 1e-5, "gap_conv": 1e-2},
+            "non_hierarchical": {"transferred": 1e-5, "gap_conv": 1e-5},
+            "hierarchical": {"transferred": 1e-5, "gap_conv": 1e-5},
+            "baseline_ft": {"fc8": 1e-2, "fc7": 1e-3, "fc6": 1e-3, "transferred": 1e-5}}
+    assert {k: dict(by[k].params["learning_rates"]) for k in want} == want
+    assert "learning_rates" not in by["baseline"].params
+    full = paper.FULL
+    for key in want:  # the full run trains every row at its own rates
+        assert paper.learning_rates(by[key], full) == want[key]
+    # --quick only: faster transferred weights, a slower new GAP conv; inherited GAP convs at the transferred rate
+    quick = paper.QUICK["learning_rates"]
+    assert "baseline_ft" not in quick and paper.learning_rates(by["baseline_ft"], paper.QUICK) == want["baseline_ft"]
+    for key in ("disease", "joint"):
+        assert quick[key]["transferred"] > 1e-5 and quick[key]["gap_conv"] < 1e-2
+    for key in ("hierarchical", "non_hierarchical"):
+        assert quick[key]["gap_conv"] == quick[key]["transferred"]
 
 
 def test_import_is_tensorflow_free():
@@ -129,13 +143,15 @@ def test_learning_check_hierarchical_beats_untrained(tmp_path, monkeypatch):
     frame = data.train.assign(image_row=np.arange(len(data.train))).iloc[data.annotated]
     triplets = frame["image_row"].to_numpy()[TripletSampler(frame, logic="hierarchical", seed=0).sample(LEARN["n"])]
     trainer = TripletTrainer(emb)
-    trainer.compile(chai_param_groups(emb, total_steps=LEARN["n"] // 32, rates=cfg["rates"]))  # the quick rates
+    rates = cfg["learning_rates"]["hierarchical"]  # the quick Hierarchical row's rates
+    trainer.compile(chai_param_groups(emb, total_steps=LEARN["n"] // 32, rates=rates))
     trainer.fit(triplet_dataset(data.train_images, triplets, batch_size=32, shuffle=True), epochs=1, verbose=0,
                 shuffle=False)
     after = paper._evaluate_chai(emb, data, cfg, session, figures=False)
-    print({k: (round(before[k], 3), round(after[k], 3)) for k in ("AUC k10", "AUC k40", "REL k10", "JA")})
-    # the issue's check, with margin (measured with the quick rates: REL k10 6.14 → 7.11, AUC k10 0.853 → 0.928,
-    # AUC k40 0.858 → 0.915; with the paper's rates 6.14 → 6.80 and 0.853 → 0.922)
+    print({k: (round(before[k], 3), round(after[k], 3)) for k in ("AUC k10", "AUC k40", "REL k10", "JA (t=0.5)")})
+    # the issue's check, with margin (measured with the quick Hierarchical rates 1e-4 / 1e-4, issue 16: REL k10
+    # 6.14 → 6.95, AUC k10 0.853 → 0.913, AUC k40 0.858 → 0.908; before, with 1e-4 / 1e-3 on the GAP conv:
+    # 6.14 → 7.11, 0.853 → 0.928, 0.858 → 0.915)
     assert after["REL k10"] > before["REL k10"] + 0.5, (before, after)
     assert after["AUC k10"] > before["AUC k10"] + 0.03, (before, after)
     assert after["AUC k40"] > before["AUC k40"] + 0.02, (before, after)
