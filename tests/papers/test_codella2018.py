@@ -158,3 +158,57 @@ def test_learning_check_hierarchical_beats_untrained(tmp_path, monkeypatch):
 
 
 LEARN = {"n_train": 300, "n_test": 200, "n": 640}
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_triplet_rows_validate_on_held_out_images_and_schedule_session_epochs(tmp_path, monkeypatch):
+    """Disease and Joint: validation triplets only from images no training triplet uses; the step policy and
+    fit both use session.epochs (``--epochs N`` shortens the schedule); the row's own rates."""
+    pytest.importorskip("tensorflow")
+    from dermkit.models import alexnet
+
+    monkeypatch.setattr(paper, "SYNTHETIC", {**paper.SYNTHETIC, "n_train": 60, "n_test": 12})
+    session = _session(tmp_path, quick=False)
+    session.options.quick = True
+    data = paper.prepare("synthetic", session)
+    by = {e.key: e for e in paper.EXPERIMENTS}
+    for key in ("disease", "joint", "hierarchical"):
+        frame, images, val = paper._triplet_pool(by[key], data, seed=0)
+        assert len(val) and not set(frame["image_row"]) & set(val["image_row"]), key
+    val_ids = set(data.train["image_id"].iloc[data.val_rows])
+    assert 0.2 < len(val_ids) / len(data.train) < 0.3  # a quarter, stratified by disease
+
+    calls = {}
+    cfg = paper.settings(session)
+    session.epochs = lambda default: 3  # as with --epochs 3
+    session.artifact = lambda key, name: tmp_path / f"{key}_{name}"
+    alexnet((67, 67, 3), num_classes=3).save_weights(session.artifact("baseline", "alexnet.weights.h5"))
+
+    def compile_(trainer, param_groups):
+        calls["groups"] = param_groups
+
+    def fit(trainer, train_ds, *, epochs, **kwargs):
+        calls["epochs"] = epochs
+        raise _Stop
+
+    session.compile, session.fit = compile_, fit
+    with pytest.raises(_Stop):
+        paper._run_triplet(by["disease"], data, cfg, session, (67, 67, 3))
+    assert calls["epochs"] == 3
+    steps = -(-cfg["train_triplets"] // cfg["batch_size"])
+    (transferred, _), (gap, names) = calls["groups"]
+    assert names == ["gap_conv"]
+    quick = paper.QUICK["learning_rates"]["disease"]
+
+    def rate_at(optimizer, step):
+        optimizer.iterations.assign(step)
+        return float(optimizer.learning_rate)
+
+    # γ = 0.1 at 1/3 and 2/3 of steps × 3 epochs (with the row's 1 epoch it would step at 1/3 and 2/3 of steps)
+    assert steps * 3 // 3 - 1 > 2 * steps // 3
+    for step, factor in ((0, 1.0), (steps - 1, 1.0), (steps, 0.1), (2 * steps - 1, 0.1), (2 * steps, 0.01)):
+        assert rate_at(transferred, step) == pytest.approx(quick["transferred"] * factor), step
+        assert rate_at(gap, step) == pytest.approx(quick["gap_conv"] * factor), step
