@@ -10,11 +10,13 @@ Exactness. faiss' flat index computes ``‖q‖² − 2 q·x + ‖x‖²`` in fl
 when the embeddings have large norms relative to their spread (embeddings offset by 1000 in 1024-d: 0.1 %
 of the top 40 agree with float64). So the index holds the archive **centred by its mean** (distances are
 translation-invariant; the queries are centred by the same mean), the backend returns the
-``k + max(k, 8)`` best candidates, and those are **re-ranked in float64** from the embeddings as given
-(``Σ (q − x)²`` of the differences), ties broken by the lower archive row. Both backends therefore return
-the float64 order (up to exact ties and candidates the float32 pass ranks beyond ``2k + 8``, which centring
-makes vanishingly rare). The re-ranking costs ``Q · (2k + 8) · d`` float64 operations, a few per cent of the
-``Q · N · d`` search itself at archive scale (``benchmarks/bench_retrieval.py``).
+``k + max(k // 4, 8)`` best candidates, and those are **re-ranked in float64** from the embeddings as given
+(``‖q − μ‖² + ‖x − μ‖² − 2 (q − μ)·(x − μ)``, every term in float64 and of the size of the spread, not of the
+norms), ties broken by the lower archive row. Both backends therefore return the float64 order (up to exact
+ties and true neighbours the centred float32 pass ranks beyond the candidates — its error is ~1e-7 of the
+centred distances, far below the gaps between neighbours). The re-ranking costs ``Q · (k + max(k // 4, 8)) ·
+d`` float64 operations, a few per cent of the ``Q · N · d`` search itself at archive scale
+(``benchmarks/bench_retrieval.py``).
 """
 
 from __future__ import annotations
@@ -26,10 +28,12 @@ import numpy as np
 __all__ = ["EmbeddingIndex", "BACKENDS", "faiss_available"]
 
 BACKENDS = ("auto", "faiss", "sklearn")
-#: Extra candidates re-ranked in float64 beyond k: ``max(k, MIN_EXTRA_CANDIDATES)``.
+#: Extra candidates re-ranked in float64 beyond k: ``max(k // 4, MIN_EXTRA_CANDIDATES)``.
 MIN_EXTRA_CANDIDATES = 8
-#: Queries re-ranked per block (bounds the float64 gather to ``block · candidates · d`` values).
-_RERANK_BLOCK = 256
+#: Queries re-ranked per block (the float64 gather, ``block · candidates · d`` values, stays in cache).
+_RERANK_BLOCK = 8
+#: Archive rows per block when the float64 norms are computed at construction.
+_NORM_BLOCK = 8192
 
 
 def faiss_available() -> bool:
@@ -70,6 +74,9 @@ class EmbeddingIndex:
         self._x = _as_matrix(embeddings, "embeddings")
         self.size, self.dim = self._x.shape
         self.mean = self._x.mean(axis=0, dtype=np.float64)
+        self._sq_norms = np.concatenate([  # ‖x − μ‖² in float64, for the re-ranking
+            np.einsum("ij,ij->i", c, c) for c in
+            (self._x[s:s + _NORM_BLOCK].astype(np.float64) - self.mean for s in range(0, self.size, _NORM_BLOCK))])
         if backend == "auto":
             backend = "faiss" if faiss_available() else "sklearn"
         if backend == "faiss":
@@ -108,23 +115,28 @@ class EmbeddingIndex:
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= self.size:
             raise ValueError(f"k must be an integer in [1, {self.size}] (the archive size). Received: k={k!r}")
         k = int(k)
-        n_candidates = min(self.size, k + max(k, MIN_EXTRA_CANDIDATES))
-        centred = q - self.mean
+        n_candidates = min(self.size, k + max(k // 4, MIN_EXTRA_CANDIDATES))
+        centred = q.astype(np.float64) - self.mean
         if self.backend == "faiss":
             _, candidates = self._index.search(np.ascontiguousarray(centred, dtype=np.float32), n_candidates)
         else:
             candidates = self._index.kneighbors(centred, n_neighbors=n_candidates, return_distance=False)
-        return _rerank(self._x, q, np.asarray(candidates, np.int64), k)
+        return self._rerank(centred, np.asarray(candidates, np.int64), k)
 
-
-def _rerank(x: np.ndarray, q: np.ndarray, candidates: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` best of each query's candidates by float64 ``Σ (q − x)²``, ties by the lower row."""
-    dists, idxs = [], []
-    for start in range(0, len(q), _RERANK_BLOCK):
-        cand = candidates[start:start + _RERANK_BLOCK]
-        diff = x[cand].astype(np.float64) - q[start:start + _RERANK_BLOCK, None, :].astype(np.float64)
-        d = np.einsum("qcd,qcd->qc", diff, diff)
-        order = np.lexsort((cand, d), axis=-1)[:, :k]  # by distance, then by row
-        dists.append(np.take_along_axis(d, order, 1))
-        idxs.append(np.take_along_axis(cand, order, 1))
-    return np.concatenate(dists), np.concatenate(idxs)
+    def _rerank(self, centred: np.ndarray, candidates: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` best of each query's candidates by the float64 squared distance (module docstring), ties
+        by the lower row. ``centred``: the queries minus the mean, float64 ``[Q, d]``."""
+        q_norms = np.einsum("ij,ij->i", centred, centred)
+        q_dot_mean = centred @ self.mean
+        dists, idxs = [], []
+        for start in range(0, len(centred), _RERANK_BLOCK):
+            stop = start + _RERANK_BLOCK
+            cand = candidates[start:stop]
+            # (q − μ)·(x − μ) = (q − μ)·x − (q − μ)·μ, with x converted to float64 exactly
+            dot = np.matmul(self._x[cand].astype(np.float64), centred[start:stop, :, None])[..., 0]
+            d = q_norms[start:stop, None] + self._sq_norms[cand] - 2.0 * (dot - q_dot_mean[start:stop, None])
+            d = np.maximum(d, 0.0)
+            order = np.lexsort((cand, d), axis=-1)[:, :k]  # by distance, then by row
+            dists.append(np.take_along_axis(d, order, 1))
+            idxs.append(np.take_along_axis(cand, order, 1))
+        return np.concatenate(dists), np.concatenate(idxs)
