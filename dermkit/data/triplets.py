@@ -13,6 +13,8 @@
 
   Anchors are drawn uniformly among the images that have a possible similar and dissimilar partner; the
   partners uniformly among the allowed images. Sampling is vectorised (150,000 triplets in milliseconds).
+* :func:`validation_split` holds a seeded, stratified share of the images out of triplet training, so that
+  the validation triplets that pick the best epoch come from images the training triplets never use.
 * :func:`triplet_dataset` serves triplets as ``({"anchor", "similar", "dissimilar"}: float32 [B, H, W, 3] in
   [0, 1], zeros [B])`` batches from images held in memory as uint8.
 """
@@ -27,7 +29,8 @@ import pandas as pd
 
 from dermkit.errors import DermkitDataError, DermkitFileNotFoundError
 
-__all__ = ["LOGICS", "load_similarity_groups", "TripletSampler", "triplet_dataset", "load_images"]
+__all__ = ["LOGICS", "load_similarity_groups", "TripletSampler", "triplet_dataset", "load_images",
+           "validation_split"]
 
 LOGICS = ("disease", "joint", "non_hierarchical", "hierarchical")
 COLUMNS = ("image_id", "disease", "group")
@@ -223,17 +226,74 @@ def load_images(paths, size: tuple[int, int]) -> np.ndarray:
     return out
 
 
+def validation_split(labels, fraction: float, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Split ``N`` items into (training, validation) positions, stratified by ``labels``, seeded.
+
+    Each label keeps ``round(fraction · count)`` items for validation (at least 1 and at most ``count − 1``
+    when it has 2 or more; a label with one item stays in training). dermkit's choice for codella2018's
+    Disease and Joint rows (the paper only says 50,000 validation triplets were drawn).
+
+    Args:
+        labels: ``[N]`` labels (any hashable values; None / NaN count as one more label).
+        fraction: in (0, 1).
+        seed: the random stream.
+
+    Returns:
+        ``(train, val)``: sorted ``int64`` positions, disjoint, covering ``range(N)``.
+
+    Raises:
+        ValueError: ``fraction`` outside (0, 1).
+    """
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0.0 < fraction < 1.0:
+        raise ValueError(f"fraction must be a number in (0, 1). Received: fraction={fraction!r}")
+    codes = pd.factorize(pd.Series(np.asarray(labels, dtype=object)).fillna("<none>"), sort=True)[0]
+    rng = np.random.default_rng(seed)
+    val = []
+    for code in range(int(codes.max()) + 1 if len(codes) else 0):
+        members = np.flatnonzero(codes == code)
+        if len(members) < 2:
+            continue
+        n_val = min(max(int(round(fraction * len(members))), 1), len(members) - 1)
+        val.append(rng.permutation(members)[:n_val])
+    val = np.sort(np.concatenate(val)) if val else np.zeros(0, np.int64)
+    train = np.setdiff1d(np.arange(len(codes)), val)
+    return train.astype(np.int64), val.astype(np.int64)
+
+
+def _check_images(images) -> np.ndarray:
+    """uint8 in [0, 255] or floating point in [0, 1]; anything else is an error naming dtype and range."""
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"images must be [N, H, W, 3]. Received shape {images.shape}")
+    if images.dtype == np.uint8:
+        return images
+    if np.issubdtype(images.dtype, np.floating):
+        lo, hi = (float(images.min()), float(images.max())) if images.size else (0.0, 0.0)
+        if np.isfinite(lo) and np.isfinite(hi) and lo >= 0.0 and hi <= 1.0:
+            return images
+        raise ValueError(f"triplet_dataset: images of dtype {images.dtype} must lie in [0, 1]; received values in "
+                         f"[{lo:g}, {hi:g}] (0–255 floats? divide by 255, or pass uint8)")
+    lo, hi = (images.min(), images.max()) if images.size else (0, 0)
+    raise ValueError(f"triplet_dataset: images must be uint8 in [0, 255] or float in [0, 1]; received dtype "
+                     f"{images.dtype} with values in [{lo}, {hi}] (convert, e.g. uint16 → float / 65535)")
+
+
 def triplet_dataset(images: np.ndarray, triplets: np.ndarray, *, batch_size: int = 128, shuffle: bool = False,
                     seed: int = 0, drop_remainder: bool = False):
     """A ``tf.data.Dataset`` of ``({"anchor", "similar", "dissimilar"}, zeros)`` batches.
 
     Args:
-        images: ``uint8 [N, H, W, 3]`` (held in memory; gathered per batch) or float32 in [0, 1].
+        images: ``uint8 [N, H, W, 3]`` (held in memory; gathered per batch) or float in [0, 1].
         triplets: ``int [T, 3]`` row positions into ``images`` (:meth:`TripletSampler.sample`).
         batch_size: triplets per batch (the paper: 128). shuffle / seed: reshuffle the triplets each epoch.
+
+    Raises:
+        ValueError: images neither uint8 nor float in [0, 1] (e.g. floats in 0–255, uint16), with the dtype
+            and the value range in the message; triplets not ``[T, 3]`` or indexing outside the images.
     """
     import tensorflow as tf
 
+    images = _check_images(images)
     triplets = np.asarray(triplets, np.int64)
     if triplets.ndim != 2 or triplets.shape[1] != 3:
         raise ValueError(f"triplets must be [T, 3]. Received shape {triplets.shape}")

@@ -6,7 +6,9 @@
 * :func:`relevance_at_k`: REL, the mean number of the k results in the query's similarity group.
 * :func:`activation_map_jaccard`: JA, the Jaccard index of a query activation map (Eq. 2) against the lesion
   segmentation. The paper does not say how the map is binarised: dermkit min–max normalises the map to
-  [0, 1], resizes it bilinearly to the mask's size and keeps pixels ≥ ``threshold`` (0.5).
+  [0, 1], resizes it bilinearly to the mask's size and keeps pixels ≥ ``threshold`` (:data:`JA_THRESHOLD`,
+  0.5, the value Table 1's JA column is reported at; :func:`mean_activation_map_jaccard` gives the mean at
+  several thresholds, :data:`JA_THRESHOLDS` = 0.2, 0.5, 0.8, for the threshold table).
 
 Searches are vectorised: one index search at the largest k serves every smaller k.
 """
@@ -17,10 +19,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["knn_scores", "knn_auc", "relevance_at_k", "activation_map_jaccard", "TABLE1_KS"]
+__all__ = ["knn_scores", "knn_auc", "relevance_at_k", "activation_map_jaccard", "mean_activation_map_jaccard",
+           "TABLE1_KS", "JA_THRESHOLD", "JA_THRESHOLDS"]
 
 #: Table 1's neighbour counts.
 TABLE1_KS = (3, 5, 10, 20, 40)
+#: The binarisation threshold of Table 1's JA (dermkit's choice; the paper gives none) and the thresholds of
+#: the activation-map Jaccard table.
+JA_THRESHOLD = 0.5
+JA_THRESHOLDS = (0.2, 0.5, 0.8)
 
 
 def _neighbours(index, query_embeddings, k: int) -> np.ndarray:
@@ -85,7 +92,7 @@ def relevance_at_k(index, train_groups, query_embeddings, query_groups, *, ks: S
     return {k: float(match[:, :k].sum(axis=1).mean()) for k in ks}
 
 
-def activation_map_jaccard(lesion_mask, activation_map, *, threshold: float = 0.5) -> float:
+def activation_map_jaccard(lesion_mask, activation_map, *, threshold: float = JA_THRESHOLD) -> float:
     """JA of Table 1: Jaccard of the binarised activation map against the lesion mask (module docstring).
 
     Args:
@@ -96,8 +103,20 @@ def activation_map_jaccard(lesion_mask, activation_map, *, threshold: float = 0.
     Returns:
         |A ∩ M| / |A ∪ M|; 1.0 when both are empty. A constant map normalises to 0 (nothing selected).
     """
+    return _jaccards(lesion_mask, activation_map, (threshold,))[0]
+
+
+def _check_threshold(threshold) -> float:
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be a number in [0, 1]. Received: threshold={threshold!r}")
+    return float(threshold)
+
+
+def _jaccards(lesion_mask, activation_map, thresholds) -> list[float]:
+    """Jaccard of one map against one mask at each threshold (the map normalised and resized once)."""
     import cv2
 
+    thresholds = [_check_threshold(t) for t in thresholds]
     mask = np.asarray(lesion_mask) > 0
     amap = np.asarray(activation_map, np.float32)
     if mask.ndim != 2 or amap.ndim != 2:
@@ -107,6 +126,28 @@ def activation_map_jaccard(lesion_mask, activation_map, *, threshold: float = 0.
     lo, hi = float(amap.min()), float(amap.max())
     norm = (amap - lo) / (hi - lo) if hi > lo else np.zeros_like(amap)
     resized = cv2.resize(norm, (mask.shape[1], mask.shape[0]), interpolation=cv2.INTER_LINEAR)
-    pred = resized >= threshold
-    union = np.logical_or(pred, mask).sum()
-    return float(np.logical_and(pred, mask).sum() / union) if union else 1.0
+    out = []
+    for threshold in thresholds:
+        pred = resized >= threshold
+        union = np.logical_or(pred, mask).sum()
+        out.append(float(np.logical_and(pred, mask).sum() / union) if union else 1.0)
+    return out
+
+
+def mean_activation_map_jaccard(lesion_masks, activation_maps, *,
+                                thresholds: Sequence[float] = JA_THRESHOLDS) -> dict[float, float]:
+    """The mean over images of :func:`activation_map_jaccard` at each threshold: ``{threshold: mean JA}``.
+
+    Args:
+        lesion_masks: ``[N, H, W]`` truths. activation_maps: ``[N, h, w]`` maps, paired row by row.
+        thresholds: each in [0, 1], on the min–max normalised map. Default :data:`JA_THRESHOLDS`.
+
+    Raises:
+        ValueError: different numbers of masks and maps, no images, or a threshold outside [0, 1].
+    """
+    if len(lesion_masks) != len(activation_maps) or not len(lesion_masks):
+        raise ValueError(f"lesion_masks and activation_maps must pair one to one (N ≥ 1). Received "
+                         f"{len(lesion_masks)} and {len(activation_maps)}")
+    thresholds = tuple(_check_threshold(t) for t in thresholds)
+    per_image = np.array([_jaccards(m, a, thresholds) for m, a in zip(lesion_masks, activation_maps)])
+    return {t: float(v) for t, v in zip(thresholds, per_image.mean(axis=0))}

@@ -25,7 +25,10 @@ The model returns ``{"embedding": f(x) [B, d], "maps": g(x) [B, h, w, d]}`` (the
 
 Weights: the paper starts from an AlexNet trained on CASIA-WebFace (its ref. [15]), which is not public.
 ``weights=None`` gives Glorot-uniform random weights (what dermkit's Baseline rows use unless the user passes
-a file); a path loads the user's file (see :func:`load_alexnet_weights`).
+a file); a path loads the user's file through :func:`dermkit.weights.load_weights` with the builder's declared
+head (:data:`ALEXNET_HEAD` = ``fc8``; the embedding's :data:`EMBEDDING_HEAD` = ``gap_conv``): every layer whose
+shapes match is loaded, and a head the file lacks or holds with another shape — a CASIA-WebFace AlexNet's fc8
+has 10,575 outputs, a converted file may have none — is re-initialised, with one log line.
 """
 
 from __future__ import annotations
@@ -40,7 +43,6 @@ require_tensorflow("dermkit.models.alexnet")
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from dermkit.errors import DermkitDataError  # noqa: E402
 from dermkit.models.layers import ImageNetPreprocess  # noqa: E402
 
 __all__ = [
@@ -51,6 +53,8 @@ __all__ = [
     "transfer_weights",
     "CONV_LAYERS",
     "FC_LAYERS",
+    "ALEXNET_HEAD",
+    "EMBEDDING_HEAD",
     "MIN_INPUT_SIZE",
 ]
 
@@ -58,6 +62,10 @@ __all__ = [
 CONV_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")
 #: The fully connected layers of the classifier.
 FC_LAYERS = ("fc6", "fc7", "fc8")
+#: The classifier head :func:`alexnet` declares to the weights loader (re-initialised when a file does not fit it).
+ALEXNET_HEAD = ("fc8",)
+#: The CHAI embedding's new layer (the paper's "randomly initialized GAP layer"), its declared head.
+EMBEDDING_HEAD = ("gap_conv",)
 #: The smallest input side that reaches pool5 with a 1×1 map.
 MIN_INPUT_SIZE = 67
 #: Caffe AlexNet's LRN parameters (``local_size``, ``alpha``, ``beta``, ``k``).
@@ -148,7 +156,9 @@ def alexnet(
         input_shape: ``(H, W, 3)``, H and W ≥ 67 (the paper: 227×227).
         include_top: keep fc6–fc8 (``fc8`` a softmax over ``num_classes``); False ends at ``pool5``.
         num_classes: fc8's units (3 for ISIC 2017: melanoma, seborrhoeic keratosis, nevus).
-        weights: None (random) or a weights file (:func:`load_alexnet_weights`).
+        weights: None (random) or a weights file (:func:`load_alexnet_weights`; Keras 3 ``.weights.h5`` or
+            Keras 2 ``.h5``). ``fc8`` is the declared head: absent from the file or of another width, it is
+            re-initialised (one log line); any other mismatch is an error listing the shapes.
         preprocess: take RGB float32 in [0, 1] and apply Caffe's preprocessing inside (×255, RGB → BGR,
             ImageNet mean subtracted); False takes already preprocessed inputs.
         dropout: rate of ``drop6`` / ``drop7`` (Caffe 0.5).
@@ -187,8 +197,9 @@ def alexnet_gap_embedding(
     Args:
         input_shape: ``(H, W, 3)``, H and W ≥ 67.
         embedding_dim: d (the paper: 1024, after Zhou et al.).
-        weights: None or a weights file (:func:`load_alexnet_weights`; an AlexNet file gives conv1–conv5 and
-            leaves ``gap_conv`` at its random initialisation).
+        weights: None or a weights file (:func:`load_alexnet_weights`; an AlexNet file gives conv1–conv5, its
+            fc6–fc8 are skipped, and ``gap_conv``, the declared head, is re-initialised when the file lacks it
+            or holds another width).
         preprocess: as for :func:`alexnet`.
 
     Returns:
@@ -234,48 +245,31 @@ def transfer_weights(source: keras.Model, target: keras.Model, layers=CONV_LAYER
 def load_alexnet_weights(model: keras.Model, path: str | os.PathLike) -> None:
     """Load a weights file into an :func:`alexnet` or :func:`alexnet_gap_embedding` model.
 
-    * ``*.weights.h5`` (Keras 3, ``model.save_weights``): the same architecture, loaded as is.
+    :func:`dermkit.weights.load_weights` with the model's declared head (:data:`ALEXNET_HEAD` when it has
+    ``fc8``, else :data:`EMBEDDING_HEAD`) and, for the embedding, the file's fc6–fc8 skipped:
+
+    * ``*.weights.h5`` (Keras 3, ``model.save_weights`` of an AlexNet or CHAI embedding), matched by Keras'
+      object paths;
     * any other ``.h5`` in the Keras 2 layout (``layer_names`` attribute; e.g. Caffe's AlexNet converted with
-      MMdnn or caffe-tensorflow): layers are matched by name; every model layer among conv1–conv5 (and
-      fc6–fc8 when the model has them) must be in the file with the same shapes; a ``gap_conv`` absent
-      from the file keeps its random initialisation; file layers the model lacks are ignored. Caffe's
-      weight layout (out, in, h, w) must be converted to Keras' (h, w, in, out) first.
+      MMdnn or caffe-tensorflow), matched by layer name. Caffe's weight layout (out, in, h, w) must be
+      converted to Keras' (h, w, in, out) first.
+
+    Every layer whose shapes match is loaded; the head, when the file lacks it or holds another shape (a
+    CASIA-WebFace fc8 of 10,575 outputs), is re-initialised and one log line says so.
 
     Raises:
-        DermkitFileNotFoundError / DermkitDataError: the file is missing, unreadable or does not fit (the
-            message names the file and the layers).
+        DermkitFileNotFoundError / DermkitDataError: the file is missing, unreadable or does not fit outside
+            the head (the message names the file, the layers and their shapes; nothing is loaded).
     """
     from dermkit.errors import DermkitFileNotFoundError
-    from dermkit.weights.legacy import read_legacy_h5
+    from dermkit.weights import load_weights
 
     path = Path(path)
     if not path.is_file():
         raise DermkitFileNotFoundError(f"{path}: AlexNet weights file not found")
-    if path.name.endswith(".weights.h5"):
-        try:
-            model.load_weights(str(path))
-        except (ValueError, OSError) as exc:
-            raise DermkitDataError(f"{path}: does not fit {model.name} ({exc})") from exc
-        return
-    by_layer = read_legacy_h5(path)
     names = {layer.name for layer in model.layers}
-    wanted = [n for n in CONV_LAYERS + FC_LAYERS + ("gap_conv",) if n in names]
-    problems, assignments = [], []
-    for name in wanted:
-        arrays = by_layer.get(name)
-        layer = model.get_layer(name)
-        if not arrays:
-            if name != "gap_conv":
-                problems.append(f"layer {name} is not in the file")
-            continue
-        expected = [tuple(w.shape) for w in layer.weights]
-        got = [tuple(a.shape) for a in arrays]
-        if expected != got:
-            problems.append(f"layer {name}: file shapes {got}, model shapes {expected}")
-        else:
-            assignments.append((layer, arrays))
-    if problems:
-        raise DermkitDataError(f"{path}: the weights do not fit {model.name}; nothing was loaded:\n  - "
-                               + "\n  - ".join(problems))
-    for layer, arrays in assignments:
-        layer.set_weights(arrays)
+    if "fc8" in names:
+        load_weights(model, path, head=ALEXNET_HEAD)
+    else:
+        load_weights(model, path, head=tuple(n for n in EMBEDDING_HEAD if n in names),
+                     skip=tuple(n for n in FC_LAYERS if n not in names))

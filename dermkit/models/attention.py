@@ -1119,7 +1119,7 @@ def vgg16_cbam_classifier(
     x = keras.layers.Dropout(dropout, name="dropout")(x)
     outputs = keras.layers.Dense(num_classes, activation="softmax", dtype="float32", name="predictions")(x)
     model = keras.Model(inputs, outputs, name=name)
-    load_weights(model, weights)
+    load_weights(model, weights, head=("predictions",))  # the declared head: re-initialised if the file's differs
     return model
 
 
@@ -1209,7 +1209,7 @@ def hierarchical_classifier(
     encoder = keras.Model(inputs, features, name="vgg16_encoder")
     model = HierarchicalClassifier(encoder, hierarchy=hierarchy, units=units, dropout=dropout, ratio=ratio,
                                    embedding_dim=embedding_dim, name=name)
-    load_weights(model, weights)
+    load_weights(model, weights, head=("node_logits",))  # the declared head (the decoder's output Dense)
     return model
 
 

@@ -124,7 +124,7 @@ def densenet_classifier(
     if regularizer is not None:
         _add_kernel_l2(model, regularizer)
     set_train_mode(model, train_mode)
-    load_weights(model, weights)
+    load_weights(model, weights, head=("predictions",))  # the declared head: re-initialised if the file's differs
     return model
 
 
@@ -242,7 +242,7 @@ def resnet50_classifier(
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(encoder.output)
     outputs = keras.layers.Dense(num_classes, activation="softmax", dtype="float32", name="predictions")(x)
     model = keras.Model(inputs, outputs, name=name)
-    load_weights(model, weights)
+    load_weights(model, weights, head=("predictions",))  # the declared head: re-initialised if the file's differs
     return model
 
 

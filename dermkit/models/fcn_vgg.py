@@ -150,7 +150,7 @@ def vgg16_fcn(
     model = keras.Model(inputs, outputs, name=name or default_name)
     if weights is not None:
         name_map = KAWAHARA2018_LEGACY_NAME_MAP if (backbone, connection) == ("vgg16", "skip") else None
-        load_weights(model, weights, name_map=None if name_map is None else dict(name_map))
+        load_weights(model, weights, name_map=None if name_map is None else dict(name_map), head=("head_conv",))
     return model
 
 

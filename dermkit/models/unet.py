@@ -187,7 +187,7 @@ def unet(
     if weights is not None:
         from dermkit.weights import load_weights
 
-        load_weights(model, weights)
+        load_weights(model, weights, head=("final_conv",))  # the declared head
     return model
 
 

@@ -9,7 +9,7 @@ attributes) for its crash-safe backups.
 * :class:`TripletTrainer` — codella2018 Section 2.1 / Fig. 1a: one embedding shared by the three inputs
   ``(x_a, x_b, x_c)`` (run as one batch of 3B images), Eq. 1 (:class:`dermkit.losses.ChaiTripletLoss`).
   Section 2.3: SGD momentum 0.9, batch 128, "step" policy, lr 1e-5 for the transferred layers and 1e-2 for
-  the new GAP conv (:func:`chai_param_groups`).
+  a randomly initialised GAP conv; a transferred GAP conv gets 1e-5 (:func:`chai_param_groups`).
 * :class:`MultiRateClassifier` — BaselineFT: AlexNet fine-tuned with softmax cross-entropy, lr 0.01 for fc8,
   0.001 for fc7 and fc6, 1e-5 below (:func:`baseline_ft_param_groups`).
 * :func:`step_policy` — Caffe's "step" policy, ``lr · γ^⌊iter / stepsize⌋``. The paper gives neither γ nor the
@@ -31,7 +31,8 @@ import tensorflow as tf  # noqa: E402
 from dermkit.losses.triplet import ChaiTripletLoss, squared_distance  # noqa: E402
 
 __all__ = ["MultiRateModel", "TripletTrainer", "MultiRateClassifier", "step_policy", "chai_param_groups",
-           "baseline_ft_param_groups", "STEP_GAMMA", "STEP_FRACTIONS", "MOMENTUM", "BATCH_SIZE"]
+           "baseline_ft_param_groups", "CHAI_RATES", "CHAI_TRANSFERRED_GAP_RATES", "BASELINE_FT_RATES",
+           "STEP_GAMMA", "STEP_FRACTIONS", "MOMENTUM", "BATCH_SIZE"]
 
 #: Section 2.3 (after the paper's ref. [15]).
 MOMENTUM = 0.9
@@ -39,9 +40,15 @@ BATCH_SIZE = 128
 #: The "step" policy's γ and where it steps (fractions of all training steps) — not given in the paper.
 STEP_GAMMA = 0.1
 STEP_FRACTIONS = (1 / 3, 2 / 3)
-#: Section 2.3 learning rates.
-CHAI_RATES = {"transferred": 1e-5, "gap": 1e-2}
-BASELINE_FT_RATES = {"fc8": 1e-2, "fc7_fc6": 1e-3, "below": 1e-5}
+#: Section 2.3's learning rates by parameter group, as the paper words them: "learning rate for transferred
+#: weights (0.00001), and learning rate for randomly initialized GAP layer (0.01)". These are the rates of an
+#: embedding whose GAP conv is new (Disease, Joint: from Baseline); a row fine-tuned from an embedding whose
+#: GAP conv is itself transferred (Hierarchical, Non-Hierarchical: from Disease) gives ``gap_conv`` the
+#: transferred rate, 1e-5 (:data:`CHAI_TRANSFERRED_GAP_RATES`).
+CHAI_RATES = {"transferred": 1e-5, "gap_conv": 1e-2}
+CHAI_TRANSFERRED_GAP_RATES = {"transferred": 1e-5, "gap_conv": 1e-5}
+#: BaselineFT (Section 2.3): "0.01 was used for fc8, 0.001 for fc7 and fc6, and 0.00001 for earlier layers".
+BASELINE_FT_RATES = {"fc8": 1e-2, "fc7": 1e-3, "fc6": 1e-3, "transferred": 1e-5}
 
 
 def step_policy(base_lr: float, *, total_steps: int, gamma: float = STEP_GAMMA,
@@ -58,23 +65,49 @@ def _sgd(rate, total_steps: int | None):
     return keras.optimizers.SGD(lr, momentum=MOMENTUM)
 
 
+def _rates(defaults: dict, rates: dict | None, what: str) -> dict:
+    """``defaults`` updated by ``rates``; an unknown group or a rate that is not a positive number is an error."""
+    rates = dict(rates or {})
+    unknown = sorted(set(rates) - set(defaults))
+    if unknown:
+        raise ValueError(f"{what}: unknown parameter group(s) {unknown}; the groups are {sorted(defaults)}. "
+                         f"Received: rates={rates!r}")
+    for name, value in rates.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise ValueError(f"{what}: the rate of {name!r} must be a number > 0. Received: {value!r}")
+    return {**defaults, **{k: float(v) for k, v in rates.items()}}
+
+
 def chai_param_groups(embedding: keras.Model, *, total_steps: int | None = None,
                       rates: dict | None = None) -> list[tuple]:
-    """Section 2.3's two groups for a CHAI embedding: SGD(1e-5) for conv1–conv5, SGD(1e-2) for ``gap_conv``
-    (momentum 0.9, :func:`step_policy` over ``total_steps`` when given)."""
-    rates = {**CHAI_RATES, **(rates or {})}
+    """Section 2.3's two groups for a CHAI embedding, SGD (momentum 0.9, :func:`step_policy` over
+    ``total_steps`` when given) each: ``"transferred"`` (conv1–conv5; 1e-5) and ``"gap_conv"`` (1e-2 when
+    new, the default :data:`CHAI_RATES`; pass :data:`CHAI_TRANSFERRED_GAP_RATES` when it is transferred).
+
+    Args:
+        rates: ``{"transferred": lr, "gap_conv": lr}``, either key optional (defaults :data:`CHAI_RATES`).
+
+    Raises:
+        ValueError: an unknown group name or a rate ≤ 0.
+    """
+    rates = _rates(CHAI_RATES, rates, "chai_param_groups")
     transferred = [layer.name for layer in embedding.layers if layer.trainable_weights and layer.name != "gap_conv"]
-    return [(_sgd(rates["transferred"], total_steps), transferred), (_sgd(rates["gap"], total_steps), ["gap_conv"])]
+    return [(_sgd(rates["transferred"], total_steps), transferred),
+            (_sgd(rates["gap_conv"], total_steps), ["gap_conv"])]
 
 
 def baseline_ft_param_groups(model: keras.Model, *, total_steps: int | None = None,
                              rates: dict | None = None) -> list[tuple]:
-    """BaselineFT's three groups (Section 2.3): fc8 0.01, fc7 and fc6 0.001, conv1–conv5 1e-5 (SGD, momentum
-    0.9, :func:`step_policy`)."""
-    rates = {**BASELINE_FT_RATES, **(rates or {})}
+    """BaselineFT's groups (Section 2.3), one SGD each (momentum 0.9, :func:`step_policy`): ``"fc8"`` 0.01,
+    ``"fc7"`` and ``"fc6"`` 0.001, ``"transferred"`` (conv1–conv5) 1e-5 (:data:`BASELINE_FT_RATES`).
+
+    Raises:
+        ValueError: an unknown group name or a rate ≤ 0.
+    """
+    rates = _rates(BASELINE_FT_RATES, rates, "baseline_ft_param_groups")
     below = [layer.name for layer in model.layers if layer.trainable_weights and layer.name not in FC]
-    return [(_sgd(rates["fc8"], total_steps), ["fc8"]), (_sgd(rates["fc7_fc6"], total_steps), ["fc7", "fc6"]),
-            (_sgd(rates["below"], total_steps), below)]
+    return [(_sgd(rates["fc8"], total_steps), ["fc8"]), (_sgd(rates["fc7"], total_steps), ["fc7"]),
+            (_sgd(rates["fc6"], total_steps), ["fc6"]), (_sgd(rates["transferred"], total_steps), below)]
 
 
 FC = ("fc6", "fc7", "fc8")

@@ -13,7 +13,7 @@ Needs h5py and NumPy only (no TensorFlow) to read; assigning needs a Keras model
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +21,50 @@ import numpy as np
 from dermkit._io import atomic_path
 from dermkit.errors import DermkitDataError, DermkitFileNotFoundError
 
-__all__ = ["read_legacy_h5", "assign_layer_weights", "legacy_layer_names", "write_legacy_h5"]
+__all__ = ["read_legacy_h5", "assign_layer_weights", "legacy_layer_names", "write_legacy_h5", "reinitialise_layer",
+           "head_message"]
 
 NameMap = Mapping[str, str] | Callable[[str], str] | None
+
+#: A layer's variable attribute and the initializer attribute that re-creates it (Dense, Conv*, Embedding...).
+_INITIALISED = (("kernel", "kernel_initializer"), ("bias", "bias_initializer"),
+                ("embeddings", "embeddings_initializer"), ("gamma", "gamma_initializer"),
+                ("beta", "beta_initializer"), ("moving_mean", "moving_mean_initializer"),
+                ("moving_variance", "moving_variance_initializer"))
+
+
+def reinitialise_layer(layer) -> None:
+    """Draw fresh values for every variable of ``layer`` from its own initializers (``kernel_initializer``,
+    ``bias_initializer``, ...): what a newly built classifier head holds. (A Keras 3 initializer created
+    without a seed fixes one when it is created, so the layer gets back the values it was built with.)
+
+    Raises:
+        DermkitDataError: the layer holds a variable with no initializer attribute (naming the layer and the
+            variable), so it cannot be re-initialised.
+    """
+    covered = set()
+    updates = []
+    for var_attr, init_attr in _INITIALISED:
+        var = getattr(layer, var_attr, None)
+        init = getattr(layer, init_attr, None)
+        if var is None or init is None or not hasattr(var, "assign"):
+            continue
+        updates.append((var, init))
+        covered.add(id(var))
+    left = [v.path if hasattr(v, "path") else str(v) for v in layer.weights if id(v) not in covered]
+    if left:
+        raise DermkitDataError(f"layer {layer.name} ({type(layer).__name__}) cannot be re-initialised: no initializer "
+                               f"for {left}")
+    for var, init in updates:
+        var.assign(init(tuple(var.shape), dtype=var.dtype))
+
+
+def head_message(source: str, heads: list[tuple[str, list | None, list]]) -> str:
+    """The one log line of a head re-initialisation: ``source: classifier head fc8 re-initialised (file:
+    [(4096, 10575), (10575,)], model: [(4096, 3), (3,)]); every other layer loaded``."""
+    parts = [f"{name} (file: {'absent' if got is None else got}, model: {expected})" for name, got, expected in heads]
+    return (f"{source}: classifier head {', '.join(parts)} re-initialised from its initializers "
+            "(absent from the file or of another shape); every other layer loaded from the file")
 
 
 def _decode(value) -> str:
@@ -105,13 +146,21 @@ def assign_layer_weights(
     *,
     name_map: NameMap = None,
     source: str = "",
-) -> None:
+    head: Sequence[str] = (),
+    skip: Sequence[str] = (),
+) -> list[tuple[str, list | None, list]]:
     """Set each model layer's weights from ``weights_by_layer``, matching layers by (mapped) name.
 
     All or nothing: every problem is collected first — file layers (with weights) that match no model
     layer, model layers with weights that nothing in the file provides, two file layers mapped onto one
     model layer, a different number of weights or a different shape — and if there is any, nothing is set
-    and one error lists them all.
+    and one error lists them all (with the shapes).
+
+    The classifier head the builder declares (``head``: model layer names, e.g. AlexNet's ``("fc8",)``) is
+    the exception: a head layer absent from the file, or there with other shapes (a CASIA-WebFace AlexNet's
+    10,575-way fc8 against a 3-way one), is re-initialised (:func:`reinitialise_layer`) instead of being an
+    error; everything else is loaded. File layers named in ``skip`` that the model lacks are ignored (an
+    AlexNet file's fc6–fc8 loaded into the CHAI embedding).
 
     Args:
         model: a Keras model (nested models are searched by their layers' names too).
@@ -120,11 +169,21 @@ def assign_layer_weights(
         name_map: file layer name → model layer name, as a dict (unlisted names map to themselves) or a
             callable; identity by default.
         source: what the weights came from (a path), put at the start of the error message.
+        head: the model's classifier-head layers (re-initialised when the file does not fit them); a name
+            the model's layers do not hold (a sublayer of a custom layer) changes nothing.
+        skip: file layer names ignored when the model has no layer of that (mapped) name.
+
+    Returns:
+        The re-initialised head layers, ``[(name, file shapes or None when absent, model shapes)]`` (empty when
+        the file fitted entirely); the caller logs them (:func:`head_message`).
 
     Raises:
-        DermkitDataError: the weights do not fit the model; the message lists every difference.
+        DermkitDataError: the weights do not fit the model outside the head; the message lists every
+            difference with the shapes.
     """
     mapper = _mapper(name_map)
+    head, skip = set(_names(head, "head")), set(_names(skip, "skip"))
+    heads: list[tuple[str, list | None, list]] = []
     layers = {layer.name: layer for layer in _all_layers(model)}
     problems: list[str] = []
     assignments: list[tuple[object, list[np.ndarray]]] = []
@@ -136,7 +195,8 @@ def assign_layer_weights(
         layer = layers.get(target)
         label = file_name if target == file_name else f"{file_name} (→ {target})"
         if layer is None:
-            problems.append(f"file layer {label} has no layer of that name in the model")
+            if file_name not in skip and target not in skip:
+                problems.append(f"file layer {label} has no layer of that name in the model")
             continue
         if target in used:
             problems.append(f"file layers {used[target]} and {file_name} both map onto model layer {target}")
@@ -144,7 +204,9 @@ def assign_layer_weights(
         used[target] = file_name
         expected = [tuple(w.shape) for w in layer.weights]
         got = [tuple(a.shape) for a in arrays]
-        if len(expected) != len(got):
+        if target in head and expected != got:
+            heads.append((target, got, expected))
+        elif len(expected) != len(got):
             problems.append(
                 f"layer {label}: the file has {len(got)} weights {got}, the model layer has {len(expected)} "
                 f"{expected}"
@@ -155,15 +217,28 @@ def assign_layer_weights(
             assignments.append((layer, list(arrays)))
     for name, layer in layers.items():
         if layer.weights and name not in used and not _has_weighted_sublayers(layer):
-            problems.append(f"model layer {name} has weights but nothing in the file maps onto it")
+            if name in head:
+                heads.append((name, None, [tuple(w.shape) for w in layer.weights]))
+            else:
+                problems.append(f"model layer {name} has weights but nothing in the file maps onto it (model "
+                                f"shapes {[tuple(w.shape) for w in layer.weights]})")
     if problems:
-        head = f"{source}: " if source else ""
+        prefix = f"{source}: " if source else ""
         raise DermkitDataError(
-            f"{head}the weights do not fit the model ({len(problems)} difference(s)); nothing was loaded:\n  - "
+            f"{prefix}the weights do not fit the model ({len(problems)} difference(s)); nothing was loaded:\n  - "
             + "\n  - ".join(problems)
         )
     for layer, arrays in assignments:
         layer.set_weights(arrays)
+    for name, _, _ in heads:
+        reinitialise_layer(layers[name])
+    return heads
+
+
+def _names(value: Sequence[str], what: str) -> tuple[str, ...]:
+    if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+        raise TypeError(f"{what} must be a sequence of layer names (e.g. ('fc8',)). Received: {what}={value!r}")
+    return tuple(value)
 
 
 def _has_weighted_sublayers(layer) -> bool:

@@ -22,12 +22,20 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from dermkit.errors import DermkitDataError, DermkitFileNotFoundError
-from dermkit.weights.legacy import assign_layer_weights, legacy_layer_names, read_legacy_h5
+from dermkit.weights.legacy import (
+    assign_layer_weights,
+    head_message,
+    legacy_layer_names,
+    read_legacy_h5,
+    reinitialise_layer,
+)
 from dermkit.weights.registry import KERAS_CACHE_SUBDIR, REGISTRY, WeightsEntry
 
 __all__ = [
@@ -291,8 +299,16 @@ def detect_weights_format(path: str | os.PathLike) -> str:
     return "legacy"
 
 
-def load_weights(model, weights, *, name_map: Mapping[str, str] | Callable[[str], str] | None = None):
+def load_weights(model, weights, *, name_map: Mapping[str, str] | Callable[[str], str] | None = None,
+                 head: Sequence[str] = (), skip: Sequence[str] = ()):
     """Load ``weights`` into ``model`` and return it.
+
+    The classifier head is a declared notion: a builder passes the layers of its head (AlexNet ``("fc8",)``,
+    the classifiers' ``("predictions",)``, ...). Every layer whose shapes match is loaded; a head layer that
+    the file lacks or holds with other shapes (a face-recognition AlexNet's 10,575-way fc8; a converted file
+    with no fc8) is re-initialised from its initializers and one log line (logger ``dermkit.weights.loading``,
+    WARNING) says so with the shapes. Any other mismatch stays an error listing the shapes, and nothing is
+    loaded. Same rule for Keras 3 ``.weights.h5`` and legacy Keras 2 ``.h5`` files.
 
     Args:
         model: the built Keras model.
@@ -304,6 +320,9 @@ def load_weights(model, weights, *, name_map: Mapping[str, str] | Callable[[str]
             ``load_weights``), ignored otherwise.
         name_map: for legacy files, file layer name → model layer name (dict or callable; identity by
             default). For a registry name it defaults to the entry's ``legacy_name_map``.
+        head: the model's classifier-head layer names (above). Default none: every layer must fit.
+        skip: names of file layers to ignore when the model has no such layer (the CHAI embedding loading an
+            AlexNet file skips its fc6–fc8). Keras 3 files are matched by their recorded layer names here.
 
     Raises:
         ValueError: unknown registry name, or ``weights`` of the wrong type.
@@ -331,10 +350,12 @@ def load_weights(model, weights, *, name_map: Mapping[str, str] | Callable[[str]
         raise DermkitFileNotFoundError(f"{path}: weights file not found.")
     fmt = detect_weights_format(path)
     if fmt == "keras3":
-        _load_keras3(model, path)
+        heads = _load_keras3(model, path, head=head, skip=skip)
     elif fmt == "legacy":
-        assign_layer_weights(model, read_legacy_h5(path), name_map=name_map, source=str(path))
+        heads = assign_layer_weights(model, read_legacy_h5(path), name_map=name_map, source=str(path), head=head,
+                                     skip=skip)
     else:
+        heads = []
         try:
             module = importlib.import_module("dermkit.weights.segmentation_models")
             importer = module.import_segmentation_models
@@ -345,6 +366,8 @@ def load_weights(model, weights, *, name_map: Mapping[str, str] | Callable[[str]
                 f"({err})."
             ) from err
         importer(model, path)
+    if heads:
+        logger.warning(head_message(str(path), heads))
     return model
 
 
@@ -353,49 +376,156 @@ def load_weights(model, weights, *, name_map: Mapping[str, str] | Callable[[str]
 _KERAS3_OPTIMIZER_GROUP = "optimizer"
 
 
-def _keras3_model_array_shapes(path: Path) -> list[tuple[int, ...]]:
-    """Shapes of the model arrays of a Keras 3 weights file: every dataset but the optimizer's.
+def _keras3_file_entries(path: Path) -> dict[str, tuple[str | None, list]]:
+    """A Keras 3 weights file's model arrays: ``{object path: (recorded layer name or None, [arrays])}``.
 
-    Keras 3 writes the model's variables under ``layers/<class-derived name>/vars/<i>`` (and the model's own
-    under ``vars``), and, after ``compile`` + ``fit``, the optimizer's under ``optimizer/vars/<i>``.
+    Keras 3 writes each object's variables under ``<object path>/vars/<i>`` (``layers/conv2d_1/vars/0``; the
+    object path from class-derived names in layer order and attribute names, ``saving_lib``'s walk), with
+    the layer's name as the ``name`` attribute of the ``vars`` group (Keras ≥ 3.6), and, after ``compile`` +
+    ``fit``, the optimizer's under ``optimizer/vars/<i>`` (left out here).
     """
     import h5py
 
-    shapes: list[tuple[int, ...]] = []
+    entries: dict[str, tuple[str | None, list]] = {}
 
     def visit(name: str, obj) -> None:
-        if isinstance(obj, h5py.Dataset) and name.split("/", 1)[0] != _KERAS3_OPTIMIZER_GROUP:
-            shapes.append(tuple(obj.shape))
+        if not isinstance(obj, h5py.Group) or name.rsplit("/", 1)[-1] != "vars":
+            return
+        owner = name[: -len("vars")].rstrip("/")
+        if owner.split("/", 1)[0] == _KERAS3_OPTIMIZER_GROUP:
+            return
+        arrays = [obj[key] for key in sorted(obj.keys(), key=int) if isinstance(obj[key], h5py.Dataset)]
+        if arrays:
+            recorded = obj.attrs.get("name")
+            entries[owner] = (None if recorded is None else str(recorded), [np.asarray(a) for a in arrays])
 
     with h5py.File(path, "r") as f:
+        if "vars" in f:
+            visit("vars", f["vars"])
         f.visititems(visit)
-    return shapes
+    return entries
 
 
-def _keras3_shape_check(model, path: Path) -> None:
-    """Keras 3 files key layers by class-derived names (``dense_1``), not layer names, and ignore extra
-    layers silently: compare the file's model arrays with the model's weights (count and shapes) first.
-    Optimizer state in the file is not compared (``model.load_weights`` restores it into a built optimizer
-    of the same layout, and skips it with a warning otherwise)."""
+def _keras3_model_entries(model) -> dict[str, tuple[object, list]]:
+    """The model's variables by the object path Keras 3 saves them under: ``{path: (layer, [variables])}``.
+
+    Follows Keras' own walk (``keras.src.saving.saving_lib._walk_saveable``, the function ``save_weights``
+    uses, with the same class-derived names for list members), so paths agree with the file's exactly. The
+    model's optimizer is not walked (its state is Keras' business, see :func:`_load_keras3`).
+    """
+    from keras.src.saving.keras_saveable import KerasSaveable
+    from keras.src.saving.saving_lib import _walk_saveable
+    from keras.src.utils import naming
+
+    entries: dict[str, tuple[object, list]] = {}
+    visited: set[int] = set()
+
+    def own_variables(obj) -> list:
+        if not hasattr(obj, "save_own_variables"):
+            return []
+        store: dict = {}
+        obj.save_own_variables(store)
+        return [store[k] for k in sorted(store, key=int)]
+
+    def walk(obj, path: str) -> None:
+        if id(obj) in visited:
+            return
+        visited.add(id(obj))
+        variables = own_variables(obj)
+        if variables:
+            entries[path] = (obj, variables)
+        for attr, child in _walk_saveable(obj):
+            if obj is model and attr == _KERAS3_OPTIMIZER_GROUP:
+                continue
+            child_path = f"{path}/{attr}" if path else attr
+            if isinstance(child, KerasSaveable):
+                walk(child, child_path)
+            elif isinstance(child, (list, tuple, dict)):
+                container(child, child_path, set())
+
+    def container(items, path: str, seen: set[int]) -> None:
+        if id(items) in seen:
+            return
+        seen.add(id(items))
+        used: dict[str, int] = {}
+        for item in (list(items.values()) if isinstance(items, dict) else items):
+            if isinstance(item, KerasSaveable):
+                base = naming.to_snake_case(item.__class__.__name__)
+            elif isinstance(item, (list, tuple, dict)):
+                base = "container"
+            else:
+                continue
+            used[base] = used.get(base, -1) + 1
+            name = base if used[base] == 0 else f"{base}_{used[base]}"
+            if isinstance(item, KerasSaveable):
+                walk(item, f"{path}/{name}")
+            else:
+                container(item, f"{path}/{name}", seen)
+
+    walk(model, "")
+    return entries
+
+
+def _load_keras3(model, path: Path, *, head: Sequence[str] = (), skip: Sequence[str] = ()) -> list:
+    """Load a Keras 3 file into ``model``, its objects matched by Keras' object paths (the rule of Keras'
+    ``load_weights``), after checking every array: a file that fits entirely goes through Keras'
+    ``model.load_weights`` (so a built optimizer of the same layout gets its state back); a file that fits
+    but for the declared ``head`` is assigned array by array and the head re-initialised. Returns the
+    re-initialised head layers ``[(name, file shapes or None, model shapes)]``.
+
+    Raises:
+        DermkitDataError: the file does not fit outside the head (array counts, the shapes only in the file
+            and only in the model, and each differing layer are listed); nothing is loaded.
+    """
     from collections import Counter
 
-    shapes = _keras3_model_array_shapes(path)
-    file_shapes = Counter(shapes)
-    model_shapes = Counter(tuple(w.shape) for w in model.weights)
-    if file_shapes != model_shapes:
+    head, skip = set(head), set(skip)
+    file_entries = _keras3_file_entries(path)
+    model_entries = _keras3_model_entries(model)
+    problems: list[str] = []
+    heads: list[tuple[str, list | None, list]] = []
+    assignments: list[tuple[list, list]] = []
+    for obj_path, (layer, variables) in model_entries.items():
+        name = getattr(layer, "name", obj_path)
+        expected = [tuple(v.shape) for v in variables]
+        entry = file_entries.get(obj_path)
+        got = None if entry is None else [tuple(a.shape) for a in entry[1]]
+        if got == expected:
+            assignments.append((variables, entry[1]))
+        elif name in head:
+            heads.append((name, got, expected))
+        elif got is None:
+            problems.append(f"model layer {name} ({obj_path}) {expected} is not in the file")
+        else:
+            problems.append(f"layer {name} ({obj_path}): file {got} vs model {expected}")
+    for obj_path, (recorded, arrays) in file_entries.items():
+        if obj_path not in model_entries and recorded not in skip:
+            label = f"{recorded} ({obj_path})" if recorded else obj_path
+            problems.append(f"file layer {label} {[tuple(a.shape) for a in arrays]} is not in the model")
+    if problems:
+        file_shapes = Counter(tuple(a.shape) for _, arrays in file_entries.values() for a in arrays)
+        model_shapes = Counter(tuple(w.shape) for w in model.weights)
         only_file = sorted((file_shapes - model_shapes).elements())
         only_model = sorted((model_shapes - file_shapes).elements())
         raise DermkitDataError(
             f"{path}: the Keras 3 weights do not fit the model: the file holds {sum(file_shapes.values())} arrays, "
             f"the model {sum(model_shapes.values())}; shapes only in the file: {only_file}; only in the model: "
-            f"{only_model}. Nothing was loaded."
+            f"{only_model}. Nothing was loaded. Differences:\n  - " + "\n  - ".join(problems)
         )
+    if not heads and len(file_entries) == len(model_entries):
+        _keras_load_weights(model, path)
+        return []
+    for variables, arrays in assignments:
+        for variable, array in zip(variables, arrays):
+            variable.assign(array)
+    by_name = {getattr(layer, "name", p): layer for p, (layer, _) in model_entries.items()}
+    for name, _, _ in heads:
+        reinitialise_layer(by_name[name])
+    return heads
 
 
-def _load_keras3(model, path: Path) -> None:
-    """``model.load_weights`` on a Keras 3 file (which Keras recognises by the ``.weights.h5`` suffix),
-    after checking that its model arrays fit; a file saved from a compiled, trained model also loads."""
-    _keras3_shape_check(model, path)
+def _keras_load_weights(model, path: Path) -> None:
+    """``model.load_weights`` on a Keras 3 file (which Keras recognises by the ``.weights.h5`` suffix)."""
     try:
         if path.name.endswith(".weights.h5"):
             model.load_weights(path)

@@ -143,3 +143,41 @@ def test_triplet_dataset_batches():
     assert batches[1][0]["similar"].numpy()[0, 0, 0, 0] == 0
     with pytest.raises(ValueError, match="outside"):
         triplet_dataset(images, np.array([[0, 1, 4]]))
+
+
+@pytest.mark.parametrize(("images", "message"), [
+    (np.full((4, 8, 8, 3), 200.0, np.float32), r"dtype float32 must lie in \[0, 1\]; received values in \[200, 200\]"),
+    (np.linspace(0, 255, 4 * 8 * 8 * 3).reshape(4, 8, 8, 3), r"dtype float64 must lie in \[0, 1\].*\[0, 255\]"),
+    (np.full((4, 8, 8, 3), 40000, np.uint16), r"uint8 in \[0, 255\] or float in \[0, 1\]; received dtype uint16 "
+                                              r"with values in \[40000, 40000\]"),
+])
+def test_triplet_dataset_rejects_other_scales(images, message):
+    pytest.importorskip("tensorflow")
+    from dermkit.data.triplets import triplet_dataset
+
+    with pytest.raises(ValueError, match=message):
+        triplet_dataset(images, np.array([[0, 1, 2]]))
+
+
+def test_triplet_dataset_accepts_unit_floats():
+    pytest.importorskip("tensorflow")
+    from dermkit.data.triplets import triplet_dataset
+
+    images = np.random.default_rng(0).random((4, 8, 8, 3)).astype(np.float32)
+    x, _ = next(iter(triplet_dataset(images, np.array([[0, 1, 2]]), batch_size=1)))
+    np.testing.assert_array_equal(x["dissimilar"].numpy()[0], images[2])
+
+
+def test_validation_split_is_stratified_disjoint_and_seeded():
+    from dermkit.data.triplets import validation_split
+
+    labels = np.array(["m"] * 8 + ["n"] * 12 + ["s"] * 1)
+    train, val = validation_split(labels, 0.25, seed=3)
+    assert sorted(np.concatenate([train, val]).tolist()) == list(range(21)) and not set(train) & set(val)
+    # round(0.25 · 8) = 2 melanoma, round(0.25 · 12) = 3 nevi, the single "s" stays in training
+    assert (labels[val] == "m").sum() == 2 and (labels[val] == "n").sum() == 3 and 20 in train
+    again = validation_split(labels, 0.25, seed=3)
+    np.testing.assert_array_equal(again[1], val)
+    assert not np.array_equal(validation_split(labels, 0.25, seed=4)[1], val)
+    with pytest.raises(ValueError, match=r"fraction must be a number in \(0, 1\)"):
+        validation_split(labels, 1.0)

@@ -57,3 +57,20 @@ def test_activation_map_jaccard():
     assert activation_map_jaccard(np.zeros((3, 3)), np.zeros((3, 3))) == 1.0
     with pytest.raises(ValueError, match="2-D"):
         activation_map_jaccard(mask, np.zeros(3))
+
+
+def test_jaccard_at_three_thresholds_hand_case():
+    from dermkit.metrics.retrieval import JA_THRESHOLDS, mean_activation_map_jaccard
+
+    assert JA_THRESHOLDS == (0.2, 0.5, 0.8)
+    # maps already at the mask's size (the resize is the identity): normalised values 0, 0.25, 0.5, 0.75, 1
+    amap = np.array([[0.0, 1.0, 2.0, 3.0, 4.0]])
+    mask = np.array([[0, 0, 1, 1, 1]])
+    # t=0.2: {1,2,3,4} vs {2,3,4}: 3/4; t=0.5: {2,3,4}: 1; t=0.8: {4}: 1/3
+    got = mean_activation_map_jaccard([mask, mask], [amap, amap[:, ::-1]])
+    # the reversed map selects {0,1,2,3} / {0,1,2} / {0}: 2/5, 1/5, 0/4
+    assert got == pytest.approx({0.2: (3 / 4 + 2 / 5) / 2, 0.5: (1 + 1 / 5) / 2, 0.8: (1 / 3 + 0) / 2})
+    with pytest.raises(ValueError, match="threshold must be a number in"):
+        mean_activation_map_jaccard([mask], [amap], thresholds=(1.5,))
+    with pytest.raises(ValueError, match="pair one to one"):
+        mean_activation_map_jaccard([mask], [amap, amap])

@@ -108,8 +108,30 @@ def test_transfer_and_legacy_by_name(tmp_path):
     np.testing.assert_allclose(emb.get_layer("conv3").get_weights()[1], src.get_layer("conv3").get_weights()[1] + 1)
     full = alexnet((67, 67, 3), weights=path)
     np.testing.assert_allclose(full.get_layer("fc8").get_weights()[1], src.get_layer("fc8").get_weights()[1] + 1)
-    with pytest.raises(DermkitDataError, match="fc8"):
-        load_alexnet_weights(alexnet((67, 67, 3), num_classes=5), path)
+    # fc8 is AlexNet's declared head: a 5-way model takes every other layer and keeps a fresh fc8
+    five = alexnet((67, 67, 3), num_classes=5)
+    load_alexnet_weights(five, path)
+    np.testing.assert_allclose(five.get_layer("fc7").get_weights()[0], src.get_layer("fc7").get_weights()[0] + 1)
+    assert five.get_layer("fc8").get_weights()[0].shape == (4096, 5)
+    np.testing.assert_array_equal(five.get_layer("fc8").get_weights()[1], np.zeros(5, np.float32))
+    # any other mismatch stays an error naming the layer and the shapes
+    wide = alexnet_gap_embedding((67, 67, 3), embedding_dim=8)
+    with h5py.File(path, "a") as f:
+        del f["conv3"]["conv3/bias:0"]
+        f["conv3"].create_dataset("conv3/bias:0", data=np.zeros(7, np.float32))
+    with pytest.raises(DermkitDataError, match=r"conv3: shapes differ, file \[\(3, 3, 256, 384\), \(7,\)\]"):
+        load_alexnet_weights(wide, path)
+
+
+def test_embedding_from_a_keras3_alexnet_file(tmp_path):
+    """A Keras 3 AlexNet file into the CHAI embedding: conv1–conv5 loaded, fc6–fc8 skipped, gap_conv fresh."""
+    src = alexnet((67, 67, 3))
+    path = tmp_path / "alexnet.weights.h5"
+    src.save_weights(path)
+    emb = alexnet_gap_embedding((67, 67, 3), embedding_dim=8, weights=path)
+    for name in ("conv1", "conv5"):
+        np.testing.assert_array_equal(emb.get_layer(name).get_weights()[0], src.get_layer(name).get_weights()[0])
+    np.testing.assert_array_equal(emb.get_layer("gap_conv").get_weights()[1], np.zeros(8, np.float32))
 
 
 def test_keras_weights_file_and_saving(tmp_path):

@@ -29,7 +29,7 @@ def test_table1_typed_from_the_paper():
         rep = exp.reported["1"]
         for k in (3, 5, 10, 20, 40):
             assert rep[f"AUC k{k}"] == AUC[k][col] and rep[f"REL k{k}"] == REL[k][col]
-        assert rep["JA"] == JA[col]
+        assert rep["JA (t=0.5)"] == JA[col]  # the column names dermkit's binarisation threshold
         assert rep["AUC softmax"] == (0.772 if exp.label == "BaselineFT" else None)
 
 
@@ -53,14 +53,28 @@ def test_paper_settings():
     assert paper.QUICK["input_size"] >= 67
 
 
-def test_learning_rates_paper_full_quick_only_differs():
-    pytest.importorskip("tensorflow")
-    from dermkit.training.triplet import CHAI_RATES
-
-    # Section 2.3: 1e-5 for the transferred layers, 1e-2 for the new GAP conv; the full run keeps them
-    assert CHAI_RATES == {"transferred": 1e-5, "gap": 1e-2} and paper.FULL["rates"] is None
-    # --quick starts from a random AlexNet: faster transferred layers, a slower GAP conv (docs/codella2018.md)
-    assert paper.QUICK["rates"]["transferred"] > 1e-5 and paper.QUICK["rates"]["gap"] < 1e-2
+def test_learning_rates_as_the_paper_words_them():
+    by = {e.key: e for e in paper.EXPERIMENTS}
+    # Section 2.3: "learning rate for transferred weights (0.00001), and learning rate for randomly initialized
+    # GAP layer (0.01)"; Disease and Joint start from Baseline (new GAP conv), Hierarchical and
+    # Non-Hierarchical from Disease (its GAP conv is transferred); BaselineFT "0.01 was used for fc8, 0.001 for
+    # fc7 and fc6, and 0.00001 for earlier layers"
+    want = {"disease": {"transferred": 1e-5, "gap_conv": 1e-2}, "joint": {"transferred": 1e-5, "gap_conv": 1e-2},
+            "non_hierarchical": {"transferred": 1e-5, "gap_conv": 1e-5},
+            "hierarchical": {"transferred": 1e-5, "gap_conv": 1e-5},
+            "baseline_ft": {"fc8": 1e-2, "fc7": 1e-3, "fc6": 1e-3, "transferred": 1e-5}}
+    assert {k: dict(by[k].params["learning_rates"]) for k in want} == want
+    assert "learning_rates" not in by["baseline"].params
+    full = paper.FULL
+    for key in want:  # the full run trains every row at its own rates
+        assert paper.learning_rates(by[key], full) == want[key]
+    # --quick only: faster transferred weights, a slower new GAP conv; inherited GAP convs at the transferred rate
+    quick = paper.QUICK["learning_rates"]
+    assert "baseline_ft" not in quick and paper.learning_rates(by["baseline_ft"], paper.QUICK) == want["baseline_ft"]
+    for key in ("disease", "joint"):
+        assert quick[key]["transferred"] > 1e-5 and quick[key]["gap_conv"] < 1e-2
+    for key in ("hierarchical", "non_hierarchical"):
+        assert quick[key]["gap_conv"] == quick[key]["transferred"]
 
 
 def test_import_is_tensorflow_free():
@@ -129,16 +143,72 @@ def test_learning_check_hierarchical_beats_untrained(tmp_path, monkeypatch):
     frame = data.train.assign(image_row=np.arange(len(data.train))).iloc[data.annotated]
     triplets = frame["image_row"].to_numpy()[TripletSampler(frame, logic="hierarchical", seed=0).sample(LEARN["n"])]
     trainer = TripletTrainer(emb)
-    trainer.compile(chai_param_groups(emb, total_steps=LEARN["n"] // 32, rates=cfg["rates"]))  # the quick rates
+    rates = cfg["learning_rates"]["hierarchical"]  # the quick Hierarchical row's rates
+    trainer.compile(chai_param_groups(emb, total_steps=LEARN["n"] // 32, rates=rates))
     trainer.fit(triplet_dataset(data.train_images, triplets, batch_size=32, shuffle=True), epochs=1, verbose=0,
                 shuffle=False)
     after = paper._evaluate_chai(emb, data, cfg, session, figures=False)
-    print({k: (round(before[k], 3), round(after[k], 3)) for k in ("AUC k10", "AUC k40", "REL k10", "JA")})
-    # the issue's check, with margin (measured with the quick rates: REL k10 6.14 → 7.11, AUC k10 0.853 → 0.928,
-    # AUC k40 0.858 → 0.915; with the paper's rates 6.14 → 6.80 and 0.853 → 0.922)
+    print({k: (round(before[k], 3), round(after[k], 3)) for k in ("AUC k10", "AUC k40", "REL k10", "JA (t=0.5)")})
+    # the issue's check, with margin (measured with the quick Hierarchical rates 1e-4 / 1e-4, issue 16: REL k10
+    # 6.14 → 6.95, AUC k10 0.853 → 0.913, AUC k40 0.858 → 0.908; before, with 1e-4 / 1e-3 on the GAP conv:
+    # 6.14 → 7.11, 0.853 → 0.928, 0.858 → 0.915)
     assert after["REL k10"] > before["REL k10"] + 0.5, (before, after)
     assert after["AUC k10"] > before["AUC k10"] + 0.03, (before, after)
     assert after["AUC k40"] > before["AUC k40"] + 0.02, (before, after)
 
 
 LEARN = {"n_train": 300, "n_test": 200, "n": 640}
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_triplet_rows_validate_on_held_out_images_and_schedule_session_epochs(tmp_path, monkeypatch):
+    """Disease and Joint: validation triplets only from images no training triplet uses; the step policy and
+    fit both use session.epochs (``--epochs N`` shortens the schedule); the row's own rates."""
+    pytest.importorskip("tensorflow")
+    from dermkit.models import alexnet
+
+    monkeypatch.setattr(paper, "SYNTHETIC", {**paper.SYNTHETIC, "n_train": 60, "n_test": 12})
+    session = _session(tmp_path, quick=False)
+    session.options.quick = True
+    data = paper.prepare("synthetic", session)
+    by = {e.key: e for e in paper.EXPERIMENTS}
+    for key in ("disease", "joint", "hierarchical"):
+        frame, images, val = paper._triplet_pool(by[key], data, seed=0)
+        assert len(val) and not set(frame["image_row"]) & set(val["image_row"]), key
+    val_ids = set(data.train["image_id"].iloc[data.val_rows])
+    assert 0.2 < len(val_ids) / len(data.train) < 0.3  # a quarter, stratified by disease
+
+    calls = {}
+    cfg = paper.settings(session)
+    session.epochs = lambda default: 3  # as with --epochs 3
+    session.artifact = lambda key, name: tmp_path / f"{key}_{name}"
+    alexnet((67, 67, 3), num_classes=3).save_weights(session.artifact("baseline", "alexnet.weights.h5"))
+
+    def compile_(trainer, param_groups):
+        calls["groups"] = param_groups
+
+    def fit(trainer, train_ds, *, epochs, **kwargs):
+        calls["epochs"] = epochs
+        raise _Stop
+
+    session.compile, session.fit = compile_, fit
+    with pytest.raises(_Stop):
+        paper._run_triplet(by["disease"], data, cfg, session, (67, 67, 3))
+    assert calls["epochs"] == 3
+    steps = -(-cfg["train_triplets"] // cfg["batch_size"])
+    (transferred, _), (gap, names) = calls["groups"]
+    assert names == ["gap_conv"]
+    quick = paper.QUICK["learning_rates"]["disease"]
+
+    def rate_at(optimizer, step):
+        optimizer.iterations.assign(step)
+        return float(optimizer.learning_rate)
+
+    # γ = 0.1 at 1/3 and 2/3 of steps × 3 epochs (with the row's 1 epoch it would step at 1/3 and 2/3 of steps)
+    assert steps * 3 // 3 - 1 > 2 * steps // 3
+    for step, factor in ((0, 1.0), (steps - 1, 1.0), (steps, 0.1), (2 * steps - 1, 0.1), (2 * steps, 0.01)):
+        assert rate_at(transferred, step) == pytest.approx(quick["transferred"] * factor), step
+        assert rate_at(gap, step) == pytest.approx(quick["gap_conv"] * factor), step

@@ -37,7 +37,7 @@ def test_triplet_trainer_two_rates_exact():
         loss = tf.reduce_mean(chai_triplet_loss(*e))
     grads = dict(zip([v.path for v in emb.trainable_variables], tape.gradient(loss, emb.trainable_variables)))
     trainer = TripletTrainer(emb)
-    trainer.compile(chai_param_groups(emb, rates={"transferred": 1e-3, "gap": 0.5}))
+    trainer.compile(chai_param_groups(emb, rates={"transferred": 1e-3, "gap_conv": 0.5}))
     logs = trainer.train_on_batch(x, np.zeros(4), return_dict=True)
     assert logs["loss"] == pytest.approx(float(loss), rel=1e-4)
     for v in emb.trainable_variables:
@@ -63,7 +63,9 @@ def test_baseline_ft_three_rates():
     model = alexnet((67, 67, 3), num_classes=3, dropout=0.0)
     groups = baseline_ft_param_groups(model)
     rates = {tuple(names): float(opt.learning_rate) for opt, names in groups}
-    assert rates[("fc8",)] == pytest.approx(0.01) and rates[("fc7", "fc6")] == pytest.approx(0.001)
+    # Section 2.3: "0.01 was used for fc8, 0.001 for fc7 and fc6, and 0.00001 for earlier layers"
+    assert rates[("fc8",)] == pytest.approx(0.01) and rates[("fc7",)] == pytest.approx(0.001)
+    assert rates[("fc6",)] == pytest.approx(0.001)
     below = [names for names in rates if "conv1" in names][0]
     assert rates[below] == pytest.approx(1e-5) and set(below) == {"conv1", "conv2", "conv3", "conv4", "conv5"}
     rng = np.random.default_rng(1)
@@ -80,3 +82,20 @@ def test_baseline_ft_three_rates():
         rate = {"fc8": 0.01, "fc7": 0.001, "fc6": 0.001}.get(layer, 1e-5)
         np.testing.assert_allclose(v.numpy(), before[v.path] - rate * grads[v.path].numpy(), rtol=1e-4, atol=1e-7,
                                    err_msg=v.path)
+
+
+def test_chai_rates_as_the_paper_words_them():
+    from dermkit.training.triplet import BASELINE_FT_RATES, CHAI_RATES, CHAI_TRANSFERRED_GAP_RATES
+
+    # "learning rate for transferred weights (0.00001), and learning rate for randomly initialized GAP layer
+    # (0.01)"; a GAP layer fine-tuned from Disease is transferred: 1e-5
+    assert CHAI_RATES == {"transferred": 1e-5, "gap_conv": 1e-2}
+    assert CHAI_TRANSFERRED_GAP_RATES == {"transferred": 1e-5, "gap_conv": 1e-5}
+    assert BASELINE_FT_RATES == {"fc8": 1e-2, "fc7": 1e-3, "fc6": 1e-3, "transferred": 1e-5}
+    emb = alexnet_gap_embedding((67, 67, 3), embedding_dim=4)
+    groups = chai_param_groups(emb, rates=CHAI_TRANSFERRED_GAP_RATES)
+    assert [float(opt.learning_rate) for opt, _ in groups] == pytest.approx([1e-5, 1e-5])
+    with pytest.raises(ValueError, match=r"unknown parameter group\(s\) \['gap'\]"):
+        chai_param_groups(emb, rates={"gap": 1e-3})
+    with pytest.raises(ValueError, match=r"'fc8' must be a number > 0"):
+        baseline_ft_param_groups(alexnet((67, 67, 3)), rates={"fc8": 0})

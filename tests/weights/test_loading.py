@@ -373,3 +373,125 @@ def test_segmentation_models_files_are_delegated(tmp_path, monkeypatch):
     with pytest.raises(NotImplementedError, match=r"sm.h5 is a segmentation-models file; loading it needs "
                                                   r"dermkit.weights.segmentation_models.import_segmentation_models"):
         load_weights(model, path)
+
+
+# ----------------------------------------------------------------------------- declared classifier head
+# A face-recognition AlexNet (CASIA-WebFace) has a 10,575-way fc8; a converted file may have no fc8 at all.
+CASIA_CLASSES = 10_575
+
+
+def _alexnet(num_classes=3):
+    from dermkit.models import alexnet
+
+    return alexnet((67, 67, 3), num_classes=num_classes)
+
+
+def _legacy_alexnet_file(path, source, drop=()):
+    """The Keras 2 ``save_weights`` layout written with h5py by hand (as converters write it)."""
+    names = [layer.name for layer in source.layers if layer.name not in drop]
+    with h5py.File(path, "w") as f:
+        f.attrs["layer_names"] = np.array([n.encode() for n in names])
+        f.attrs["keras_version"] = b"2.2.4"
+        f.attrs["backend"] = b"tensorflow"
+        for name in names:
+            g = f.create_group(name)
+            ws = source.get_layer(name).get_weights()
+            wn = [f"{name}/kernel:0", f"{name}/bias:0"][:len(ws)]
+            g.attrs["weight_names"] = np.array([n.encode() for n in wn])
+            for n, w in zip(wn, ws):
+                g.create_dataset(n, data=w)
+    return path
+
+
+def _assert_loaded_but_head(model, source, before_head, caplog, path):
+    for name in ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7"):
+        for a, b in zip(model.get_layer(name).get_weights(), source.get_layer(name).get_weights()):
+            np.testing.assert_array_equal(a, b)  # bit-equal
+    kernel, bias = model.get_layer("fc8").get_weights()
+    assert kernel.shape == (4096, 3)
+    # fc8's own initializers again (a Keras initializer fixes its seed when created: the values it had when
+    # built, before the test scrambled them), Glorot-uniform within ±√(6 / (fan_in + fan_out)), zero bias
+    np.testing.assert_array_equal(kernel, before_head[0])
+    limit = np.sqrt(6.0 / (4096 + 3))
+    assert np.abs(kernel).max() <= limit and np.abs(kernel).max() > 0.9 * limit
+    np.testing.assert_array_equal(bias, np.zeros(3, np.float32))
+    lines = [r.getMessage() for r in caplog.records if "classifier head" in r.getMessage()]
+    assert len(lines) == 1 and "fc8" in lines[0] and str(path) in lines[0]
+    assert "\n" not in lines[0]
+    return lines[0]
+
+
+@pytest.mark.parametrize("layout", ["keras3", "legacy"])
+def test_head_of_another_shape_is_reinitialised(tmp_path, caplog, layout):
+    keras.utils.set_random_seed(1)
+    casia = _alexnet(CASIA_CLASSES)
+    if layout == "keras3":
+        path = tmp_path / "casia.weights.h5"
+        casia.save_weights(path)
+        with h5py.File(path, "r") as f:  # the file really holds the 10,575-way fc8
+            assert f["layers/dense_2/vars/0"].shape == (4096, CASIA_CLASSES)
+    else:
+        path = _legacy_alexnet_file(tmp_path / "casia.h5", casia)
+    model = _alexnet(3)
+    before = model.get_layer("fc8").get_weights()
+    model.get_layer("fc8").set_weights([before[0] + 5.0, before[1] + 5.0])  # scrambled: must be re-initialised
+    caplog.set_level("WARNING", logger="dermkit.weights.loading")
+    load_weights(model, path, head=("fc8",))
+    line = _assert_loaded_but_head(model, casia, before, caplog, path)
+    assert f"(4096, {CASIA_CLASSES})" in line and "(4096, 3)" in line
+
+
+@pytest.mark.parametrize("layout", ["keras3", "legacy"])
+def test_head_absent_from_the_file_is_reinitialised(tmp_path, caplog, layout):
+    keras.utils.set_random_seed(2)
+    source = _alexnet(3)
+    if layout == "keras3":  # a converted model without fc8, saved by Keras 3
+        headless = keras.Model(source.input, source.get_layer("drop7").output)
+        path = tmp_path / "nofc8.weights.h5"
+        headless.save_weights(path)
+    else:
+        path = _legacy_alexnet_file(tmp_path / "nofc8.h5", source, drop=("fc8",))
+        assert "fc8" not in [n.decode() for n in h5py.File(path, "r").attrs["layer_names"]]
+    model = _alexnet(3)
+    before = model.get_layer("fc8").get_weights()
+    model.get_layer("fc8").set_weights([before[0] * 3.0, before[1] - 1.0])  # scrambled: must be re-initialised
+    caplog.set_level("WARNING", logger="dermkit.weights.loading")
+    load_weights(model, path, head=("fc8",))
+    line = _assert_loaded_but_head(model, source, before, caplog, path)
+    assert "file: absent" in line
+
+
+@pytest.mark.parametrize("layout", ["keras3", "legacy"])
+def test_mismatch_outside_the_head_stays_an_error_listing_shapes(tmp_path, layout):
+    source = _alexnet(3)
+    wide = keras.Model(source.input, keras.layers.Dense(8, name="fc8")(
+        keras.layers.Dense(2048, name="fc7")(source.get_layer("fc6").output)))  # fc7 of another width
+    if layout == "keras3":
+        path = tmp_path / "other.weights.h5"
+        wide.save_weights(path)
+    else:
+        path = _legacy_alexnet_file(tmp_path / "other.h5", wide)
+    model = _alexnet(3)
+    before = [w.copy() for w in model.get_weights()]
+    with pytest.raises(DermkitDataError, match=r"fc7.*\(4096, 2048\).*\(4096, 4096\)") as info:
+        load_weights(model, path, head=("fc8",))
+    assert "nothing was loaded" in str(info.value).lower()
+    for a, b in zip(before, model.get_weights()):  # all or nothing
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(DermkitDataError, match="fc8"):  # without the declaration the head is an error too
+        load_weights(_alexnet(3), _legacy_alexnet_file(tmp_path / "casia.h5", _alexnet(5)))
+
+
+def test_every_builder_declares_its_head(tmp_path, caplog):
+    """The builders pass their head to load_weights: a file with another class count loads, head redrawn."""
+    from dermkit.models import resnet50_classifier
+
+    small = resnet50_classifier((32, 32, 3), num_classes=5)
+    path = tmp_path / "r50.weights.h5"
+    small.save_weights(path)
+    caplog.set_level("WARNING", logger="dermkit.weights.loading")
+    model = resnet50_classifier((32, 32, 3), num_classes=3, weights=path)
+    np.testing.assert_array_equal(model.get_layer("conv1_conv").get_weights()[0],
+                                  small.get_layer("conv1_conv").get_weights()[0])
+    assert model.get_layer("predictions").get_weights()[0].shape == (2048, 3)
+    assert sum("classifier head predictions" in r.getMessage() for r in caplog.records) == 1
