@@ -75,7 +75,8 @@ def class_weights(counts, *, method: str = "cb", normalize: str | None = None) -
     has ES ≈ CB under SGD. ``normalize="num_classes"`` rescales either set to sum to the number of classes
     ``C`` (``w_c · C / Σ_c' w_c'``), as Cui et al. (barata2020's ref. [9]) do: then CB and ES are within a
     few per cent of each other on ISIC 2018 (ES gives nevi 1.35× CB's weight) and the mean sample weight is
-    ≈ 0.22 for both. dermkit's barata2020 grid uses ``normalize="num_classes"`` for its ES rows. The default,
+    ≈ 0.22 for both. dermkit's barata2020 grid uses ``normalize="num_classes"`` for its CB and ES rows alike
+    (one loss scale for both; the row's ``params["normalize"]``). The default,
     None, is the paper's printed form. Weights come from each split's own training counts (the paper's
     Table 1 sums to 10,068 although its text says 10,015 images).
 
@@ -151,6 +152,27 @@ def curriculum_keep_count(keep_fraction, batch_size):
     return tf.cast(tf.minimum(size, tf.floor(fraction * size + 0.5)), tf.int32)
 
 
+def _checked_sparse_labels(labels, num_weights: int):
+    """``labels`` (int32 ``[B]``) after checking each lies in ``[0, num_weights)``: a label outside would
+    gather nothing on a GPU (a silent weight of 0) and an opaque error on a CPU. Eager: ValueError naming
+    the label and the number of weights; in a graph, a ``tf.debugging`` assertion with the same message."""
+    if tf.executing_eagerly():
+        values = labels.numpy()
+        bad = values[(values < 0) | (values >= num_weights)]
+        if bad.size:
+            raise ValueError(
+                f"label {int(bad[0])} has no class weight: class_weights has {num_weights} entries (labels "
+                f"0..{num_weights - 1}). Received labels={values.tolist()!r}"
+            )
+        return labels
+    message = (f"a label has no class weight: class_weights has {num_weights} entries (labels "
+               f"0..{num_weights - 1})")
+    checks = [tf.debugging.assert_non_negative(labels, message=message),
+              tf.debugging.assert_less(labels, tf.constant(num_weights, tf.int32), message=message)]
+    with tf.control_dependencies(checks):
+        return tf.identity(labels)
+
+
 def _class_weight_of_samples(y_true_class, weights: tuple[float, ...]):
     """``[B]`` weight of each sample's true class: integer labels ``[B]`` gather, one-hot ``[B, K]`` Σ y·w."""
     table = tf.constant(weights, dtype=tf.float32)
@@ -158,9 +180,8 @@ def _class_weight_of_samples(y_true_class, weights: tuple[float, ...]):
     if labels.shape.rank == 2 and labels.shape[-1] == 1:
         labels = tf.reshape(labels, (-1,))
     if labels.shape.rank == 1:
-        if labels.dtype.is_floating:
-            labels = tf.cast(labels, tf.int32)
-        return tf.gather(table, tf.cast(labels, tf.int32))
+        labels = tf.cast(labels, tf.int32)
+        return tf.gather(table, _checked_sparse_labels(labels, len(weights)))
     if labels.shape.rank != 2:
         raise ValueError(
             "y_true_class must be integer labels [B] or one-hot labels [B, K]; "

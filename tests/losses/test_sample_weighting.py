@@ -410,3 +410,21 @@ def test_wraps_the_hierarchical_loss_of_eq_10():
     kept = np.argsort(-per_sample)[:3]  # OHEM: the 3 highest unweighted losses of 6
     expected = (weights[labels.argmax(1)][kept] * per_sample[kept]).sum() / 6
     assert float(loss(labels, probs)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_sparse_label_without_a_class_weight_is_refused():
+    """issue 17: a sparse label ≥ the number of class weights names the label and the count, eagerly
+    and (as a tf.debugging assertion) in a graph — instead of a silent weight of 0 on a GPU."""
+    loss = SampleWeightingLoss(keras.losses.SparseCategoricalCrossentropy(), class_weights=[1.0, 2.0, 3.0])
+    y_pred = np.full((3, 4), 0.25, np.float32)
+    with pytest.raises(ValueError, match=r"label 3 has no class weight: class_weights has 3 entries"):
+        loss(np.array([0, 3, 1]), y_pred)
+
+    @tf.function
+    def graph(labels):
+        return loss(labels, tf.constant(y_pred))
+
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"class_weights has 3 entries"):
+        graph(tf.constant([0, 3, 1]))
+    expected = np.sum(np.array([1.0, 3.0, 2.0]) * -np.log(0.25)) / 3  # every label in range: Eq. 3 as usual
+    np.testing.assert_allclose(float(graph(tf.constant([0, 2, 1]))), expected, rtol=1e-6)
