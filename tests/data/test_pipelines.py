@@ -575,18 +575,21 @@ def test_named_data_errors_covers_transformed_datasets(tmp_path):
     keras = pytest.importorskip("keras")
     df = make_isic2017(tmp_path, n=4, fmt="jpeg")
     ds = pipelines.segmentation_dataset(df, image_size=16, batch_size=2, validate="none")
-    weighted = ds.map(lambda x, y: (x, y * 1.0))  # an ordinary dataset, as goel2021's _with_weights makes
+    weighted = ds.map(lambda x, y: (x, y * 1.0))  # .map keeps the file list (issue 17)
+    zipped = tf.data.Dataset.zip((ds, ds)).map(lambda a, b: a)  # a static constructor builds a plain dataset
     _truncate(df.loc[3, "image_path"])
     model = _tiny_model(keras, 1)
-    with pytest.raises(tf.errors.InvalidArgumentError) as raw:  # Keras runs its graph loop: TF's nameless error
+    with pytest.raises(DermkitDataError, match=r"ISIC_0000003\.jpg: TensorFlow cannot decode"):
         model.fit(weighted, epochs=1, verbose=0, shuffle=False)
+    with pytest.raises(tf.errors.InvalidArgumentError) as raw:  # Keras runs its graph loop: TF's nameless error
+        model.fit(zipped, epochs=1, verbose=0, shuffle=False)
     assert "ISIC_0000003" not in str(raw.value)
     with pytest.raises(DermkitDataError, match=r"ISIC_0000003\.jpg: TensorFlow cannot decode"):
-        with pipelines.named_data_errors(weighted):
-            model.fit(weighted, epochs=1, verbose=0, shuffle=False)
-    assert "ISIC_0000003.jpg" in str(pipelines.explain_data_error(weighted, raw.value))
+        with pipelines.named_data_errors(zipped):
+            model.fit(zipped, epochs=1, verbose=0, shuffle=False)
+    assert "ISIC_0000003.jpg" in str(pipelines.explain_data_error(zipped, raw.value))
     unrelated = tf.errors.InvalidArgumentError(None, None, "Incompatible shapes: [2,16,16,1] vs. [2,16,16,4]")
-    assert pipelines.explain_data_error(weighted, unrelated) is None
+    assert pipelines.explain_data_error(zipped, unrelated) is None
 
 
 def test_a_file_removed_after_the_checks_is_named(tmp_path):
