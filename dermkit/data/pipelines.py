@@ -448,9 +448,38 @@ def _decode_index(path: tf.Tensor) -> tf.Tensor:
     return index[..., None]
 
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _read_mask_numpy(path: bytes) -> np.ndarray:
+    """:func:`dermkit.data.imageio.read_mask` for ``tf.numpy_function``; its error (naming the file) travels
+    between the markers that :func:`explain_data_error` reads back."""
+    try:
+        return read_mask(path.decode())
+    except DermkitDataError as exc:
+        raise ValueError(f"{_MARK_OPEN}{exc}{_MARK_CLOSE}") from exc
+
+
 def _decode_mask_raw(path: tf.Tensor) -> tf.Tensor:
-    """Mask PNG → ``uint8 [H, W, 1]`` as stored."""
-    return tf.io.decode_png(tf.io.read_file(path), channels=1, dtype=tf.uint8)
+    """Mask file → ``uint8 [H, W, 1]`` as stored (palette masks through their palette).
+
+    PNGs (the ISIC masks) decode in the graph (``tf.io.decode_png``); any other format — PH2's 0/255 lesion
+    BMPs, which are one-channel 8-bit palette images that ``tf.io.decode_bmp`` / ``decode_image`` refuse
+    with ``channels=1`` — is read by the package's own reader, :func:`dermkit.data.imageio.read_mask` (PIL,
+    in a ``tf.numpy_function``), the same reader ``validate="full"`` and the NumPy scorers use.
+    """
+    data = tf.io.read_file(path)
+
+    def other():
+        mask = tf.numpy_function(_read_mask_numpy, [path], tf.uint8, stateful=False)
+        mask = tf.expand_dims(mask, -1)
+        mask.set_shape([None, None, 1])
+        return mask
+
+    is_png = tf.equal(tf.strings.substr(data, 0, len(_PNG_SIGNATURE)), _PNG_SIGNATURE)
+    mask = tf.cond(is_png, lambda: tf.io.decode_png(data, channels=1, dtype=tf.uint8), other)
+    mask.set_shape([None, None, 1])
+    return mask
 
 
 def _decode_mask(path: tf.Tensor, mask_values: str, threshold: float | None) -> tuple[tf.Tensor, tf.Tensor]:
@@ -1068,7 +1097,8 @@ def segmentation_dataset(
 ) -> tf.data.Dataset:
     """Lesion segmentation (goel2021, bisla2019, ISIC 2017 Part 1 / 2018 Task 1): ``(image, mask)`` batches.
 
-    Masks are read as single-channel PNGs and binarised by the package's mask rule (:mod:`dermkit.data.masks`):
+    Masks are read as single-channel images — PNGs in the graph, other formats (PH2's 0/255 lesion BMPs) by
+    :func:`dermkit.data.imageio.read_mask` — and binarised by the package's mask rule (:mod:`dermkit.data.masks`):
     ISIC masks are 0/255 and a mask holding any other value fails, naming the file and the values found
     (a 0/1 mask is never silently emptied); ``mask_values="0/1"`` declares 0/1 masks, ``mask_threshold``
     binarises at ``> mask_threshold`` without a check. They are then resized to ``image_size`` with
