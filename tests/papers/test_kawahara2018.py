@@ -332,6 +332,9 @@ class _RecordingSession:
     def compile(self, model, **kwargs):
         model.compile(**kwargs)
 
+    def epochs(self, default):  # RunSession.epochs: --epochs (unset here) or the row's default
+        return default if self.options.epochs is None else self.options.epochs
+
     def fit(self, model, train, **kwargs):
         self.fit_calls.append({"train": train, **kwargs})
         raise _Stop
