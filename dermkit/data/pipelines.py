@@ -583,13 +583,24 @@ def _tf_reason(exc: Exception) -> str:
     return " ".join(lines)[:300] or type(exc).__name__
 
 
+#: A dermkit error raised by Python code that tf.data ran (``from_generator``, ``numpy_function``,
+#: ``py_function``): TensorFlow carries it as ``"<class name>: <message>"`` followed by the traceback.
+_CARRIED = re.compile(r"(?<![\w.])(?:dermkit\.errors\.)?(DermkitFileNotFoundError|DermkitDataError): ([^\n]+)")
+
+
 def _marked_error(exc: Exception) -> DermkitDataError | None:
-    """The DermkitDataError a check inside the graph (or a NumPy reader run by it) put between the markers."""
-    marked = _MARKED.search(str(exc))
-    if marked is None:
-        return None
-    unescape = {"n": "\n", "t": "\t"}  # tf.debugging.Assert prints strings C-escaped
-    return DermkitDataError(_ESCAPED.sub(lambda m: unescape.get(m.group(1), m.group(1)), marked.group(1)))
+    """The DermkitDataError a check inside the graph put between the markers, or that a dermkit reader raised
+    inside Python code the pipeline ran (e.g. a generator reading images with :mod:`dermkit.data.imageio`)."""
+    text = str(exc)
+    marked = _MARKED.search(text)
+    if marked is not None:
+        unescape = {"n": "\n", "t": "\t"}  # tf.debugging.Assert prints strings C-escaped
+        return DermkitDataError(_ESCAPED.sub(lambda m: unescape.get(m.group(1), m.group(1)), marked.group(1)))
+    carried = _CARRIED.search(text)
+    if carried is not None:
+        kind = DermkitFileNotFoundError if carried.group(1) == "DermkitFileNotFoundError" else DermkitDataError
+        return kind(carried.group(2).strip())
+    return None
 
 
 @dataclass

@@ -771,3 +771,24 @@ def test_eval_iterator_names_a_pixel_corrupt_jpeg(tmp_path):
     write_pixel_corrupt_jpeg(df.loc[1, "image_path"])
     with pytest.raises(DermkitDataError, match=r"ISIC_0000001\.jpg: corrupt or truncated image"):
         list(pipelines.iter_isic2017_eval(df))
+
+
+def test_a_dermkit_reader_error_inside_a_generator_dataset_is_named(tmp_path):
+    """A recipe's own ``from_generator`` pipeline that reads images with dermkit's readers (bisla2019's
+    growth batches): the reader's error crosses tf.data as TensorFlow's error; the block re-raises it."""
+    from dermkit.data.imageio import read_image
+
+    df = make_isic2017(tmp_path, n=3, fmt="jpeg")
+    write_pixel_corrupt_jpeg(df.loc[1, "image_path"])
+
+    def gen():
+        for path in df["image_path"]:
+            yield read_image(path).astype(np.float32)
+
+    ds = tf.data.Dataset.from_generator(gen, output_signature=tf.TensorSpec([HEIGHT, WIDTH, 3], tf.float32))
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        list(ds)
+    with pytest.raises(DermkitDataError, match=r"ISIC_0000001\.jpg: corrupt or truncated image \(JPEG") as caught:
+        with pipelines.named_data_errors(ds):
+            list(ds)
+    assert "Traceback" not in str(caught.value)
