@@ -24,10 +24,14 @@ superpixel maps or masks whose size differs from the image, and bad feature JSON
 every file once in Python (corrupt data that the end check cannot see; mask values). Inside the graph a
 superpixel count that differs from the JSON label count, an image/map size mismatch, or a mask value outside
 ``mask_values`` fails the check; such failures and TensorFlow's own decode errors (which carry no path) reach
-the user as :class:`~dermkit.errors.DermkitDataError` naming the file when the returned dataset is iterated
-eagerly — a ``for`` loop, or ``model.fit`` / ``evaluate`` / ``predict`` under the default strategy. Where Keras
-iterates in a graph (a ``tf.distribute`` strategy, or a dataset derived with ``.map``), wrap the call in
-:func:`named_data_errors` (:func:`explain_data_error` is the function behind it).
+the user as :class:`~dermkit.errors.DermkitDataError` naming the file when the returned dataset — or one
+derived from it by ``.map`` / ``.take`` / ``.batch`` / ``.unbatch`` / ``.reduce`` ... — is iterated eagerly: a
+``for`` loop, or ``model.fit`` / ``evaluate`` / ``predict`` under the default strategy. Where Keras iterates
+in a graph (a ``tf.distribute`` strategy) or a dataset is combined by a static constructor
+(``tf.data.Dataset.zip``), run the code inside :func:`named_data_errors` — the one helper every recipe row
+runs in; with no arguments it covers every dataset built inside the block (:func:`explain_data_error` is the
+function behind it). A dermkit reader's error raised inside Python code that tf.data runs (a generator that
+reads images with :mod:`dermkit.data.imageio`) is re-raised there as that error.
 
 Resizing. Images are resized by dermkit's one rule, :func:`dermkit.data.resize.resize_image` (area averaging
 along axes that shrink, bilinear along axes that grow), which :mod:`dermkit.inference` applies to test and
