@@ -15,8 +15,9 @@ Subcommands now:
   [--shard I/N] [--repeats N] --output DIR [...]`` — a paper's tables (see :mod:`dermkit.training.runner`).
 * ``dermkit report PAPER --output DIR`` — the tables and figures of the rows present in a run folder (after
   sharded runs), and the rows still missing.
-* ``dermkit predict isic2017-part2 --weights NAME|PATH IMAGES_DIR OUT_DIR`` — write ``_features.json``
-  predictions (progress bar, resumes).
+* ``dermkit predict isic2017-part2 --weights NAME|PATH IMAGES_DIR OUT_DIR [--overwrite]`` — write
+  ``_features.json`` predictions (progress bar, resumes; other weights' predictions refused without
+  ``--overwrite``, replaced whole with it).
 * ``dermkit score isic2017-part2 TRUTH_DIR PRED_DIR [--csv FILE [--overwrite]]`` — the official ISIC 2017
   Part 2 table.
 """
@@ -198,14 +199,17 @@ def add_predict_parser(subparsers) -> argparse.ArgumentParser:
         help="predict ISIC 2017 Part 2 _features.json files for a folder of images",
         description="For every ISIC_*.jpg (with its _superpixels.png) in IMAGES_DIR, write "
         "OUT_DIR/<id>_features.json: resize → predict → resize back → superpixel means (kawahara2018 Eq. 2). "
-        "Existing predictions are kept, so an interrupted run resumes.",
+        "OUT_DIR/dermkit_predictions.json records the model: a re-run with the same weights resumes (existing "
+        "predictions kept); other weights are refused unless --overwrite, which replaces the folder's predictions "
+        "as a whole (never a mix of two models).",
     )
     parser.add_argument("task", choices=_TASKS)
     parser.add_argument("images_dir", type=Path)
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--weights", required=True, help="registry name (weights/README.md) or a weights file")
     parser.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"), help="model input size")
-    parser.add_argument("--overwrite", action="store_true", help="redo existing predictions")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="redo existing predictions; replace those of other weights (all of them, atomically)")
     parser.set_defaults(func=run_predict)
     return parser
 
@@ -232,8 +236,9 @@ def run_predict(args: argparse.Namespace) -> int:
     _check_out_dir(args.out_dir)
     size = tuple(args.input_size) if args.input_size else None
     model = pretrained_model(args.weights, input_size=size)
-    paths = predict_isic2017_folder(model, args.images_dir, args.out_dir, overwrite=args.overwrite)
-    print(f"{len(paths)} predictions in {args.out_dir}")
+    paths = predict_isic2017_folder(model, args.images_dir, args.out_dir, overwrite=args.overwrite,
+                                    weights=args.weights, input_size=size)
+    print(f"{len(paths)} predictions of {args.weights} in {args.out_dir}")
     return 0
 
 

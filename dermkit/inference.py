@@ -11,8 +11,10 @@ training pipelines (:mod:`dermkit.data.pipelines`) run, so a model is evaluated 
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,6 +39,8 @@ __all__ = [
     "predict_isic2017_features",
     "predict_isic2017_folder",
     "score_isic2017_folder",
+    "model_fingerprint",
+    "PREDICTIONS_MANIFEST",
 ]
 
 _SUPERPIXELS_SUFFIX = "_superpixels.png"
@@ -113,15 +117,17 @@ def predict_isic2017_features(
     return mask_to_superpixels(predict_mask(model, image, input_size=input_size, image_resize=image_resize), index)
 
 
-def _output_dir(out_dir: str | os.PathLike) -> Path:
-    """Create ``out_dir`` (and parents); an existing file there is refused with its name."""
+def _output_dir(out_dir: str | os.PathLike, *, create: bool = True) -> Path:
+    """Create ``out_dir`` (and parents) unless ``create`` is False; an existing file there is refused with its
+    name."""
     out_dir = Path(out_dir)
     for folder in (out_dir, *out_dir.parents):
         if folder.exists() and not folder.is_dir():
             raise DermkitDataError(f"{folder}: is a file, but the output folder {out_dir} must be a folder")
         if folder.is_dir():
             break
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if create:
+        out_dir.mkdir(parents=True, exist_ok=True)
     return out_dir
 
 
@@ -143,6 +149,93 @@ def _image_ids(images_dir: Path) -> list[str]:
     return ids
 
 
+#: The file in a predictions folder that says which model wrote it (:func:`predict_isic2017_folder`).
+PREDICTIONS_MANIFEST = "dermkit_predictions.json"
+_STAGING_SUFFIX, _ASIDE_SUFFIX = ".dermkit-predict-new", ".dermkit-predict-old"
+
+
+def model_fingerprint(model) -> str:
+    """SHA-256 over a model's input shape and every weight array (names in order, shapes, dtypes, bytes):
+    equal for the same weights loaded twice, different for any other weights."""
+    import hashlib
+
+    digest = hashlib.sha256(repr(tuple(model.input_shape)).encode())
+    for array in model.get_weights():
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def _identity(model, input_size, image_resize: str, weights: str | None) -> dict:
+    size = input_size or model_input_size(model)
+    return {
+        "task": "isic2017-part2",
+        "model_sha256": model_fingerprint(model),
+        "input_size": None if size is None else [int(size[0]), int(size[1])],
+        "image_resize": image_resize,
+        "weights": None if weights is None else os.fspath(weights),
+    }
+
+
+_SAME_KEYS = ("task", "model_sha256", "input_size", "image_resize")
+
+
+def _describe(identity: dict) -> str:
+    size = identity.get("input_size")
+    weights = identity.get("weights") or "weights sha256 " + str(identity.get("model_sha256", "?"))[:12] + "…"
+    return f"{weights}, input {'the image size' if size is None else f'{size[0]}×{size[1]}'}"
+
+
+def _is_ours(entry: Path) -> bool:
+    """A file :func:`predict_isic2017_folder` writes: a prediction, the manifest, or an atomic writer's
+    temporary file of either (``.NAME.XXXX.json``) that a killed run left."""
+    name = entry.name
+    return entry.is_file() and (name.endswith(_FEATURES_SUFFIX) or name == PREDICTIONS_MANIFEST
+                                or (name.startswith(".") and name.endswith(".json")))
+
+
+def _folder_state(folder: Path, identity: dict) -> tuple[str, str]:
+    """``("empty" | "same" | "other" | "unknown", why)`` of an output folder for a model ``identity``."""
+    if not folder.is_dir():
+        return "empty", ""
+    manifest = folder / PREDICTIONS_MANIFEST
+    predictions = sorted(folder.glob(f"*{_FEATURES_SUFFIX}"))
+    if manifest.is_file():
+        try:
+            written = json.loads(manifest.read_text(encoding="utf-8"))
+            if not isinstance(written, dict):
+                raise ValueError("not a JSON object")
+        except (ValueError, UnicodeDecodeError) as exc:
+            return "unknown", f"its {PREDICTIONS_MANIFEST} is damaged ({exc}), so which model wrote them is unknown"
+        if all(written.get(k) == identity[k] for k in _SAME_KEYS):
+            return "same", ""
+        return "other", f"they were written by another model ({_describe(written)}; this one: {_describe(identity)})"
+    if predictions:
+        return "unknown", (f"it holds {len(predictions)} *{_FEATURES_SUFFIX} files but no {PREDICTIONS_MANIFEST} "
+                           "saying which model wrote them")
+    return "empty", ""
+
+
+def _write_manifest(folder: Path, identity: dict, *, complete: bool, n_images: int) -> None:
+    from dermkit._io import atomic_write_text
+
+    record = {**identity, "complete": complete, "n_images": n_images}
+    atomic_write_text(folder / PREDICTIONS_MANIFEST, json.dumps(record, indent=1) + "\n", overwrite=True)
+
+
+def _finish_interrupted_swap(out_dir: Path, staging: Path, aside: Path) -> None:
+    """Complete (or undo) a replacement that a kill interrupted between its two renames."""
+    if aside.is_dir() and not out_dir.exists():
+        try:
+            complete = json.loads((staging / PREDICTIONS_MANIFEST).read_text(encoding="utf-8"))["complete"] is True
+        except (OSError, ValueError, KeyError, TypeError):
+            complete = False
+        os.rename(staging if complete else aside, out_dir)
+    if aside.is_dir():
+        shutil.rmtree(aside)
+
+
 def predict_isic2017_folder(
     model,
     images_dir: str | os.PathLike,
@@ -152,32 +245,86 @@ def predict_isic2017_folder(
     image_resize: str = "auto",
     overwrite: bool = False,
     progress: bool = True,
+    weights: str | os.PathLike | None = None,
 ) -> list[Path]:
     """Write ``<id>_features.json`` predictions for every ``ISIC_*.jpg`` (+ ``_superpixels.png``) in a folder.
 
-    Resumable: an existing prediction file is kept (skipped) unless ``overwrite=True`` — if it is a valid
-    prediction for its image (parses, four lists of values in [0, 1], one per superpixel of the image's map).
-    An earlier file that is not (empty, cut short, wrong length) is predicted again, with a warning naming it.
+    ``out_dir/dermkit_predictions.json`` (:data:`PREDICTIONS_MANIFEST`) records which model wrote the folder:
+    :func:`model_fingerprint` of its weights, the input size, ``image_resize`` (and ``weights``, a label for
+    messages, e.g. the registry name or file the CLI loaded).
+
+    * Same model (or an empty folder): resumable — an existing prediction file is kept unless
+      ``overwrite=True``, if it is valid for its image (parses, four lists of values in [0, 1], one per
+      superpixel of the image's map); an earlier file that is not (empty, cut short, wrong length) is
+      predicted again, with a warning naming it.
+    * Another model, or predictions with no manifest (who wrote them is unknown): refused
+      (``FileExistsError``) unless ``overwrite=True``, which replaces the folder as a whole: the new
+      predictions are written into a hidden sibling folder (itself resumable) that then takes the old
+      folder's place by two renames — ``out_dir`` never holds a mix of old and new predictions, and a run
+      killed before the end leaves the old predictions in place (a kill between the renames is completed by
+      the next run). A folder that also holds other files is not replaced (they would be lost).
+
     Each file is written atomically, so a killed run leaves no partial JSON.
 
     Returns:
         Paths of all prediction files (written now or earlier).
 
     Raises:
-        DermkitDataError: ``out_dir`` (or a parent) is a file; a corrupt input file.
+        FileExistsError: ``out_dir`` holds another model's (or unknown) predictions and ``overwrite`` is
+            False; or it holds files other than predictions and would have to be replaced.
+        DermkitDataError: ``out_dir`` (or a parent) is a file; a corrupt input file (named).
         DermkitFileNotFoundError: ``images_dir`` or an image's superpixel map is missing.
     """
-    from tqdm.auto import tqdm
-
     images_dir = Path(images_dir)
     ids = _image_ids(images_dir)
-    out_dir = _output_dir(out_dir)
+    out_dir = _output_dir(out_dir, create=False).absolute()
+    staging = out_dir.parent / f".{out_dir.name}{_STAGING_SUFFIX}"
+    aside = out_dir.parent / f".{out_dir.name}{_ASIDE_SUFFIX}"
+    _finish_interrupted_swap(out_dir, staging, aside)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    identity = _identity(model, input_size, image_resize, weights)
+    state, why = _folder_state(out_dir, identity)
+    if state in ("empty", "same"):
+        if staging.exists():  # an abandoned replacement: this folder is kept, so its leftovers go
+            shutil.rmtree(staging)
+        return _predict_into(model, images_dir, out_dir, ids, identity, redo=overwrite, progress=progress,
+                             input_size=input_size, image_resize=image_resize)
+    if not overwrite:
+        raise FileExistsError(
+            f"{out_dir}: already holds predictions, and {why}; refusing to mix predictions of two models. Pass "
+            "overwrite=True (dermkit predict --overwrite) to replace them all, or choose another output folder."
+        )
+    foreign = sorted(p.name for p in out_dir.iterdir() if not _is_ours(p))
+    if foreign:
+        raise FileExistsError(
+            f"{out_dir}: holds files that are not predictions ({', '.join(foreign[:5])}"
+            f"{', …' if len(foreign) > 5 else ''}); replacing the predictions replaces the whole folder, so move "
+            "them elsewhere first, or choose another output folder."
+        )
+    if _folder_state(staging, identity)[0] != "same" and staging.exists():
+        shutil.rmtree(staging)  # a replacement by yet another model was interrupted: start it afresh
+    _predict_into(model, images_dir, staging, ids, identity, redo=False, progress=progress, input_size=input_size,
+                  image_resize=image_resize)
+    os.rename(out_dir, aside)
+    os.rename(staging, out_dir)
+    shutil.rmtree(aside)
+    return [out_dir / f"{image_id}{_FEATURES_SUFFIX}" for image_id in ids]
+
+
+def _predict_into(model, images_dir: Path, folder: Path, ids: list[str], identity: dict, *, redo: bool,
+                  progress: bool, input_size, image_resize: str) -> list[Path]:
+    """Predict every image into ``folder`` (resumable unless ``redo``), its manifest written first and marked
+    complete last."""
+    from tqdm.auto import tqdm
+
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_manifest(folder, identity, complete=False, n_images=len(ids))
     paths = []
     for image_id in tqdm(ids, desc="predict isic2017-part2", unit="img", disable=not progress):
-        target = out_dir / f"{image_id}{_FEATURES_SUFFIX}"
+        target = folder / f"{image_id}{_FEATURES_SUFFIX}"
         paths.append(target)
         superpixels = images_dir / f"{image_id}{_SUPERPIXELS_SUFFIX}"
-        if target.exists() and not overwrite:
+        if target.exists() and not redo:
             try:
                 read_superpixel_labels(target, num_superpixels=int(read_superpixels(superpixels).max()) + 1)
                 continue
@@ -186,12 +333,13 @@ def predict_isic2017_folder(
             except DermkitDataError as exc:
                 reason = str(exc).removeprefix(f"{target}: ")
                 warnings.warn(
-                    f"{target}: earlier prediction is not valid ({reason}); predicting it again", stacklevel=2
+                    f"{target}: earlier prediction is not valid ({reason}); predicting it again", stacklevel=3
                 )
         probs = predict_isic2017_features(
             model, images_dir / f"{image_id}.jpg", superpixels, input_size=input_size, image_resize=image_resize
         )
         write_superpixel_labels(target, probs.astype(np.float64), overwrite=True)
+    _write_manifest(folder, identity, complete=True, n_images=len(ids))
     return paths
 
 

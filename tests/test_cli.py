@@ -124,7 +124,8 @@ def test_predict_then_score_a_folder(isic2017_root, tmp_path, capsys):
     out = tmp_path / "pred"
     assert main(["predict", "isic2017-part2", str(images), str(out), "--weights", str(weights),
                  "--input-size", "32", "32"]) == 0
-    assert sorted(p.name for p in out.iterdir()) == sorted(f"{i}_features.json" for i in df.image_id.head(2))
+    assert sorted(p.name for p in out.iterdir() if p.name != "dermkit_predictions.json") == sorted(
+        f"{i}_features.json" for i in df.image_id.head(2))
     truth = tmp_path / "truth"
     truth.mkdir()
     for row in df.head(2).itertuples():
@@ -220,3 +221,55 @@ def test_predict_registry_weights_offline_is_a_message_not_a_traceback(tmp_path,
     assert err.startswith("dermkit predict: error: Could not download the weights 'isic2017-part2_vgg_f1-batch_aug'")
     assert str(tmp_path / "keras_home" / "models" / "isic2017-part2_vgg_f1-batch_aug.h5") in err
     assert "Traceback" not in err
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Issue 17 (dataerr): `dermkit predict` with other weights into the same folder
+# ----------------------------------------------------------------------------------------------------------
+def _two_weight_files(tmp_path):
+    keras = pytest.importorskip("keras")
+    from dermkit.models import vgg16_fcn
+
+    files = []
+    for seed in (0, 1):
+        keras.utils.set_random_seed(seed)
+        path = tmp_path / f"fcn{seed}.weights.h5"
+        vgg16_fcn(input_shape=(32, 32, 3)).save_weights(path)
+        files.append(path)
+    return files
+
+
+def _features(folder):
+    return {p.name: p.read_text() for p in sorted(Path(folder).glob("*_features.json"))}
+
+
+def test_predict_with_other_weights_refuses_then_overwrite_replaces_all(isic2017_root, tmp_path, capsys):
+    from dermkit.data.isic import load_isic2017
+
+    df = load_isic2017(isic2017_root, "test").head(2)
+    images = tmp_path / "images"
+    images.mkdir()
+    for row in df.itertuples():
+        for src in (Path(row.image_path), Path(row.superpixels_path)):
+            (images / src.name).write_bytes(src.read_bytes())
+    first, second = _two_weight_files(tmp_path)
+    out, fresh = tmp_path / "pred", tmp_path / "fresh"
+
+    def predict(weights, folder, *extra):
+        return main(["predict", "isic2017-part2", str(images), str(folder), "--weights", str(weights),
+                     "--input-size", "32", "32", *extra])
+
+    assert predict(first, out) == 0
+    old = _features(out)
+    assert predict(first, out) == 0 and _features(out) == old  # same weights: resumes, nothing redone
+    capsys.readouterr()
+    assert predict(second, out) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("dermkit predict: error: ") and str(out) in err and "another model" in err
+    assert str(first) in err and "--overwrite" in err and "Traceback" not in err
+    assert _features(out) == old  # the old predictions stay, untouched
+    assert predict(second, out, "--overwrite") == 0
+    assert predict(second, fresh) == 0
+    assert _features(out) == _features(fresh) and set(_features(out)) == set(old)
+    assert all(_features(out)[name] != old[name] for name in old)  # none of the first weights' files left
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".pred")]  # no staging folder left

@@ -196,3 +196,123 @@ def test_write_isic_masks_resume_and_out_dir(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(DermkitDataError, match="file: is a file, but the output folder"):
         write_isic_masks(model, df, tmp_path / "file", progress=False)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Issue 17: predictions of two models never mix; a pixel-corrupt JPEG is named on the prediction paths
+# ----------------------------------------------------------------------------------------------------------
+def _other_model():
+    """The pixel model with other weights (W negated)."""
+    model = _pixel_model()
+    model.get_layer("head").set_weights([-W[None, None], B])
+    return model
+
+
+def _images_dir(isic2017_root, tmp_path, n=3):
+    df = load_isic2017(isic2017_root, "test").head(n)
+    images = tmp_path / "images"
+    images.mkdir()
+    for row in df.itertuples():
+        for src in (Path(row.image_path), Path(row.superpixels_path)):
+            shutil.copyfile(src, images / src.name)
+    return images, df
+
+
+def _predictions(folder):
+    return {p.name: p.read_text() for p in sorted(Path(folder).glob("*_features.json"))}
+
+
+def test_another_models_predictions_are_refused_then_replaced_whole(isic2017_root, tmp_path):
+    from dermkit.inference import PREDICTIONS_MANIFEST, model_fingerprint
+
+    images, df = _images_dir(isic2017_root, tmp_path)
+    out = tmp_path / "pred"
+    predict_isic2017_folder(_pixel_model(), images, out, progress=False, weights="a.weights.h5")
+    first = _predictions(out)
+    manifest = json.loads((out / PREDICTIONS_MANIFEST).read_text())
+    assert manifest["model_sha256"] == model_fingerprint(_pixel_model()) != model_fingerprint(_other_model())
+    assert manifest["complete"] is True and manifest["weights"] == "a.weights.h5"
+    with pytest.raises(FileExistsError, match=r"pred: already holds predictions, and they were written by another "
+                                              r"model \(a\.weights\.h5.*overwrite=True"):
+        predict_isic2017_folder(_other_model(), images, out, progress=False, weights="b.weights.h5")
+    assert _predictions(out) == first  # untouched
+    predict_isic2017_folder(_other_model(), images, out, progress=False, weights="b.weights.h5", overwrite=True)
+    fresh = tmp_path / "fresh"
+    predict_isic2017_folder(_other_model(), images, fresh, progress=False)
+    assert _predictions(out) == _predictions(fresh) and set(_predictions(out)) == set(first)
+    assert all(_predictions(out)[name] != first[name] for name in first)  # every file replaced
+    assert json.loads((out / PREDICTIONS_MANIFEST).read_text())["weights"] == "b.weights.h5"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fresh", "images", "pred"]  # no staging left
+
+
+def test_predictions_without_a_manifest_or_beside_other_files_are_not_replaced_silently(isic2017_root, tmp_path):
+    images, df = _images_dir(isic2017_root, tmp_path, n=2)
+    out = tmp_path / "pred"
+    out.mkdir()
+    (out / f"{df.image_id.iloc[0]}_features.json").write_text(
+        Path(df.features_path.iloc[0]).read_text())  # someone's predictions: which model made them is unknown
+    with pytest.raises(FileExistsError, match="holds 1 \\*_features.json files but no dermkit_predictions.json"):
+        predict_isic2017_folder(_pixel_model(), images, out, progress=False)
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match=r"holds files that are not predictions \(notes\.txt\)"):
+        predict_isic2017_folder(_pixel_model(), images, out, progress=False, overwrite=True)
+    assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_a_replacement_killed_midway_leaves_the_old_predictions_and_resumes(isic2017_root, tmp_path, monkeypatch):
+    import dermkit.inference as inference
+
+    images, df = _images_dir(isic2017_root, tmp_path)
+    out = tmp_path / "pred"
+    predict_isic2017_folder(_pixel_model(), images, out, progress=False)
+    old = _predictions(out)
+    real, calls = inference.predict_isic2017_features, []
+
+    def killed_at_the_second(*args, **kwargs):
+        calls.append(args[1])
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(inference, "predict_isic2017_features", killed_at_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        predict_isic2017_folder(_other_model(), images, out, progress=False, overwrite=True)
+    assert _predictions(out) == old  # the old folder intact, nothing new mixed in
+    monkeypatch.setattr(inference, "predict_isic2017_features", real)
+    predict_isic2017_folder(_other_model(), images, out, progress=False, overwrite=True)
+    fresh = tmp_path / "fresh"
+    predict_isic2017_folder(_other_model(), images, fresh, progress=False)
+    assert _predictions(out) == _predictions(fresh)
+    # A kill between the two renames: the old folder set aside, the new one complete → the next run finishes.
+    staging, aside = tmp_path / ".pred.dermkit-predict-new", tmp_path / ".pred.dermkit-predict-old"
+    shutil.copytree(fresh, staging)
+    out.rename(aside)
+    predict_isic2017_folder(_other_model(), images, out, progress=False)
+    assert _predictions(out) == _predictions(fresh) and not aside.exists() and not staging.exists()
+
+
+def _pixel_corrupt(path: Path) -> Path:
+    tf = pytest.importorskip("tensorflow")
+    data = bytearray(path.read_bytes())
+    sos = data.index(b"\xff\xda")
+    start = sos + 2 + int.from_bytes(data[sos + 2 : sos + 4], "big")
+    data[start:-2] = np.random.default_rng(1).integers(0, 256, len(data) - 2 - start, dtype=np.uint8).tobytes()
+    path.write_bytes(bytes(data))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="jpeg::Uncompress failed"):
+        tf.io.decode_jpeg(bytes(data), channels=3)
+    return path
+
+
+def test_prediction_paths_name_a_pixel_corrupt_jpeg(isic2017_root, tmp_path):
+    from dermkit.inference import write_isic_masks
+
+    images, df = _images_dir(isic2017_root, tmp_path)
+    bad = _pixel_corrupt(images / f"{df.image_id.iloc[1]}.jpg")
+    named = f"{bad}: corrupt or truncated image"
+    with pytest.raises(DermkitDataError, match=named):
+        predict_isic2017_features(_pixel_model(), bad, images / f"{df.image_id.iloc[1]}_superpixels.png")
+    with pytest.raises(DermkitDataError, match=named):
+        predict_isic2017_folder(_pixel_model(), images, tmp_path / "pred", progress=False)
+    frame = df.assign(image_path=[str(images / f"{i}.jpg") for i in df.image_id])
+    with pytest.raises(DermkitDataError, match=named):
+        write_isic_masks(_pixel_model((16, 16, 3)), frame, tmp_path / "masks", progress=False)

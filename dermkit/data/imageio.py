@@ -21,6 +21,7 @@ __all__ = [
     "image_info",
     "image_size",
     "check_image_end",
+    "jpeg_structure_error",
     "read_image",
     "read_mask",
     "read_rgb_png",
@@ -130,9 +131,103 @@ def check_image_end(path: str | os.PathLike) -> None:
             img.close()
 
 
+#: JPEG marker codes (the byte after ``FF``) that take a 2-byte length: SOFn, DHT, DAC, DQT, DRI, DNL, APPn,
+#: COM, SOS, DHP, EXP. RSTn, TEM, SOI, EOI stand alone; any other code is unknown to libjpeg (a fatal error).
+_JPEG_SEGMENTS = frozenset([*range(0xC0, 0xD0), 0xDA, 0xDB, 0xDC, 0xDD, 0xDE, 0xDF, *range(0xE0, 0xF0), 0xFE])
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+_JPEG_ALONE = frozenset([0x01, *range(0xD0, 0xD8)])
+
+
+def jpeg_structure_error(data: bytes) -> str | None:
+    """Why libjpeg (TensorFlow's ``decode_jpeg``) fails on a JPEG's marker structure, or None when it is sound.
+
+    Walks the markers from SOI to the first EOI the way libjpeg reads them, skipping each scan's
+    entropy-coded data (``FF 00`` stuffing, ``RSTn`` and fill bytes stay inside it) and each segment by its
+    length. It reports what libjpeg treats as fatal: a segment whose length runs past the end of the file
+    (libjpeg: "Input file read error"), a length below 2, an unknown marker code, a second SOI or SOF, no EOI.
+    Random bytes in place of the pixel data usually contain such a marker: TensorFlow then fails with
+    ``jpeg::Uncompress failed``, while PIL returns a grey or zero-filled picture without a word — so the NumPy
+    readers run this check to refuse what the tf.data pipelines refuse. Garbage bytes between segments and
+    corrupt Huffman codes are only warnings for libjpeg (it decodes such files) and pass here too.
+
+    Args:
+        data: the file's bytes (must start with SOI, ``FF D8``).
+    """
+    buf = np.frombuffer(data, np.uint8)
+    n = len(buf)
+    if n < 4 or buf[0] != 0xFF or buf[1] != 0xD8:
+        return "no JPEG start-of-image marker"
+    # Candidate markers: FF followed by a byte that is neither stuffing (00), fill (FF) nor RSTn.
+    ff = np.flatnonzero(buf[:-1] == 0xFF)
+    nxt = buf[ff + 1]
+    ff = ff[(nxt != 0x00) & (nxt != 0xFF) & ((nxt < 0xD0) | (nxt > 0xD7))]
+    pos, frames, scanning = 2, 0, False
+    while True:
+        if scanning:  # entropy-coded data runs to the next marker
+            k = int(np.searchsorted(ff, pos))
+            if k == len(ff):
+                return "the data ends inside a scan, with no end-of-image marker"
+            pos = int(ff[k])
+        else:  # libjpeg skips (warns about) bytes before the next FF, and fill bytes
+            while pos < n and buf[pos] != 0xFF:
+                pos += 1
+            while pos + 1 < n and buf[pos + 1] == 0xFF:
+                pos += 1
+            if pos + 1 >= n:
+                return "the data ends before the end-of-image marker"
+        code = int(buf[pos + 1])
+        if code == 0x00 and not scanning:  # libjpeg discards FF 00 between segments as garbage
+            pos += 2
+            continue
+        if code == 0xD9:
+            return None
+        if code == 0xD8:
+            return f"a second start-of-image marker at byte {pos}"
+        if code in _JPEG_ALONE:
+            pos += 2
+            continue
+        if code not in _JPEG_SEGMENTS:
+            return f"unknown marker 0x{code:02x} at byte {pos}"
+        if pos + 4 > n:
+            return f"marker 0x{code:02x} at byte {pos} is cut off by the end of the file"
+        length = int(buf[pos + 2]) << 8 | int(buf[pos + 3])
+        if length < 2:
+            return f"marker 0x{code:02x} at byte {pos} has a bogus length {length}"
+        if pos + 2 + length > n:
+            return (f"marker 0x{code:02x} at byte {pos} declares {length} bytes, past the end of the file "
+                    f"({n} bytes)")
+        if code in _JPEG_SOF:
+            frames += 1
+            if frames > 1:
+                return f"a second frame header (SOF marker 0x{code:02x}) at byte {pos}"
+        scanning = code == 0xDA
+        pos += 2 + length
+
+
 def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Decode an image file to RGB ``uint8 [H, W, 3]`` (grey or RGBA inputs are converted)."""
-    return _decode(path, "RGB")
+    """Decode an image file to RGB ``uint8 [H, W, 3]`` (grey or RGBA inputs are converted).
+
+    A JPEG must also pass :func:`jpeg_structure_error`: PIL decodes some JPEGs whose pixel data is garbage
+    (returning a flat picture) that TensorFlow's decoder refuses; both readers refuse them, naming the file.
+
+    Raises:
+        DermkitFileNotFoundError: the file does not exist.
+        DermkitDataError: not an image, truncated or corrupt (the message names the file).
+    """
+    img = _open(path)
+    try:
+        is_jpeg = img.format == "JPEG"
+    finally:
+        img.close()
+    image = _decode(path, "RGB")  # a file cut short fails here, with PIL's words
+    if is_jpeg:
+        reason = jpeg_structure_error(Path(path).read_bytes())
+        if reason is not None:
+            raise DermkitDataError(
+                f"{path}: corrupt or truncated image (JPEG {reason}: its pixel data is damaged; PIL would "
+                "return a flat picture, TensorFlow's decoder fails with 'jpeg::Uncompress failed'); replace the file"
+            )
+    return image
 
 
 def read_rgb_png(path: str | os.PathLike) -> np.ndarray:

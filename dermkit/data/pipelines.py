@@ -24,10 +24,14 @@ superpixel maps or masks whose size differs from the image, and bad feature JSON
 every file once in Python (corrupt data that the end check cannot see; mask values). Inside the graph a
 superpixel count that differs from the JSON label count, an image/map size mismatch, or a mask value outside
 ``mask_values`` fails the check; such failures and TensorFlow's own decode errors (which carry no path) reach
-the user as :class:`~dermkit.errors.DermkitDataError` naming the file when the returned dataset is iterated
-eagerly — a ``for`` loop, or ``model.fit`` / ``evaluate`` / ``predict`` under the default strategy. Where Keras
-iterates in a graph (a ``tf.distribute`` strategy, or a dataset derived with ``.map``), wrap the call in
-:func:`named_data_errors` (:func:`explain_data_error` is the function behind it).
+the user as :class:`~dermkit.errors.DermkitDataError` naming the file when the returned dataset — or one
+derived from it by ``.map`` / ``.take`` / ``.batch`` / ``.unbatch`` / ``.reduce`` ... — is iterated eagerly: a
+``for`` loop, or ``model.fit`` / ``evaluate`` / ``predict`` under the default strategy. Where Keras iterates
+in a graph (a ``tf.distribute`` strategy) or a dataset is combined by a static constructor
+(``tf.data.Dataset.zip``), run the code inside :func:`named_data_errors` — the one helper every recipe row
+runs in; with no arguments it covers every dataset built inside the block (:func:`explain_data_error` is the
+function behind it). A dermkit reader's error raised inside Python code that tf.data runs (a generator that
+reads images with :mod:`dermkit.data.imageio`) is re-raised there as that error.
 
 Resizing. Images are resized by dermkit's one rule, :func:`dermkit.data.resize.resize_image` (area averaging
 along axes that shrink, bilinear along axes that grow), which :mod:`dermkit.inference` applies to test and
@@ -41,6 +45,7 @@ sampler's index batches (then ``shuffle`` must stay False and ``batch_size`` mus
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import math
 import os
 import re
@@ -447,9 +452,38 @@ def _decode_index(path: tf.Tensor) -> tf.Tensor:
     return index[..., None]
 
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _read_mask_numpy(path: bytes) -> np.ndarray:
+    """:func:`dermkit.data.imageio.read_mask` for ``tf.numpy_function``; its error (naming the file) travels
+    between the markers that :func:`explain_data_error` reads back."""
+    try:
+        return read_mask(path.decode())
+    except DermkitDataError as exc:
+        raise ValueError(f"{_MARK_OPEN}{exc}{_MARK_CLOSE}") from exc
+
+
 def _decode_mask_raw(path: tf.Tensor) -> tf.Tensor:
-    """Mask PNG → ``uint8 [H, W, 1]`` as stored."""
-    return tf.io.decode_png(tf.io.read_file(path), channels=1, dtype=tf.uint8)
+    """Mask file → ``uint8 [H, W, 1]`` as stored (palette masks through their palette).
+
+    PNGs (the ISIC masks) decode in the graph (``tf.io.decode_png``); any other format — PH2's 0/255 lesion
+    BMPs, which are one-channel 8-bit palette images that ``tf.io.decode_bmp`` / ``decode_image`` refuse
+    with ``channels=1`` — is read by the package's own reader, :func:`dermkit.data.imageio.read_mask` (PIL,
+    in a ``tf.numpy_function``), the same reader ``validate="full"`` and the NumPy scorers use.
+    """
+    data = tf.io.read_file(path)
+
+    def other():
+        mask = tf.numpy_function(_read_mask_numpy, [path], tf.uint8, stateful=False)
+        mask = tf.expand_dims(mask, -1)
+        mask.set_shape([None, None, 1])
+        return mask
+
+    is_png = tf.equal(tf.strings.substr(data, 0, len(_PNG_SIGNATURE)), _PNG_SIGNATURE)
+    mask = tf.cond(is_png, lambda: tf.io.decode_png(data, channels=1, dtype=tf.uint8), other)
+    mask.set_shape([None, None, 1])
+    return mask
 
 
 def _decode_mask(path: tf.Tensor, mask_values: str, threshold: float | None) -> tuple[tf.Tensor, tf.Tensor]:
@@ -553,6 +587,26 @@ def _tf_reason(exc: Exception) -> str:
     return " ".join(lines)[:300] or type(exc).__name__
 
 
+#: A dermkit error raised by Python code that tf.data ran (``from_generator``, ``numpy_function``,
+#: ``py_function``): TensorFlow carries it as ``"<class name>: <message>"`` followed by the traceback.
+_CARRIED = re.compile(r"(?<![\w.])(?:dermkit\.errors\.)?(DermkitFileNotFoundError|DermkitDataError): ([^\n]+)")
+
+
+def _marked_error(exc: Exception) -> DermkitDataError | None:
+    """The DermkitDataError a check inside the graph put between the markers, or that a dermkit reader raised
+    inside Python code the pipeline ran (e.g. a generator reading images with :mod:`dermkit.data.imageio`)."""
+    text = str(exc)
+    marked = _MARKED.search(text)
+    if marked is not None:
+        unescape = {"n": "\n", "t": "\t"}  # tf.debugging.Assert prints strings C-escaped
+        return DermkitDataError(_ESCAPED.sub(lambda m: unescape.get(m.group(1), m.group(1)), marked.group(1)))
+    carried = _CARRIED.search(text)
+    if carried is not None:
+        kind = DermkitFileNotFoundError if carried.group(1) == "DermkitFileNotFoundError" else DermkitDataError
+        return kind(carried.group(2).strip())
+    return None
+
+
 @dataclass
 class _Files:
     """The files one dataset reads, each with the graph decoder the pipeline uses on it."""
@@ -562,12 +616,10 @@ class _Files:
 
     def explain(self, exc: Exception) -> DermkitDataError | None:
         """A DermkitDataError naming the file behind ``exc``, or None when ``exc`` is not about these files."""
-        text = str(exc)
-        marked = _MARKED.search(text)
-        if marked:  # tf.debugging.Assert prints strings C-escaped
-            unescape = {"n": "\n", "t": "\t"}
-            return DermkitDataError(_ESCAPED.sub(lambda m: unescape.get(m.group(1), m.group(1)), marked.group(1)))
-        if not (isinstance(exc, tf.errors.NotFoundError) or _IO_ERROR.search(text)):
+        marked = _marked_error(exc)
+        if marked is not None:
+            return marked
+        if not (isinstance(exc, tf.errors.NotFoundError) or _IO_ERROR.search(str(exc))):
             return None
         return self._scan()
 
@@ -601,12 +653,30 @@ class _Files:
         return None
 
 
+def _explain(files: Sequence[_Files], exc: BaseException) -> DermkitDataError | None:
+    """The error naming the file behind ``exc`` among ``files`` (or carried by a graph check), else None."""
+    if not isinstance(exc, _DATA_ERRORS):
+        return None
+    marked = _marked_error(exc)
+    if marked is not None:
+        return marked
+    seen: set[int] = set()
+    for group in files:
+        if id(group) in seen:
+            continue
+        seen.add(id(group))
+        error = group.explain(exc)
+        if error is not None:
+            return error
+    return None
+
+
 class _NamedErrorsIterator:
     """An iterator that re-raises decode and check failures as DermkitDataError naming the file."""
 
-    def __init__(self, iterator, files: _Files) -> None:
+    def __init__(self, iterator, files: _Files | Sequence[_Files]) -> None:
         self._iterator = iterator
-        self._files = files
+        self._files = (files,) if isinstance(files, _Files) else tuple(files)
 
     def __iter__(self):
         return self
@@ -615,7 +685,7 @@ class _NamedErrorsIterator:
         try:
             return fn()
         except _DATA_ERRORS as exc:
-            error = self._files.explain(exc)
+            error = _explain(self._files, exc)
             if error is None:
                 raise
             raise error from exc
@@ -630,19 +700,33 @@ class _NamedErrorsIterator:
         return getattr(self._iterator, name)
 
 
+#: ``tf.data.Dataset`` methods whose result still reads the same files: on a dermkit dataset they return a
+#: dermkit dataset again (so ``ds.map(lambda x, y: x)`` fed to ``model.predict``, or the mask batches
+#: ``ds.map(lambda image, mask: mask)``, still name a bad file), and those that run the pipeline eagerly
+#: (``reduce``, ``get_single_element``, ``save``) name it too.
+_KEEPS_FILES = (
+    "apply", "batch", "bucket_by_sequence_length", "cache", "concatenate", "enumerate", "filter", "flat_map",
+    "get_single_element", "group_by_window", "ignore_errors", "interleave", "map", "padded_batch", "prefetch",
+    "ragged_batch", "rebatch", "reduce", "rejection_resample", "repeat", "save", "scan", "shard", "shuffle",
+    "skip", "snapshot", "sparse_batch", "take", "take_while", "unbatch", "unique", "window", "with_options",
+)
+
+
 class _NamedErrorsDataset(tf.data.Dataset):
     """The builders' result: a plain ``tf.data.Dataset`` whose Python iterators name bad files.
 
     Iterated eagerly (a ``for`` loop, ``as_numpy_iterator``, and ``model.fit`` / ``evaluate`` / ``predict``
     under the default distribution strategy, which then step through it from Python), a truncated image or
     a failed check raises :class:`~dermkit.errors.DermkitDataError` naming the file instead of TensorFlow's
-    nameless ``InvalidArgumentError``. Transformations (``.map``, ``.take``) return ordinary datasets, and a
-    ``tf.distribute`` strategy iterates its own copy: wrap such ``fit`` calls in :func:`named_data_errors`.
+    nameless ``InvalidArgumentError``. Transformations (``.map``, ``.take``, ``.batch`` ... :data:`_KEEPS_FILES`)
+    return such datasets again, reading the files of every dermkit dataset among their inputs. A
+    ``tf.distribute`` strategy iterates its own copy, and ``tf.data.Dataset.zip`` / ``sample_from_datasets``
+    build plain datasets: run those inside :func:`named_data_errors`.
     """
 
-    def __init__(self, inner: tf.data.Dataset, files: _Files) -> None:
+    def __init__(self, inner: tf.data.Dataset, files: _Files | Sequence[_Files]) -> None:
         self._inner = inner
-        self._files = files
+        self._files = (files,) if isinstance(files, _Files) else tuple(files)
         super().__init__(inner._variant_tensor)
 
     def _inputs(self):
@@ -659,6 +743,31 @@ class _NamedErrorsDataset(tf.data.Dataset):
         return _NamedErrorsIterator(iterator, self._files)
 
 
+def _keeping_files(name: str) -> Callable:
+    plain = getattr(tf.data.Dataset, name)
+
+    def method(self, *args, **kwargs):
+        try:
+            out = plain(self, *args, **kwargs)
+        except _DATA_ERRORS as exc:  # reduce / get_single_element / save run the pipeline here
+            error = _explain(_files_of([self, *args, *kwargs.values()]), exc)
+            if error is None:
+                raise
+            raise error from exc
+        if isinstance(out, tf.data.Dataset) and not isinstance(out, _NamedErrorsDataset):
+            out = _NamedErrorsDataset(out, _files_of([out]))
+        return out
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = plain.__doc__
+    return method
+
+
+for _name in _KEEPS_FILES:
+    if hasattr(tf.data.Dataset, _name):
+        setattr(_NamedErrorsDataset, _name, _keeping_files(_name))
+
+
 def _files_of(datasets) -> list[_Files]:
     """The file lists of every dermkit dataset in ``datasets`` or among their inputs (after ``.map`` etc.)."""
     found, seen, todo = [], set(), [d for d in datasets if d is not None]
@@ -668,7 +777,7 @@ def _files_of(datasets) -> list[_Files]:
             continue
         seen.add(id(ds))
         if isinstance(ds, _NamedErrorsDataset):
-            found.append(ds._files)
+            found.extend(f for f in ds._files if all(f is not g for g in found))
         try:
             todo.extend(ds._inputs())
         except (AttributeError, NotImplementedError):  # pragma: no cover - foreign dataset classes
@@ -676,51 +785,70 @@ def _files_of(datasets) -> list[_Files]:
     return found
 
 
+#: The open :func:`named_data_errors` blocks: each collects the file lists of the datasets built inside it.
+_OPEN_BLOCKS: contextvars.ContextVar[tuple[list[_Files], ...]] = contextvars.ContextVar(
+    "dermkit_named_data_errors", default=()
+)
+
+
+def _built(files: _Files) -> None:
+    """Record a new dataset's files with every open :func:`named_data_errors` block."""
+    for block in _OPEN_BLOCKS.get():
+        block.append(files)
+
+
 def explain_data_error(datasets, exc: BaseException) -> DermkitDataError | None:
     """The :class:`~dermkit.errors.DermkitDataError` behind a TensorFlow error raised while training on dermkit
     datasets, or None when ``exc`` does not come from their files.
 
-    A check that failed inside the graph (size mismatch, superpixel count, mask values) carries its message;
-    a decode or read error ("jpeg::Uncompress failed", "Invalid PNG data", a file gone) carries no path, so
-    every file of the datasets is decoded again, eagerly, with the pipeline's own decoder to find the
-    culprit (seconds for thousands of images; only on this error path).
+    A check that failed inside the graph (size mismatch, superpixel count, mask values, a file the NumPy
+    reader refused) carries its message; a decode or read error ("jpeg::Uncompress failed", "Invalid PNG
+    data", a file gone) carries no path, so every file of the datasets is decoded again, eagerly, with the
+    pipeline's own decoder to find the culprit (seconds for thousands of images; only on this error path).
 
     Args:
         datasets: a dataset from :func:`feature_dataset`, :func:`segmentation_dataset` or
-            :func:`classification_dataset` (or one derived from it by ``.map`` etc.), or a sequence of them.
+            :func:`classification_dataset` (or one derived from it by ``.map``, ``tf.data.Dataset.zip`` etc.),
+            or a sequence of them.
         exc: the exception, e.g. the ``tf.errors.InvalidArgumentError`` that ``model.fit`` raised.
     """
     if isinstance(datasets, tf.data.Dataset):
         datasets = [datasets]
-    if not isinstance(exc, _DATA_ERRORS):
-        return None
-    for files in _files_of(datasets):
-        error = files.explain(exc)
-        if error is not None:
-            return error
-    return None
+    return _explain(_files_of(list(datasets)), exc)
 
 
 @contextlib.contextmanager
 def named_data_errors(*datasets) -> Iterator[None]:
     """Turn TensorFlow's nameless data errors inside the block into DermkitDataError naming the file.
 
-    For code that hands dermkit datasets to something that iterates them in a graph — ``model.fit`` under a
-    ``tf.distribute`` strategy, or a dataset transformed by ``.map`` — where the datasets' own iterators
-    cannot intervene::
+    The one helper every path that reads dermkit datasets goes through: the paper recipes run each row
+    inside it, :meth:`dermkit.training.runner.RunSession.fit` each fit. It covers the ``datasets`` given (and
+    everything derived from them) and every dataset a dermkit builder makes *inside* the block — so code
+    that hands them to something iterating in a graph (``model.fit`` / ``predict`` under a
+    ``tf.distribute`` strategy, a ``tf.data.Dataset.zip`` of them, a callback's validation set) still names
+    the file::
 
-        with named_data_errors(train, val):
+        with named_data_errors():
+            train = segmentation_dataset(...)
+            model.fit(train, epochs=5)
+            model.predict(segmentation_dataset(test_df, ...).map(lambda x, y: x))
+
+        with named_data_errors(train, val):  # datasets built before the block
             model.fit(train, validation_data=val, epochs=5)
 
-    Errors that do not come from the datasets' files pass through unchanged.
+    Errors that do not come from these files pass through unchanged.
     """
+    collected: list[_Files] = []
+    token = _OPEN_BLOCKS.set((*_OPEN_BLOCKS.get(), collected))
     try:
         yield
     except _DATA_ERRORS as exc:
-        error = explain_data_error(list(datasets), exc)
+        error = _explain([*_files_of(list(datasets)), *collected], exc)
         if error is None:
             raise
         raise error from exc
+    finally:
+        _OPEN_BLOCKS.reset(token)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -829,6 +957,7 @@ def _assemble(
     if sampler is not None and not repeat:
         # A generator has unknown length: state it, so Keras knows the epoch's steps from the first epoch.
         ds = ds.apply(tf.data.experimental.assert_cardinality(len(sampler)))
+    _built(task.files)
     return _NamedErrorsDataset(ds.prefetch(AUTOTUNE), task.files)
 
 
@@ -983,7 +1112,8 @@ def segmentation_dataset(
 ) -> tf.data.Dataset:
     """Lesion segmentation (goel2021, bisla2019, ISIC 2017 Part 1 / 2018 Task 1): ``(image, mask)`` batches.
 
-    Masks are read as single-channel PNGs and binarised by the package's mask rule (:mod:`dermkit.data.masks`):
+    Masks are read as single-channel images — PNGs in the graph, other formats (PH2's 0/255 lesion BMPs) by
+    :func:`dermkit.data.imageio.read_mask` — and binarised by the package's mask rule (:mod:`dermkit.data.masks`):
     ISIC masks are 0/255 and a mask holding any other value fails, naming the file and the values found
     (a 0/1 mask is never silently emptied); ``mask_values="0/1"`` declares 0/1 masks, ``mask_threshold``
     binarises at ``> mask_threshold`` without a check. They are then resized to ``image_size`` with

@@ -762,7 +762,18 @@ def _run_tone(exp: Experiment, data: Data, session) -> dict[str, Any]:
 
 
 def run_experiment(exp: Experiment, data: Data, session) -> dict[str, Any]:
-    """Run one row of the grid (called by the engine inside the strategy scope)."""
+    """Run one row of the grid (called by the engine inside the strategy scope).
+
+    The whole row runs inside :func:`dermkit.data.pipelines.named_data_errors`: a damaged file met by any
+    dataset it builds (training, the validation-score callback's set, the test predictions) fails naming the
+    file, under any strategy."""
+    from dermkit.data.pipelines import named_data_errors
+
+    with named_data_errors():
+        return _run_row(exp, data, session)
+
+
+def _run_row(exp: Experiment, data: Data, session) -> dict[str, Any]:
     kind = exp.params["kind"]
     if kind == "segmentation":
         return _run_segmentation(exp, data, session)

@@ -453,7 +453,19 @@ def prepare(data: str, session) -> Data:
 # Rows (called by the engine, one row at a time, inside the strategy scope)
 # ---------------------------------------------------------------------------------------------------------
 def run_experiment(exp: Experiment, data: Data, session) -> dict[str, Any]:
-    """Run one row: train (or apply a baseline), then evaluate on the test split."""
+    """Run one row: train (or apply a baseline), then evaluate on the test split.
+
+    The whole row runs inside :func:`dermkit.data.pipelines.named_data_errors`: a damaged file met by any of
+    its datasets (the median-frequency mask pass, training, validation) or by the NumPy readers of the
+    evaluation (:func:`~dermkit.data.pipelines.iter_isic2017_eval`, :func:`dermkit.data.imageio.read_image`)
+    fails naming the file."""
+    from dermkit.data.pipelines import named_data_errors
+
+    with named_data_errors():
+        return _run_row(exp, data, session)
+
+
+def _run_row(exp: Experiment, data: Data, session) -> dict[str, Any]:
     kind = exp.params["kind"]
     if kind == "baseline_empty":
         from dermkit.models.baselines import empty_baseline

@@ -124,3 +124,38 @@ def test_check_image_end_names_a_missing_file_and_skips_other_formats(tmp_path):
     with pytest.raises(DermkitFileNotFoundError, match="gone.png"):
         check_image_end(tmp_path / "gone.png")
     check_image_end(_save(tmp_path / "a.bmp", NOISE, "BMP"))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Issue 17: a pixel-corrupt JPEG (headers and end marker intact) is refused as TensorFlow refuses it
+# ----------------------------------------------------------------------------------------------------------
+def _entropy_start(data: bytes) -> int:
+    sos = data.index(b"\xff\xda")
+    return sos + 2 + int.from_bytes(data[sos + 2 : sos + 4], "big")
+
+
+def test_pixel_corrupt_jpeg_that_pil_decodes_is_refused_naming_the_file(tmp_path):
+    path = write_jpeg(tmp_path / "ISIC_0000007.jpg", NOISE[:40, :48])
+    data = bytearray(path.read_bytes())
+    start = _entropy_start(data)
+    # An APP4 marker in the pixel data whose length runs past the end of the file (random bytes often do this).
+    data[start:-2] = b"\xff\xe4\x7f\xff" + bytes(len(data) - 2 - start - 4)
+    path.write_bytes(bytes(data))
+    with Image.open(path) as im:  # PIL alone returns a picture without a word
+        im.load()
+    tf = pytest.importorskip("tensorflow")
+    with pytest.raises(tf.errors.InvalidArgumentError, match="jpeg::Uncompress failed"):
+        tf.io.decode_jpeg(bytes(data), channels=3)
+    named = r"ISIC_0000007\.jpg: corrupt or truncated image \(JPEG marker 0xe4 at byte \d+ declares 32767 bytes, past"
+    with pytest.raises(DermkitDataError, match=named):
+        read_image(path)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"progressive": True}, {"optimize": True, "quality": 60},
+                                    {"exif": b"Exif\x00\x00" + bytes(64)}])
+def test_sound_jpegs_pass_the_structure_check(tmp_path, kwargs):
+    path = tmp_path / "ok.jpg"
+    Image.fromarray(NOISE).save(path, format="JPEG", **kwargs)
+    with open(path, "ab") as f:
+        f.write(b"\x00trailing camera data after EOI\xff\xd8")  # some cameras append data: not refused
+    np.testing.assert_array_equal(read_image(path), np.asarray(Image.open(path).convert("RGB")))

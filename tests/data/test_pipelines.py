@@ -575,18 +575,21 @@ def test_named_data_errors_covers_transformed_datasets(tmp_path):
     keras = pytest.importorskip("keras")
     df = make_isic2017(tmp_path, n=4, fmt="jpeg")
     ds = pipelines.segmentation_dataset(df, image_size=16, batch_size=2, validate="none")
-    weighted = ds.map(lambda x, y: (x, y * 1.0))  # an ordinary dataset, as goel2021's _with_weights makes
+    weighted = ds.map(lambda x, y: (x, y * 1.0))  # .map keeps the file list (issue 17)
+    zipped = tf.data.Dataset.zip((ds, ds)).map(lambda a, b: a)  # a static constructor builds a plain dataset
     _truncate(df.loc[3, "image_path"])
     model = _tiny_model(keras, 1)
-    with pytest.raises(tf.errors.InvalidArgumentError) as raw:  # Keras runs its graph loop: TF's nameless error
+    with pytest.raises(DermkitDataError, match=r"ISIC_0000003\.jpg: TensorFlow cannot decode"):
         model.fit(weighted, epochs=1, verbose=0, shuffle=False)
+    with pytest.raises(tf.errors.InvalidArgumentError) as raw:  # Keras runs its graph loop: TF's nameless error
+        model.fit(zipped, epochs=1, verbose=0, shuffle=False)
     assert "ISIC_0000003" not in str(raw.value)
     with pytest.raises(DermkitDataError, match=r"ISIC_0000003\.jpg: TensorFlow cannot decode"):
-        with pipelines.named_data_errors(weighted):
-            model.fit(weighted, epochs=1, verbose=0, shuffle=False)
-    assert "ISIC_0000003.jpg" in str(pipelines.explain_data_error(weighted, raw.value))
+        with pipelines.named_data_errors(zipped):
+            model.fit(zipped, epochs=1, verbose=0, shuffle=False)
+    assert "ISIC_0000003.jpg" in str(pipelines.explain_data_error(zipped, raw.value))
     unrelated = tf.errors.InvalidArgumentError(None, None, "Incompatible shapes: [2,16,16,1] vs. [2,16,16,4]")
-    assert pipelines.explain_data_error(weighted, unrelated) is None
+    assert pipelines.explain_data_error(zipped, unrelated) is None
 
 
 def test_a_file_removed_after_the_checks_is_named(tmp_path):
@@ -660,3 +663,132 @@ def test_eval_iterator_reads_truth_as_zero_one(isic17):
         json.dump(obj, f)
     with pytest.raises(DermkitDataError, match="ISIC_0000002_features.json: 'pigment_network' value at superpixel 5"):
         list(pipelines.iter_isic2017_eval(isic17))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Issue 17: PH2's one-channel BMP lesion masks; a pixel-corrupt JPEG named on every path
+# ----------------------------------------------------------------------------------------------------------
+def _ph2_like(tmp_path, writer):
+    """Three 24-bit BMP images with one-channel BMP lesion masks (0/255) written by ``writer``."""
+    cv2 = pytest.importorskip("cv2")
+    rng = np.random.default_rng(3)
+    rows, truth = [], []
+    for i in range(3):
+        image = rng.integers(0, 256, (HEIGHT, WIDTH, 3), dtype=np.uint8)
+        mask = np.zeros((HEIGHT, WIDTH), np.uint8)
+        mask[5 + i : 30, 8 : 40 - i] = 255
+        image_path, mask_path = tmp_path / f"IMD00{i}.bmp", tmp_path / f"IMD00{i}_lesion.bmp"
+        Image.fromarray(image).save(image_path)
+        if writer == "opencv":
+            assert cv2.imwrite(str(mask_path), mask)
+        elif writer == "pil-1bit":
+            Image.fromarray(mask > 0).save(mask_path)  # mode "1": a 1-bit palette BMP
+        else:
+            Image.fromarray(mask).save(mask_path)  # mode "L": 8-bit, grey palette
+        rows.append({"image_path": str(image_path), "mask_path": str(mask_path)})
+        truth.append(mask == 255)
+    return pd.DataFrame(rows), np.stack(truth)
+
+
+@pytest.mark.parametrize("writer", ["pil", "opencv", "pil-1bit"])
+def test_one_channel_bmp_masks_load_in_segmentation_dataset(tmp_path, writer):
+    df, truth = _ph2_like(tmp_path, writer)
+    with Image.open(df.loc[0, "mask_path"]) as im:
+        assert im.format == "BMP" and im.mode in ("L", "1", "P")
+    with pytest.raises(tf.errors.InvalidArgumentError):  # what the pipeline must not rely on
+        tf.io.decode_image(tf.io.read_file(df.loc[0, "mask_path"]), channels=1)
+    ds = pipelines.segmentation_dataset(df, image_size=(HEIGHT, WIDTH), batch_size=3, validate="full")
+    images, masks = next(iter(ds))
+    np.testing.assert_array_equal(masks.numpy()[..., 0], truth.astype(np.float32))
+    expected = np.stack([np.asarray(Image.open(p).convert("RGB")) for p in df["image_path"]]) / 255.0
+    np.testing.assert_allclose(images.numpy(), expected, atol=1e-6)
+
+
+def test_a_bmp_mask_of_other_values_or_corrupt_is_named(tmp_path):
+    df, _ = _ph2_like(tmp_path, "pil")
+    Image.fromarray(np.asarray(Image.open(df.loc[1, "mask_path"])) // 255).save(df.loc[1, "mask_path"])  # 0/1
+    with pytest.raises(DermkitDataError, match=r"IMD001_lesion\.bmp: .*values \[0, 1\]"):
+        as_list(pipelines.segmentation_dataset(df, image_size=16, batch_size=3))
+    data = Path(df.loc[1, "mask_path"]).read_bytes()
+    Path(df.loc[1, "mask_path"]).write_bytes(data[: len(data) // 2])  # a BMP cut short
+    with pytest.raises(DermkitDataError, match=r"IMD001_lesion\.bmp: corrupt or truncated"):
+        as_list(pipelines.segmentation_dataset(df, image_size=16, batch_size=3, validate="none"))
+
+
+def write_pixel_corrupt_jpeg(path) -> None:
+    """Keep a JPEG's headers and end marker, replace its entropy-coded data by random bytes (markers
+    included): the headers and the end check pass, TensorFlow's decoder fails."""
+    data = bytearray(Path(path).read_bytes())
+    sos = data.index(b"\xff\xda")
+    start = sos + 2 + int.from_bytes(data[sos + 2 : sos + 4], "big")
+    data[start:-2] = np.random.default_rng(1).integers(0, 256, len(data) - 2 - start, dtype=np.uint8).tobytes()
+    Path(path).write_bytes(bytes(data))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="jpeg::Uncompress failed"):
+        tf.io.decode_jpeg(bytes(data), channels=3)
+
+
+@pytest.mark.parametrize("builder", ["feature", "segmentation", "classification"])
+def test_a_pixel_corrupt_jpeg_is_named_on_derived_datasets(tmp_path, builder):
+    """The recipes' own paths: mask batches (``.map(lambda image, mask: mask)``), prediction inputs
+    (``.map(lambda x, y: x)`` fed to ``model.predict``), ``take``/``unbatch``, eager ``reduce``."""
+    keras = pytest.importorskip("keras")
+    df = make_isic2017(tmp_path, n=4, fmt="jpeg")
+    write_pixel_corrupt_jpeg(df.loc[2, "image_path"])
+    ds = _builders(df)[builder]()  # the default header check passes: headers and end marker are intact
+    named = r"ISIC_0000002\.jpg: TensorFlow cannot decode this file \(jpeg::Uncompress failed"
+    targets = ds.map(lambda x, y: y)
+    assert isinstance(targets, pipelines._NamedErrorsDataset)
+    with pytest.raises(DermkitDataError, match=named):
+        [np.asarray(t) for t in targets]
+    with pytest.raises(DermkitDataError, match=named):
+        list(ds.unbatch().take(8).as_numpy_iterator())
+    with pytest.raises(DermkitDataError, match=named):
+        ds.map(lambda x, y: tf.reduce_sum(x)).reduce(0.0, lambda a, b: a + b)
+    model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.GlobalAveragePooling2D(name="pool")])
+    with pytest.raises(DermkitDataError, match=named):
+        model.predict(ds.map(lambda x, y: x), verbose=0)
+
+
+def test_named_data_errors_covers_datasets_built_inside_the_block(tmp_path):
+    keras = pytest.importorskip("keras")
+    df = make_isic2017(tmp_path, n=4, fmt="jpeg")
+    write_pixel_corrupt_jpeg(df.loc[1, "image_path"])
+    model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.GlobalAveragePooling2D(name="pool")])
+    plain = lambda d: tf.data.Dataset.zip((d,)).map(lambda xy: xy[0])  # noqa: E731 - nameless by itself
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        model.predict(plain(_builders(df)["classification"]()), verbose=0)
+    with pytest.raises(DermkitDataError, match=r"ISIC_0000001\.jpg: TensorFlow cannot decode"):
+        with pipelines.named_data_errors():
+            model.predict(plain(_builders(df)["classification"]()), verbose=0)
+    built_before = _builders(df)["classification"]()
+    with pytest.raises(tf.errors.InvalidArgumentError):  # built outside and not passed: not covered
+        with pipelines.named_data_errors():
+            model.predict(plain(built_before), verbose=0)
+
+
+def test_eval_iterator_names_a_pixel_corrupt_jpeg(tmp_path):
+    df = make_isic2017(tmp_path, n=3, fmt="jpeg")
+    write_pixel_corrupt_jpeg(df.loc[1, "image_path"])
+    with pytest.raises(DermkitDataError, match=r"ISIC_0000001\.jpg: corrupt or truncated image"):
+        list(pipelines.iter_isic2017_eval(df))
+
+
+def test_a_dermkit_reader_error_inside_a_generator_dataset_is_named(tmp_path):
+    """A recipe's own ``from_generator`` pipeline that reads images with dermkit's readers (bisla2019's
+    growth batches): the reader's error crosses tf.data as TensorFlow's error; the block re-raises it."""
+    from dermkit.data.imageio import read_image
+
+    df = make_isic2017(tmp_path, n=3, fmt="jpeg")
+    write_pixel_corrupt_jpeg(df.loc[1, "image_path"])
+
+    def gen():
+        for path in df["image_path"]:
+            yield read_image(path).astype(np.float32)
+
+    ds = tf.data.Dataset.from_generator(gen, output_signature=tf.TensorSpec([HEIGHT, WIDTH, 3], tf.float32))
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        list(ds)
+    with pytest.raises(DermkitDataError, match=r"ISIC_0000001\.jpg: corrupt or truncated image \(JPEG") as caught:
+        with pipelines.named_data_errors(ds):
+            list(ds)
+    assert "Traceback" not in str(caught.value)

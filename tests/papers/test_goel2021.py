@@ -413,3 +413,59 @@ def test_quick_reproduction_end_to_end(tmp_path):
     artifacts = tmp_path / "run" / "artifacts"
     assert (artifacts / "t2_row04.r0" / "model.keras").is_file()
     assert (artifacts / "isic2020_crops.r0" / "manifest.csv").is_file()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Issue 17: a pixel-corrupt image on the recipe's own paths (test predictions, a row's datasets) is named
+# ----------------------------------------------------------------------------------------------------------
+def _images_with_a_pixel_corrupt_jpeg(tmp_path, n=4, bad=2):
+    tf = pytest.importorskip("tensorflow")
+    from dermkit.data.imageio import write_jpeg
+
+    rng = np.random.default_rng(0)
+    paths = [write_jpeg(tmp_path / f"ISIC_{i:07d}.jpg", rng.integers(0, 256, (24, 24, 3), dtype=np.uint8))
+             for i in range(n)]
+    data = bytearray(paths[bad].read_bytes())
+    sos = data.index(b"\xff\xda")
+    start = sos + 2 + int.from_bytes(data[sos + 2 : sos + 4], "big")
+    data[start:-2] = np.random.default_rng(1).integers(0, 256, len(data) - 2 - start, dtype=np.uint8).tobytes()
+    paths[bad].write_bytes(bytes(data))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="jpeg::Uncompress failed"):
+        tf.io.decode_jpeg(bytes(data), channels=3)
+    df = pd.DataFrame({"image_id": [p.stem for p in paths], "image_path": [str(p) for p in paths],
+                       "label": [0, 1] * (n // 2)})
+    df.attrs["class_names"] = g21.CLASS_NAMES
+    return df, paths[bad]
+
+
+def _tiny_softmax():
+    keras = pytest.importorskip("keras")
+    return keras.Sequential([keras.Input((16, 16, 3)), keras.layers.GlobalAveragePooling2D(name="pool"),
+                             keras.layers.Dense(2, activation="softmax", name="head")])
+
+
+def test_test_predictions_name_a_pixel_corrupt_jpeg(tmp_path):
+    from dermkit.errors import DermkitDataError
+
+    df, bad = _images_with_a_pixel_corrupt_jpeg(tmp_path)
+    with pytest.raises(DermkitDataError, match=f"{bad}: TensorFlow cannot decode this file"):
+        g21._predict(_tiny_softmax(), df, {"cls_size": 16, "cls_batch": 2})
+
+
+def test_a_row_runs_inside_named_data_errors(tmp_path, monkeypatch):
+    """Whatever a row does with its datasets (here: a plain zip, as a tf.distribute strategy makes), a
+    damaged file is named."""
+    tf = pytest.importorskip("tensorflow")
+    from dermkit.errors import DermkitDataError
+
+    df, bad = _images_with_a_pixel_corrupt_jpeg(tmp_path)
+
+    def row(exp, data, session):
+        ds = g21._cls_dataset(df, {"cls_size": 16, "cls_batch": 2})
+        return _tiny_softmax().predict(tf.data.Dataset.zip((ds,)).map(lambda xy: xy[0]), verbose=0)
+
+    monkeypatch.setattr(g21, "_run_row", row)
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        row(None, None, None)
+    with pytest.raises(DermkitDataError, match=f"{bad}: TensorFlow cannot decode this file"):
+        g21.run_experiment(None, None, None)

@@ -332,6 +332,9 @@ class _RecordingSession:
     def compile(self, model, **kwargs):
         model.compile(**kwargs)
 
+    def epochs(self, default):  # RunSession.epochs: --epochs (unset here) or the row's default
+        return default if self.options.epochs is None else self.options.epochs
+
     def fit(self, model, train, **kwargs):
         self.fit_calls.append({"train": train, **kwargs})
         raise _Stop
@@ -441,3 +444,73 @@ def test_full_scale_grid_runs_at_toy_size(tmp_path, monkeypatch):
     assert all(row.dermkit["Jnan"] is not None for row in table5.rows)
     entry = run["results"]["isic_entry"]["fit"]
     assert entry["checkpoint"] == "last" and entry["restored_best"] is False
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Issue 17: a pixel-corrupt JPEG inside a reproduction fails naming the file (CLI, every path of a row)
+# ----------------------------------------------------------------------------------------------------------
+def _pixel_corrupt(path: Path) -> Path:
+    """Headers and end marker kept, the pixel data replaced by random bytes: passes the header checks."""
+    tf = pytest.importorskip("tensorflow")
+    data = bytearray(path.read_bytes())
+    sos = data.index(b"\xff\xda")
+    start = sos + 2 + int.from_bytes(data[sos + 2 : sos + 4], "big")
+    data[start:-2] = np.random.default_rng(1).integers(0, 256, len(data) - 2 - start, dtype=np.uint8).tobytes()
+    path.write_bytes(bytes(data))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="jpeg::Uncompress failed"):
+        tf.io.decode_jpeg(bytes(data), channels=3)
+    return path
+
+
+@pytest.fixture()
+def small_isic2017(tmp_path):
+    from dermkit.data.synthetic import make_isic2017
+
+    return make_isic2017(tmp_path / "isic2017", n_train=10, n_val=0, n_test=3, image_size=(32, 32), seed=0)
+
+
+@pytest.mark.parametrize("split, row", [("Training", "t4_row1"), ("Test_v2", "baseline_empty")])
+def test_reproduce_names_a_pixel_corrupt_jpeg(small_isic2017, tmp_path, capsys, split, row):
+    """t4_row1 meets it in the median-frequency mask batches built by the recipe (before training);
+    baseline_empty in the evaluation iterator over the test images."""
+    from dermkit.cli import main
+
+    bad = _pixel_corrupt(sorted((small_isic2017 / f"ISIC-2017_{split}_Data").glob("ISIC_*.jpg"))[1])
+    argv = ["reproduce", "kawahara2018", "--data", str(small_isic2017), "--quick", "--rows", row,
+            "--output", str(tmp_path / "run")]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("dermkit reproduce: error: ") and f"{bad}: " in err, err
+    assert "jpeg::Uncompress failed" in err
+
+
+def test_every_dataset_of_a_training_row_names_a_pixel_corrupt_jpeg(small_isic2017, tmp_path, monkeypatch):
+    """The row runs inside named_data_errors: a dataset the recipe hands on in a form that reads in a graph
+    (here: fit's data zipped into a plain dataset, as a tf.distribute strategy would) still names the file."""
+    tf = pytest.importorskip("tensorflow")
+    from dermkit.errors import DermkitDataError
+
+    data = _data(small_isic2017, n_val=2)
+    bad = _pixel_corrupt(Path(data.train.loc[3, "image_path"]))
+
+    class Session:
+        options = types.SimpleNamespace(quick=True)
+        key, seed = "t4_row7", 0
+
+        def log(self, message):
+            pass
+
+        def compile(self, model, **kwargs):
+            model.compile(**kwargs)
+
+        def epochs(self, n):
+            return 1
+
+        def fit(self, model, train, validation_data=None, **kwargs):
+            plain = tf.data.Dataset.zip((train,)).map(lambda xy: xy)  # nameless outside the block
+            model.fit(plain, epochs=1, verbose=0)
+
+    monkeypatch.setitem(k18.QUICK, "input_size", 32)
+    exp = next(e for e in k18.EXPERIMENTS if e.key == "t4_row7")
+    with pytest.raises(DermkitDataError, match=f"{bad}: TensorFlow cannot decode this file"):
+        k18.run_experiment(exp, data, Session())
