@@ -4,11 +4,52 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["check_overwrite", "atomic_path", "atomic_write_text", "atomic_savez", "default_file_mode"]
+__all__ = ["check_overwrite", "atomic_path", "atomic_write_text", "atomic_savez", "default_file_mode",
+           "TEMP_MARKER", "temporary_prefix", "is_temporary", "remove_temporaries"]
+
+#: Every temporary name dermkit writes is hidden and holds this marker: ``.NAME.tmp-XXXXXXXX.SUFFIX``.
+TEMP_MARKER = ".tmp-"
+#: Temporary names of earlier versions: ``.STEM.XXXXXXXX.SUFFIX`` (mkstemp) and ``.STEM.XXXXXXXX.tmp.weights.h5``.
+_LEGACY_TEMP = re.compile(r"^\..+\.[a-z0-9_]{8}(\.tmp\.weights\.h5|\.[A-Za-z0-9]+)?$")
+
+
+def temporary_prefix(name: str) -> str:
+    """The ``mkstemp`` prefix of a temporary file standing for the final file name ``name``."""
+    return f".{name}{TEMP_MARKER}"
+
+
+def is_temporary(name: str) -> bool:
+    """Whether the file or folder name ``name`` is a temporary dermkit writes (then renames): hidden, with
+    :data:`TEMP_MARKER` in it, or an earlier version's hidden ``mkstemp`` name."""
+    return name.startswith(".") and (TEMP_MARKER in name or bool(_LEGACY_TEMP.match(name)))
+
+
+def remove_temporaries(folder: str | os.PathLike, *, recursive: bool = True) -> list[Path]:
+    """Delete the temporaries (:func:`is_temporary`) a killed writer left in ``folder`` (and below it).
+
+    Only for folders dermkit owns and while no other process writes into them (the engine calls it for the
+    row it holds the lock of). Returns what was removed.
+    """
+    folder = Path(folder)
+    removed: list[Path] = []
+    if not folder.is_dir():
+        return removed
+    for path in sorted(folder.iterdir()):
+        if is_temporary(path.name):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path)
+        elif recursive and path.is_dir() and not path.is_symlink():
+            removed += remove_temporaries(path, recursive=True)
+    return removed
 
 
 def default_file_mode() -> int:
@@ -40,7 +81,7 @@ def atomic_path(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pa
     """
     path = check_overwrite(path, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix or ".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temporary_prefix(path.stem), suffix=path.suffix or ".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
     try:

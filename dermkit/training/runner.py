@@ -52,7 +52,7 @@ from dermkit.training.experiment import (
     select_rows,
     shard_of,
 )
-from dermkit.training.locks import RowLock, describe_owner, lock_is_stale, read_lock
+from dermkit.training.locks import RowLock, describe_owner, lock_is_stale, read_lock, waiting_message
 from dermkit.training.options import RunOptions, add_reproduce_arguments, options_from_args
 from dermkit.training.report import Table, write_table
 
@@ -98,6 +98,8 @@ class _Unit:
 
     def __init__(self, exp: Experiment, repeat: int, seed: int, ident: dict, fp: str):
         self.exp, self.repeat, self.seed, self.identity, self.fingerprint = exp, repeat, seed, ident, fp
+        #: Each ``session.fit`` of the row: name → ``{"epochs": trained, "of": asked, "stopped_by"}``.
+        self.fits: dict[str, dict[str, Any]] = {}
 
     @property
     def name(self) -> str:
@@ -330,8 +332,9 @@ class RunSession:
             BestCheckpoint,
             CrashSafeBackup,
             TerminateOnNonFinite,
+            _first_line,
             build_optimizers,
-            restore_backup,
+            set_aside,
         )
 
         if mode not in ("min", "max"):
@@ -341,65 +344,161 @@ class RunSession:
         epochs = self.epochs(epochs)
         work = self.workdir(name)
         build_optimizers(model)  # a model without call() (a GAN) whose parts are built counts as built
-        initial_epoch = min(restore_backup(model, work / "backup", log=self.log), int(epochs))
-        if initial_epoch:
-            self.log(f"{self.key}: resuming {name} at epoch {initial_epoch + 1} of {epochs}")
-        nan_stop = TerminateOnNonFinite()
-        engine: list = [nan_stop]
-        best = None
-        if checkpoint == "best":
-            best = BestCheckpoint(work / "best.weights.h5", monitor=monitor, mode=mode, initial_epoch=initial_epoch)
-            engine.append(best)
-        engine += [LearningRateLogger(), CrashSafeBackup(work / "backup"),
-                   keras.callbacks.CSVLogger(str(work / "history.csv"), append=True)]
-        if _tensorboard_available():
-            engine.append(keras.callbacks.TensorBoard(str(work / "logs"), write_graph=False))
-        start = time.perf_counter()
-        with named_data_errors(train_data, validation_data):  # a damaged file is named, also under a strategy
-            history = model.fit(
-                train_data,
-                validation_data=validation_data,
-                epochs=int(epochs),
-                initial_epoch=initial_epoch,
-                steps_per_epoch=steps_per_epoch,
-                validation_steps=validation_steps,
-                callbacks=list(callbacks) + engine,
-                shuffle=False,  # datasets arrive shuffled (or sampled) by dermkit.data.pipelines
-                verbose=(1 if sys.stdout.isatty() else 2) if self.options.verbose else 0,
-                **fit_kwargs,
-            )
-        seconds = time.perf_counter() - start
-        logs = history.history
-        diverged = nan_stop.stopped is not None or any(
-            not math.isfinite(float(v)) for k, vs in logs.items() if "loss" in k for v in vs)
-        restored = False
-        if best is not None and best.best_epoch is not None and best.path.exists():
-            model.load_weights(str(best.path))
-            restored = True
-        full_history = _read_history(work / "history.csv")
-        monitored = full_history.get(monitor, [])
+        initial = _snapshot(model)  # the untrained state, for a restart
+        for attempt in (1, 2):
+            if attempt == 2:
+                _assign(model, initial)
+            initial_epoch, saved, stopped_before = self._resume(model, work, name, epochs, checkpoint, monitor,
+                                                                initial)
+            nan_stop = TerminateOnNonFinite()
+            best = None
+            if checkpoint == "best":
+                best = BestCheckpoint(work / "best.weights.h5", monitor=monitor, mode=mode,
+                                      initial_epoch=initial_epoch)
+            backup = CrashSafeBackup(work / "backup", history=saved, history_csv=work / "history.csv",
+                                     stopped_by=lambda stop=nan_stop: stop.stopped)
+            start = time.perf_counter()
+            if initial_epoch >= epochs or stopped_before:
+                why = (f"was stopped by a non-finite loss ({stopped_before})" if stopped_before
+                       else f"finished all {epochs} epochs")
+                self.log(f"{self.key}: {name} {why} before the row was stored; not training again")
+            else:
+                if initial_epoch:
+                    self.log(f"{self.key}: resuming {name} at epoch {initial_epoch + 1} of {epochs}")
+                engine: list = [nan_stop] + ([best] if best is not None else []) + [LearningRateLogger(), backup]
+                if _tensorboard_available():
+                    engine.append(keras.callbacks.TensorBoard(str(work / "logs"), write_graph=False))
+                with named_data_errors(train_data, validation_data):  # a damaged file is named, also under a strategy
+                    model.fit(
+                        train_data,
+                        validation_data=validation_data,
+                        epochs=int(epochs),
+                        initial_epoch=initial_epoch,
+                        steps_per_epoch=steps_per_epoch,
+                        validation_steps=validation_steps,
+                        callbacks=list(callbacks) + engine,
+                        shuffle=False,  # datasets arrive shuffled (or sampled) by dermkit.data.pipelines
+                        verbose=(1 if sys.stdout.isatty() else 2) if self.options.verbose else 0,
+                        **fit_kwargs,
+                    )
+                if nan_stop.stopped:
+                    self.log(f"{self.key}: {name} stopped: non-finite {nan_stop.stopped}")
+            seconds = time.perf_counter() - start
+            restored = False
+            if best is not None and best.best_epoch is not None and best.path.exists():
+                try:
+                    model.load_weights(str(best.path))
+                    restored = True
+                except Exception as exc:  # h5py/Keras raise OSError, ValueError, KeyError... for a damaged file
+                    set_aside(best.path, self.log, _first_line(exc))
+                    if attempt == 2:
+                        raise RuntimeError(f"{best.path}: the best epoch's weights written by this fit cannot be "
+                                           f"read back ({exc}); is the disk full?") from exc
+                    self.log(f"{self.key}: {name}: the best epoch's weights are lost; restarting it from epoch 1")
+                    _clear_fit(work)
+                    continue
+            break
+        lines = backup.history
+        history = _history_columns(lines)
+        final = {k: v for k, v in lines[-1].items() if k != "epoch"} if lines else {}
+        stopped = nan_stop.stopped or stopped_before
+        diverged = stopped is not None or any(
+            not math.isfinite(v) for k, vs in history.items() if "loss" in k for v in vs)
+        monitored = history.get(monitor, [])
         finite = [v for v in monitored if math.isfinite(v)]
         best_value = (min if mode == "min" else max)(finite) if finite else math.nan
-        return {
-            "epochs_run": len(next(iter(logs.values()), [])),
-            "epochs_total": initial_epoch + len(next(iter(logs.values()), [])),
+        summary = {
+            "epochs_run": len(lines) - initial_epoch,
+            "epochs_total": len(lines),
             "initial_epoch": initial_epoch,
             "train_seconds": round(seconds, 2),
-            "final": {k: float(v[-1]) for k, v in logs.items() if v},
-            "final_loss": float(logs["loss"][-1]) if logs.get("loss") else math.nan,
-            "history": full_history,
+            "final": final,
+            "final_loss": float(final["loss"]) if "loss" in final else math.nan,
+            "history": history,
             f"best_{monitor}": best_value,
             "best_epoch": (best.best_epoch if best is not None else
                            (monitored.index(best_value) + 1 if finite else None)),
             "checkpoint": checkpoint,
             "restored_best": restored,
             "diverged": diverged,
-            "stopped_by": nan_stop.stopped,
+            "stopped_by": stopped,
         }
+        if self._unit is not None:
+            self._unit.fits[name] = {"epochs": len(lines), "of": int(epochs), "stopped_by": stopped}
+        return summary
+
+    def _resume(self, model, work: Path, name: str, epochs: int, checkpoint: str, monitor: str,
+                initial: list) -> tuple[int, list[dict], str | None]:
+        """Read the fit's saved unit back: (epoch to resume from, the saved epochs' logs, why it stopped).
+
+        A damaged backup is set aside (``restore_backup``); a damaged or missing ``best.weights.h5`` of a
+        resumed ``checkpoint="best"`` fit is set aside and the fit restarts from epoch 1, saying so.
+        """
+        from dermkit._io import remove_temporaries
+        from dermkit.training.checkpoints import backup_state, restore_backup, set_aside, weights_file_error
+
+        remove_temporaries(work)
+        initial_epoch = restore_backup(model, work / "backup", log=self.log)
+        if initial_epoch == 0:
+            _clear_fit(work, keep_backup=True)
+            return 0, [], None
+        state = backup_state(work / "backup")
+        saved = [dict(line) for line in state.get("history", [])][:initial_epoch]
+        if len(saved) < initial_epoch:  # a backup of an earlier dermkit version: the CSV log holds the history
+            columns = _read_history(work / "history.csv")
+            saved = [{"epoch": e, **{k: vs[e] for k, vs in columns.items() if e < len(vs)}}
+                     for e in range(initial_epoch)]
+        best_path = work / "best.weights.h5"
+        if checkpoint == "best":
+            error = weights_file_error(best_path) if best_path.exists() else None
+            lost = not best_path.exists() and any(math.isfinite(float(line.get(monitor, math.nan)))
+                                                  for line in saved)
+            if error or lost:
+                if error:
+                    set_aside(best_path, self.log, error)
+                else:
+                    self.log(f"WARNING: {best_path} is missing although epochs 1-{initial_epoch} were saved")
+                self.log(f"{self.key}: {name}: the best epoch's weights are lost; restarting it from epoch 1")
+                _clear_fit(work)
+                _assign(model, initial)  # the weights before the fit, as an uninterrupted run starts
+                return 0, [], None
+        return min(initial_epoch, int(epochs)), saved[:int(epochs)], state.get("stopped_by")
+
+
+def _training_variables(model) -> list:
+    from dermkit.training.checkpoints import training_variables
+
+    return training_variables(model)
+
+
+def _snapshot(model) -> list:
+    return [v.numpy() for v in _training_variables(model)]
+
+
+def _assign(model, values: list) -> None:
+    for var, value in zip(_training_variables(model), values):
+        var.assign(value)
+
+
+def _clear_fit(work: Path, *, keep_backup: bool = False) -> None:
+    """Forget a fit's saved progress (a restart): its backup (unless ``keep_backup``), best checkpoint, log."""
+    for name in ("history.csv", "best.weights.h5", "best.json"):
+        (work / name).unlink(missing_ok=True)
+    if not keep_backup:
+        (work / "backup" / "state.json").unlink(missing_ok=True)
+
+
+def _history_columns(lines: list[dict]) -> dict[str, list[float]]:
+    """Per-epoch log lines → ``{key: [value per epoch]}`` (NaN where an epoch lacks the key; keys that are NaN
+    in every epoch — Keras' ``val_*`` without validation data — dropped)."""
+    keys = sorted({k for line in lines for k in line if k != "epoch"})
+    columns = {k: [float(line.get(k, math.nan)) for line in lines] for k in keys}
+    return {k: vs for k, vs in columns.items() if any(not math.isnan(v) for v in vs)}
 
 
 def _read_history(path: Path) -> dict[str, list[float]]:
-    """Per-epoch logs from the CSV log, the last line per epoch (a resumed epoch is logged twice)."""
+    """Per-epoch logs from a CSV log, the last line per epoch (a resumed epoch logged twice by an earlier
+    dermkit version)."""
     import pandas as pd
 
     if not path.exists() or path.stat().st_size == 0:
@@ -431,15 +530,32 @@ def _row_path(session: RunSession, key: str, repeat: int) -> Path:
 
 
 def _read_record(session: RunSession, key: str, repeat: int) -> dict | None:
+    """The stored row, or None when there is none — or it is damaged (not JSON, not a row record, a ``result``
+    that is not a mapping): then a warning names the file and the row is recomputed."""
     path = _row_path(session, key, repeat)
     try:
         record = json.loads(path.read_text())
     except FileNotFoundError:
         return None
     except (json.JSONDecodeError, UnicodeDecodeError):
-        session.log(f"WARNING: {path} is unreadable; the row is recomputed")
+        _warn_damaged(session, path, "not JSON")
         return None
-    return record if isinstance(record, dict) and "fingerprint" in record and "result" in record else None
+    if not isinstance(record, dict) or "fingerprint" not in record or "result" not in record:
+        _warn_damaged(session, path, "not a dermkit row record")
+        return None
+    if not isinstance(record["result"], dict):
+        _warn_damaged(session, path, f"its result is {type(record['result']).__name__}, not a mapping "
+                                     f"({json.dumps(record['result'])[:60]})")
+        return None
+    return record
+
+
+def _warn_damaged(session: RunSession, path: Path, why: str) -> None:
+    told = session.__dict__.setdefault("_damaged_told", set())
+    if path not in told:  # once per file and process: the run loop reads a row several times
+        told.add(path)
+        session.log(f"WARNING: {path} is damaged ({why}); the row counts as missing and is recomputed by "
+                    f"`dermkit reproduce`")
 
 
 def _json_default(obj):
@@ -516,10 +632,27 @@ def _publish_artifacts(session: RunSession, unit: _Unit) -> list[str]:
     return names
 
 
+def _remove_leftovers(session: RunSession, unit: _Unit) -> None:
+    """Delete what a killed run of this unit left half-written (called holding the unit's lock): temporaries
+    of the atomic writers in its work and staging folders, its row file's temporaries, an artifact folder
+    being replaced."""
+    from dermkit._io import is_temporary, remove_temporaries
+
+    removed = remove_temporaries(session.output / "work" / unit.name) + remove_temporaries(session._staging(unit.name))
+    for folder, prefix in ((session.rows_dir, f".{unit.name}."), (session.artifacts_dir, f".{unit.name}.")):
+        for path in folder.glob(f"{prefix}*") if folder.is_dir() else ():
+            if is_temporary(path.name) or ".old-" in path.name:
+                shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+                removed.append(path)
+    if removed:
+        session.log(f"{unit.name}: removed {len(removed)} temporary file(s) left by an interrupted run")
+
+
 def _run_unit(session: RunSession, data, unit: _Unit, on_row) -> dict:
     from dermkit.training.strategy import set_determinism
 
     exp = unit.exp
+    _remove_leftovers(session, unit)
     _fresh_folder(session.output / "work" / unit.name, unit.fingerprint)
     _fresh_folder(session._staging(unit.name), unit.fingerprint)
     set_determinism(unit.seed, session.options.deterministic)
@@ -535,7 +668,7 @@ def _run_unit(session: RunSession, data, unit: _Unit, on_row) -> dict:
     record = {
         "paper": session.paper.NAME, "key": exp.key, "repeat": unit.repeat, "seed": unit.seed,
         "fingerprint": unit.fingerprint, "identity": unit.identity, "artifacts": artifacts,
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "result": result,
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "fits": unit.fits, "result": result,
     }
     atomic_write_text(_row_path(session, exp.key, unit.repeat),
                       json.dumps(record, indent=1, default=_json_default), overwrite=True)
@@ -548,9 +681,27 @@ def _run_unit(session: RunSession, data, unit: _Unit, on_row) -> dict:
 _RUN_OUTPUTS = ("rows", "work", "figures", "artifacts", "locks")
 
 
+def _live_locks(out: Path, timeout: float) -> list[str]:
+    """The lock files in run folder ``out`` held by live processes (a stale one is left for take-over)."""
+    held = []
+    for path in sorted((out / "locks").glob("*.lock")) if (out / "locks").is_dir() else ():
+        if path.exists() and not lock_is_stale(path, timeout):
+            held.append(f"{path} ({describe_owner(read_lock(path))})")
+    return held
+
+
+def _has_rows(out: Path) -> bool:
+    return (out / "rows").is_dir() and any(p.suffix == ".json" and not p.name.startswith(".")
+                                           for p in (out / "rows").iterdir())
+
+
 def _prepare_output(paper: ModuleType, options: RunOptions) -> None:
     """Create the output folder; resume a run of the same paper on the same data, refuse another without
-    ``overwrite``; record the run options (read back by :func:`report`)."""
+    ``overwrite``; record the run options (read back by :func:`report`).
+
+    A folder whose earlier run stored no row and is held by no live process (a failed start: a mistyped
+    ``--data``) is taken over by this run. ``overwrite`` refuses while a live process holds a lock in it.
+    """
     out = Path(options.output)
     manifest_path = out / "run.json"
     if not manifest_path.exists() and out.exists() and not out.is_dir():
@@ -563,18 +714,32 @@ def _prepare_output(paper: ModuleType, options: RunOptions) -> None:
         if not manifest_path.exists() and foreign and not options.overwrite:
             raise FileExistsError(f"{out} exists and is not a dermkit run folder; pass --overwrite or choose another")
         if options.overwrite:
+            held = _live_locks(out, options.lock_timeout)
+            if held:
+                raise FileExistsError(
+                    f"--overwrite refused: another process is working in {out} (it holds {'; '.join(held)}). "
+                    "Wait for it to finish or stop it, or choose another --output.")
             for name in _RUN_OUTPUTS:
                 if name != "locks":
                     shutil.rmtree(out / name, ignore_errors=True)
             for path in list(out.glob("table_*.md")) + list(out.glob("table_*.csv")) + [manifest_path]:
                 path.unlink(missing_ok=True)
         elif manifest_path.exists():
-            found = json.loads(manifest_path.read_text())
+            try:
+                found = json.loads(manifest_path.read_text())
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                found = {}
+            found = found if isinstance(found, dict) else {}
             if {k: found.get(k) for k in wanted} != wanted:
-                raise FileExistsError(
-                    f"{out} holds a run of {found.get('paper')} on data {found.get('data')!r}; this one is "
-                    f"{paper.NAME} on {options.data!r}. Choose another --output or pass --overwrite to start fresh."
-                )
+                if _has_rows(out) or _live_locks(out, options.lock_timeout):
+                    raise FileExistsError(
+                        f"{out} holds a run of {found.get('paper')} on data {found.get('data')!r}; this one is "
+                        f"{paper.NAME} on {options.data!r}. Choose another --output or pass --overwrite to start "
+                        "fresh.")
+                print(f"{paper.NAME}: {out} holds a run of {found.get('paper')} on data {found.get('data')!r} that "
+                      f"stored no row (a failed start); starting it afresh on {options.data!r}", flush=True)
+                shutil.rmtree(out / "work", ignore_errors=True)
+                shutil.rmtree(out / "artifacts", ignore_errors=True)
         manifest = {**wanted, "options": {"quick": options.quick, "epochs": options.epochs, "seed": options.seed,
                                           "mixed_precision": options.mixed_precision, "jit": options.jit,
                                           "deterministic": options.deterministic, "repeats": options.repeats,
@@ -582,20 +747,77 @@ def _prepare_output(paper: ModuleType, options: RunOptions) -> None:
         atomic_write_text(manifest_path, json.dumps(manifest, indent=1), overwrite=True)
 
 
-def _prepare_data(paper: ModuleType, options: RunOptions, session: RunSession):
-    """``paper.prepare`` under the folder's ``prepare`` lock (one process generates synthetic data at a time)."""
-    with session.lock("prepare").hold(poll=options.poll, what="data preparation"):
+def _prepare_data(paper: ModuleType, options: RunOptions, session: RunSession, *, read_only_ok: bool = False):
+    """``paper.prepare`` under the folder's ``prepare`` lock (one process generates synthetic data at a time).
+
+    ``read_only_ok`` (``report``): when the lock cannot be created (a read-only run folder), prepare without it.
+    """
+    lock = session.lock("prepare")
+    try:
+        held = lock.hold(poll=options.poll, what="data preparation")
+        held.__enter__()
+    except OSError as exc:
+        if not read_only_ok:
+            raise
+        session.log(f"cannot take the lock in {session.output / 'locks'} ({exc.strerror or exc}); reading "
+                    "without it")
         return paper.prepare(options.data, session)
+    try:
+        return paper.prepare(options.data, session)
+    finally:
+        held.__exit__(None, None, None)
 
 
-def _write_outputs(paper, results, data, session) -> tuple[list[Table], list[Path]]:
+def _epochs_notes(session: RunSession, tables: Sequence[Table]) -> None:
+    """Add ``epochs trained: ...`` to each table's notes, from the fit summaries stored with its rows
+    (``record["fits"]``: what ``session.fit`` trained, resumed epochs included)."""
+    for table in tables:
+        parts = []
+        for exp in session.paper.EXPERIMENTS:
+            if table.name not in exp.tables:
+                continue
+            records = [_current(session, exp, r) for r in range(_repeats(exp, session.options, session.paper))]
+            if not all(records):
+                continue
+            fits: dict[str, list[int]] = {}
+            for record in records:
+                for name, fit in (record.get("fits") or {}).items():
+                    fits.setdefault(name, []).append(int(fit.get("epochs", 0)))
+            if not fits:
+                continue
+            text = ", ".join(
+                (f"{name} " if len(fits) > 1 else "")
+                + (str(vs[0]) if len(set(vs)) == 1 else f"{min(vs)}–{max(vs)} over repeats")
+                for name, vs in fits.items())
+            parts.append(f"{exp.label}: {text}")
+        note = "epochs trained: " + "; ".join(parts)
+        if parts and note not in table.notes:
+            table.notes.append(note)
+
+
+def _write_outputs(paper, results, data, session, *, read_only_ok: bool = False) -> tuple[list[Table], list[Path]]:
+    """Make and write the paper's tables and figures. ``read_only_ok`` (``report``): a file that cannot be
+    written is said so and skipped (the tables are still printed)."""
     tables: list[Table] = paper.make_tables(results, data, session)
+    _epochs_notes(session, tables)
     files: list[Path] = []
     for table in tables:
-        files += write_table(table, session.output, overwrite=True)
+        try:
+            files += write_table(table, session.output, overwrite=True)
+        except OSError as exc:
+            if not read_only_ok:
+                raise
+            print(f"{paper.NAME}: could not write table {table.name} into {session.output} "
+                  f"({exc.strerror or exc}); it is printed below only", flush=True)
     make_figures = getattr(paper, "make_figures", None)
     if make_figures is not None:
-        files += list(make_figures(results, data, session))
+        try:
+            files += list(make_figures(results, data, session))
+        except OSError as exc:
+            if not read_only_ok:
+                raise
+            print(f"{paper.NAME}: could not write the figures into {session.output} ({exc.strerror or exc})",
+                  flush=True)
     return tables, files
 
 
@@ -681,8 +903,12 @@ def _run_units(session: RunSession, data, units, owner: Mapping[str, int], on_ro
                             f"{options.lock_timeout:.0f} s; running it here")
             if not lock.acquire():
                 if uid not in told:
-                    owner_text = describe_owner(read_lock(lock.path))
-                    session.log(f"{_label(session, exp, r)}: running in {owner_text}; waiting")
+                    if read_lock(lock.path) is None and lock.path.exists():
+                        session.log(f"{_label(session, exp, r)}: "
+                                    f"{waiting_message(lock.path, 'it', options.lock_timeout)}")
+                    else:
+                        owner_text = describe_owner(read_lock(lock.path))
+                        session.log(f"{_label(session, exp, r)}: running in {owner_text}; waiting")
                     told.add(uid)
                 continue
             try:
@@ -734,11 +960,11 @@ def report(paper: str | ModuleType, output: str | os.PathLike, *,
                          mixed_precision=saved.get("mixed_precision"), jit=bool(saved.get("jit")),
                          deterministic=bool(saved.get("deterministic")), repeats=saved.get("repeats"), verbose=0)
     session = RunSession(paper, options)
-    data = _prepare_data(paper, options, session)
+    data = _prepare_data(paper, options, session, read_only_ok=True)
     wanted = select_experiments(paper, tables, options.quick)
     results, missing = _load_results(session, list(paper.EXPERIMENTS))
     missing = [k for k in missing if any(e.key == k for e in wanted)]
-    tables_out, files = _write_outputs(paper, results, data, session)
+    tables_out, files = _write_outputs(paper, results, data, session, read_only_ok=True)
     _print_outputs(tables_out, files)
     if missing:
         print(f"{paper.NAME}: rows missing or stale in {out}: {', '.join(missing)}")

@@ -198,7 +198,7 @@ def test_non_finite_losses_of_any_name_stop_training():
     model.compile(optimizer="sgd")
     stop = TerminateOnNonFinite()
     history = model.fit(np.zeros((8, 2), np.float32), epochs=5, batch_size=4, callbacks=[stop], verbose=0)
-    assert stop.stopped is not None and stop.stopped.startswith("g_loss=nan at batch 0")
+    assert stop.stopped is not None and stop.stopped.startswith("g_loss=nan at epoch 1, batch 0")
     assert len(history.history["g_loss"]) == 1
 
 
