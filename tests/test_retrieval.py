@@ -73,3 +73,97 @@ def test_auto_and_errors():
         EmbeddingIndex(np.array([[np.nan, 0.0]]))
     with pytest.raises(ValueError, match="backend"):
         EmbeddingIndex(x, backend="annoy")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The faiss / tensorflow-similarity style API: add, ids, cosine, save / load (issue 18)
+# ---------------------------------------------------------------------------------------------------------
+BACKEND_LIST = ["sklearn"] + (["faiss"] if faiss_available() else [])
+
+
+@pytest.mark.parametrize("backend", BACKEND_LIST)
+def test_add_in_batches_equals_one_index_and_ids_come_back(backend):
+    rng = np.random.default_rng(3)
+    x, q = rng.normal(size=(300, 8)), rng.normal(size=(25, 8))
+    ids = np.array([f"ISIC_{i:07d}" for i in range(300)])
+    index = EmbeddingIndex(backend=backend)
+    assert len(index) == 0
+    index.add(x[:100], ids=ids[:100]).add(x[100:], ids=ids[100:])
+    assert len(index) == 300 and index.dim == 8
+    want_d, want_i = numpy_knn(x, q, 7)
+    dist, got = index.search(q, 7)
+    np.testing.assert_array_equal(got, ids[want_i])
+    np.testing.assert_allclose(dist, want_d, rtol=1e-10, atol=1e-12)
+    np.testing.assert_array_equal(index.search_rows(q, 7)[1], want_i)
+    one_d, one_id = index.search(q[0], 3)  # a single [d] query gives [k] results
+    np.testing.assert_array_equal(one_id, ids[want_i[0, :3]])
+    assert one_d.shape == (3,)
+
+
+def test_ids_rules():
+    x = np.eye(4)
+    with pytest.raises(ValueError, match="unique"):
+        EmbeddingIndex(x, ids=[1, 2, 2, 3])
+    index = EmbeddingIndex(x, ids=[10, 11, 12, 13])
+    with pytest.raises(ValueError, match="has ids"):
+        index.add(np.ones((1, 4)))
+    with pytest.raises(ValueError, match="unique"):
+        index.add(np.ones((1, 4)), ids=[12])
+    with pytest.raises(ValueError, match="one entry per embedding"):
+        EmbeddingIndex(x, ids=[1, 2])
+    with pytest.raises(ValueError, match="no ids"):
+        EmbeddingIndex(x).add(np.ones((1, 4)), ids=[5])
+    with pytest.raises(ValueError, match="empty"):
+        EmbeddingIndex().search(np.ones((1, 4)), 1)
+    with pytest.raises(ValueError, match="metric"):
+        EmbeddingIndex(x, metric="dot")
+
+
+@pytest.mark.parametrize("backend", BACKEND_LIST)
+def test_cosine_distance_against_numpy(backend):
+    rng = np.random.default_rng(5)
+    x, q = rng.normal(size=(200, 6)) * rng.uniform(0.1, 10, size=(200, 1)), rng.normal(size=(10, 6))
+    cos = (q @ x.T) / np.linalg.norm(q, axis=1)[:, None] / np.linalg.norm(x, axis=1)[None]
+    want_i = np.argsort(1.0 - cos, axis=1, kind="stable")[:, :5]
+    dist, idx = EmbeddingIndex(x, backend=backend, metric="cosine").search(q, 5)
+    np.testing.assert_array_equal(idx, want_i)
+    np.testing.assert_allclose(dist, np.take_along_axis(1.0 - cos, want_i, 1), atol=1e-12)
+    with pytest.raises(ValueError, match="all zeros"):
+        EmbeddingIndex(np.zeros((2, 3)), metric="cosine")
+
+
+@pytest.mark.parametrize("backend", BACKEND_LIST)
+def test_save_load_round_trip_refuses_overwrite(backend, tmp_path):
+    rng = np.random.default_rng(9)
+    x, q = rng.normal(size=(120, 5)).astype(np.float32), rng.normal(size=(9, 5))
+    index = EmbeddingIndex(x, ids=np.arange(1000, 1120), backend=backend, metric="cosine")
+    path = index.save(tmp_path / "archive.index")
+    files = sorted(p.name for p in path.iterdir())
+    assert files == sorted(["metadata.json", "embeddings.npy", "mean.npy", "ids.npy"]
+                           + (["index.faiss"] if backend == "faiss" else []))
+    back = EmbeddingIndex.load(path)
+    assert (back.backend, back.metric, len(back)) == (backend, "cosine", 120)
+    for a, b in zip(index.search(q, 6), back.search(q, 6)):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(FileExistsError, match="overwrite"):
+        index.save(path)
+    EmbeddingIndex(x[:10], backend=backend).save(path, overwrite=True)
+    assert len(EmbeddingIndex.load(path)) == 10 and EmbeddingIndex.load(path).ids is None
+    assert [p.name for p in tmp_path.iterdir()] == ["archive.index"]  # no temporaries left behind
+
+
+def test_load_names_the_missing_or_wrong_file(tmp_path):
+    path = EmbeddingIndex(np.eye(3), backend="sklearn").save(tmp_path / "ix")
+    (path / "mean.npy").write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="mean.npy"):
+        EmbeddingIndex.load(path)
+    with pytest.raises(FileNotFoundError, match="metadata.json"):
+        EmbeddingIndex.load(tmp_path / "nothing")
+
+
+def test_a_models_dict_output_is_accepted():
+    x = np.eye(3)
+    dist, idx = EmbeddingIndex({"embedding": x}).search({"embedding": x[:1]}, 1)
+    np.testing.assert_array_equal(idx, [[0]])
+    with pytest.raises(ValueError, match="'embedding' entry"):
+        EmbeddingIndex({"logits": x})

@@ -31,8 +31,30 @@ JA_THRESHOLDS = (0.2, 0.5, 0.8)
 
 
 def _neighbours(index, query_embeddings, k: int) -> np.ndarray:
-    _, idx = index.search(query_embeddings, k)
+    """Archive rows of each query's ``k`` neighbours (rows, not ids: the labels are per row)."""
+    search = getattr(index, "search_rows", index.search)
+    _, idx = search(query_embeddings, k)
     return idx
+
+
+def _positive(labels: np.ndarray, positive, name: str):
+    """The label counted as positive: ``positive``, or 1 for numeric / boolean labels when it is None.
+
+    String labels need ``positive=`` (there is no default class name), and a ``positive`` absent from the
+    archive labels is refused (every score would be 0 and every AUC NaN).
+    """
+    if positive is None:
+        if labels.dtype.kind in "biuf":
+            positive = True if labels.dtype.kind == "b" else 1
+        else:
+            kind = "strings" if labels.dtype.kind in "OSU" else f"of dtype {labels.dtype}"
+            raise ValueError(f"{name} are {kind}: pass "
+                             f"positive= (the label counted, e.g. positive='melanoma'); labels seen: "
+                             f"{sorted(map(str, np.unique(labels.astype(str))))[:10]}")
+    if not (labels == positive).any():
+        raise ValueError(f"positive={positive!r} is not among the {name} "
+                         f"({sorted(map(str, np.unique(labels.astype(str))))[:10]})")
+    return positive
 
 
 def _labels(labels, n: int, name: str) -> np.ndarray:
@@ -42,27 +64,33 @@ def _labels(labels, n: int, name: str) -> np.ndarray:
     return labels
 
 
-def knn_scores(index, train_labels, query_embeddings, *, k: int, positive=1) -> np.ndarray:
+def knn_scores(index, train_labels, query_embeddings, *, k: int, positive=None) -> np.ndarray:
     """Fraction of each query's ``k`` nearest archive items whose label is ``positive``: ``float [Q]``.
 
     Args:
         index: an :class:`dermkit.retrieval.EmbeddingIndex` over the archive.
         train_labels: ``[N]`` archive labels (any dtype comparable with ``positive``).
         query_embeddings: ``[Q, d]``.
-        k: neighbours per query. positive: the label counted (melanoma).
+        k: neighbours per query. positive: the label counted (melanoma); required for string labels,
+            1 (True) by default for numeric (boolean) labels; refused when no archive label equals it.
     """
     labels = _labels(train_labels, len(index), "train_labels")
+    positive = _positive(labels, positive, "train_labels")
     idx = _neighbours(index, query_embeddings, k)
     return (labels[idx] == positive).mean(axis=1)
 
 
 def knn_auc(index, train_labels, query_embeddings, query_labels, *, ks: Sequence[int] = TABLE1_KS,
-            positive=1) -> dict[int, float]:
+            positive=None) -> dict[int, float]:
     """ROC AUC of the kNN melanoma score for each ``k`` in ``ks``: ``{k: auc}`` (scikit-learn's
-    ``roc_auc_score``; NaN when the queries hold one class only)."""
+    ``roc_auc_score``; NaN when the queries hold one class only).
+
+    ``positive``: as in :func:`knn_scores` (string labels need it, e.g. ``positive="melanoma"``).
+    """
     from sklearn.metrics import roc_auc_score
 
     labels = _labels(train_labels, len(index), "train_labels")
+    positive = _positive(labels, positive, "train_labels")
     truth = np.asarray(query_labels) == positive
     ks = sorted({int(k) for k in ks})
     idx = _neighbours(index, query_embeddings, max(ks))

@@ -74,3 +74,27 @@ def test_jaccard_at_three_thresholds_hand_case():
         mean_activation_map_jaccard([mask], [amap], thresholds=(1.5,))
     with pytest.raises(ValueError, match="pair one to one"):
         mean_activation_map_jaccard([mask], [amap, amap])
+
+
+def test_string_labels_need_positive_and_an_absent_positive_is_refused():
+    """Issue 18: string labels without positive= used to give {k: nan} silently."""
+    from dermkit.metrics import knn_auc
+
+    x = np.array([[0.0], [1.0], [2.0], [3.0]])
+    labels = np.array(["nevus", "melanoma", "nevus", "melanoma"], dtype=object)
+    index = EmbeddingIndex(x, backend="sklearn")
+    q, truth = np.array([[0.9], [2.1]]), np.array(["melanoma", "nevus"])
+    with pytest.raises(ValueError, match="positive="):
+        knn_auc(index, labels, q, truth, ks=(1,))
+    with pytest.raises(ValueError, match="'MEL' is not among"):
+        knn_auc(index, labels, q, truth, ks=(1,), positive="MEL")
+    # k=1: the query at 0.9 finds row 1 (melanoma), the one at 2.1 row 2 (nevus): a perfect ranking
+    assert knn_auc(index, labels, q, truth, ks=(1,), positive="melanoma") == {1: 1.0}
+
+
+def test_metrics_use_rows_when_the_index_has_ids():
+    from dermkit.metrics import knn_scores
+
+    x = np.array([[0.0], [1.0], [5.0]])
+    index = EmbeddingIndex(x, ids=["a", "b", "c"], backend="sklearn")
+    np.testing.assert_allclose(knn_scores(index, [0, 1, 1], np.array([[0.2], [4.0]]), k=2), [0.5, 1.0])
