@@ -8,7 +8,10 @@
   weight (goel2021 Section 3.2), exact under ``tf.distribute``.
 - :class:`InpaintingLoss` — Liu et al. 2018's partial-convolution inpainting loss (bisla2019 supplement 6.1).
 - :class:`SampleWeightingLoss` / :func:`weighted_selection` / :func:`class_weights` — barata2020's sample
-  weighting of a Keras loss: class balance (CB Eq. 7, ES Eq. 8) and curriculum (SPL, OHEM), Eq. 3.
+  weighting of a Keras loss: class balance (CB Eq. 7, ES Eq. 8) and curriculum (SPL, OHEM), Eq. 3;
+  :class:`HierarchicalLoss` — its hierarchical model's loss (Eq. 10).
+- :class:`ChaiTripletLoss` — codella2018's triplet loss. Focal loss: Keras'
+  ``keras.losses.CategoricalFocalCrossentropy``.
 
 Every loss class is registered with Keras (package ``"dermkit"``), so compiled models reload without
 ``custom_objects``.
@@ -51,6 +54,17 @@ __all__ = [
 
 from dermkit.losses.triplet import ChaiTripletLoss, chai_triplet_loss  # noqa: E402
 
-__all__ += ["ChaiTripletLoss", "chai_triplet_loss"]
+__all__ += ["ChaiTripletLoss", "chai_triplet_loss", "HierarchicalLoss"]
 
 import dermkit._register  # noqa: E402, F401  (every dermkit serialisable registered with Keras)
+
+
+def __getattr__(name: str):
+    # barata2020's hierarchical loss lives beside its model (dermkit.models.attention, which imports this
+    # package): resolved on access, so neither import waits for the other
+    if name == "HierarchicalLoss":
+        from dermkit.models.attention import HierarchicalLoss
+
+        globals()[name] = HierarchicalLoss
+        return HierarchicalLoss
+    raise AttributeError(f"module 'dermkit.losses' has no attribute {name!r}")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 
+from dermkit._lazy import register_if_keras_loaded
 from dermkit.metrics.classification import (
     accuracy_sensitivity_specificity,
     argmax_labels,
@@ -27,9 +28,12 @@ from dermkit.metrics.classification import (
     per_group_rates,
     specificity_at_sensitivity,
 )
+from dermkit.metrics.examples import count_wrong, select_examples
 from dermkit.metrics.isic import (
+    binary_classification_scores,
     isic2017_part2_scores,
     isic_classification_scores,
+    isic_macro_averages,
     isic_segmentation_scores,
 )
 from dermkit.metrics.jaccard import (
@@ -43,8 +47,14 @@ from dermkit.metrics.jaccard import (
     table5_evaluations,
     threshold_below,
 )
-from dermkit.metrics.novelty import channel_stats, channel_stats_distance, nearest_training_mse
-from dermkit.metrics.retrieval import activation_map_jaccard, knn_auc, knn_scores, relevance_at_k
+from dermkit.metrics.novelty import channel_stats, channel_stats_distance, minmax_stretch, nearest_training_mse
+from dermkit.metrics.retrieval import (
+    activation_map_jaccard,
+    knn_auc,
+    knn_scores,
+    mean_activation_map_jaccard,
+    relevance_at_k,
+)
 
 _KERAS_NAMES = {"ChannelDice": "dermkit.metrics.keras_metrics", "channel_dice_metrics": "dermkit.metrics.keras_metrics"}
 
@@ -78,15 +88,26 @@ __all__ = [
     "nearest_training_mse",
     "channel_stats",
     "channel_stats_distance",
+    "minmax_stretch",
+    "binary_classification_scores",
+    "isic_macro_averages",
+    "count_wrong",
+    "select_examples",
+    "mean_activation_map_jaccard",
     *_KERAS_NAMES,
 ]
 
 
 def __getattr__(name: str):
     if name in _KERAS_NAMES:
-        return getattr(importlib.import_module(_KERAS_NAMES[name]), name)
+        value = getattr(importlib.import_module(_KERAS_NAMES[name]), name)
+        register_if_keras_loaded()  # the first TensorFlow export registers every dermkit serialisable
+        return value
     raise AttributeError(f"module 'dermkit.metrics' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_KERAS_NAMES))
+
+
+register_if_keras_loaded()  # Keras already imported: register every dermkit serialisable now (no extra cost)

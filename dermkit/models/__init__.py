@@ -6,8 +6,12 @@ segmentation-models ``.h5``, detected from the file)}; ``preprocess=True`` makes
 in [0, 1] and apply its encoder's ImageNet preprocessing inside. Builders take ``input_shape`` first and
 every option keyword-only: ``unet((448, 592, 3), num_classes=1)``.
 
-Builders are imported lazily so ``import dermkit.models`` stays cheap (and TensorFlow-free) until one is used;
-``dermkit.models.baselines`` is NumPy only.
+Importing the package imports TensorFlow and registers every dermkit serialisable (layers, losses, metrics,
+trainers), so ``keras.saving.load_model`` reads any saved dermkit model after ``import dermkit.models``
+(issue 18). The builders and classes (``CBAM``, ``ClassHierarchy``, ``ISIC2018_HIERARCHY``,
+``HierarchicalClassifier``, ``PartialConv2D``, ``LocalResponseNormalization``, ...) are importable from here.
+``dermkit.models.baselines`` computes with NumPy only (it is reached through this package, so its import
+loads TensorFlow too).
 """
 
 from __future__ import annotations
@@ -34,7 +38,17 @@ _BUILDERS = {
     "coupled_dcgan": "dermkit.models.dcgan",
 }
 
-__all__ = sorted(_BUILDERS)
+#: Layers, models and constants exported beside the builders (issue 18: every public class from the top).
+_CLASSES = {
+    **dict.fromkeys(["CBAM", "ClassHierarchy", "ISIC2018_HIERARCHY", "ISIC2018_CLASSES", "HierarchicalClassifier",
+                     "HierarchicalAttentionDecoder", "DynamicChannelAttention", "DynamicSpatialAttention",
+                     "cbam_attention_maps"], "dermkit.models.attention"),
+    "PartialConv2D": "dermkit.models.partialconv",
+    "LocalResponseNormalization": "dermkit.models.alexnet",
+    **dict.fromkeys(["ImageNetPreprocess", "BilinearResizeTF1"], "dermkit.models.layers"),
+}
+
+__all__ = sorted(_BUILDERS) + sorted(_CLASSES)
 
 
 def __getattr__(name: str):
@@ -43,6 +57,10 @@ def __getattr__(name: str):
         builder = getattr(importlib.import_module(_BUILDERS[name]), name)
         globals()[name] = builder
         return builder
+    if name in _CLASSES:
+        value = getattr(importlib.import_module(_CLASSES[name]), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'dermkit.models' has no attribute {name!r}")
 
 
@@ -84,7 +102,7 @@ sys.modules[__name__].__class__ = _ModelsPackage
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_BUILDERS))
+    return sorted(set(globals()) | set(_BUILDERS) | set(_CLASSES))
 
 
 def _builder_named_like_its_module(name: str) -> property:
@@ -104,3 +122,7 @@ def _builder_named_like_its_module(name: str) -> property:
 
 
 _ModelsPackage.dilated_unet = _builder_named_like_its_module("dilated_unet")
+
+
+require_tensorflow("dermkit.models")
+import dermkit._register  # noqa: E402, F401  (every dermkit serialisable registered: keras.saving.load_model works)

@@ -62,17 +62,24 @@ def _registers_everything(first_use: str) -> str:
 
 
 def test_imports_stay_tensorflow_free_and_first_use_registers_everything():
+    """Issue 18: ``import dermkit`` and the packages the paper grids read stay TensorFlow-free; a bare
+    ``import dermkit.models`` registers every dermkit serialisable (keras.saving.load_model works after it)."""
     run_fresh(
         "import sys\n"
-        "import dermkit, dermkit.models, dermkit.metrics\n"
+        "import dermkit, dermkit.metrics, dermkit.data, dermkit.training, dermkit.papers\n"
+        "from dermkit.papers import load_paper\n"
+        "[load_paper(name) for name in ('kawahara2018', 'goel2021', 'barata2020', 'bisla2019', 'codella2018')]\n"
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TensorFlow imported'\n",
-        _registers_everything("from dermkit.models import vgg16_fcn"),
+        _registers_everything("import dermkit.models"),
     )
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("first_use", ["import dermkit.losses.dice", "from dermkit.metrics import ChannelDice",
-                                       "import dermkit.models.unet", "import dermkit.models.layers"])
+                                       "import dermkit.models.unet", "import dermkit.models.layers",
+                                       "import dermkit.explain", "import keras, dermkit.training",
+                                       "import keras, dermkit.data", "from dermkit.training import GANTrainer",
+                                       "from dermkit.data import segmentation_dataset"])
 def test_any_first_use_registers_everything(first_use):
     run_fresh(_registers_everything(first_use))
 
