@@ -64,8 +64,10 @@ def _validate_class_weights(class_weights) -> tuple[float, ...]:
     return tuple(float(v) for v in values)
 
 
-def weighted_categorical_crossentropy(y_true, y_pred, class_weights, *, from_logits=False, sample_weight=None):
-    """``Σ_i w_i · CE_i / Σ_i w_i`` over the batch (goel2021 Section 3.2), a float32 scalar.
+def weighted_categorical_crossentropy(y_true, y_pred, class_weights, *, from_logits=False, sample_weight=None,
+                                      terms=False):
+    """``Σ_i w_i · CE_i / Σ_i w_i`` over the batch (goel2021 Section 3.2), a float32 scalar
+    (``terms=True``: the numerator's terms ``w_i · CE_i``, float32 ``[B]``, no all-reduce).
 
     Shapes: ``y_true`` one-hot (or soft) ``[B, K]``; ``y_pred`` probabilities (or logits) ``[B, K]``.
     ``CE_i = keras.losses.categorical_crossentropy(y_true_i, y_pred_i)``; the weight of sample ``i`` is
@@ -96,6 +98,8 @@ def weighted_categorical_crossentropy(y_true, y_pred, class_weights, *, from_log
     sample_weights = ops.sum(y_true * weights, axis=-1)
     if sample_weight is not None:
         sample_weights = sample_weights * ops.reshape(ops.cast(sample_weight, "float32"), (-1,))
+    if terms:
+        return sample_weights * ops.cast(per_sample, "float32")
     numerator = ops.sum(sample_weights * ops.cast(per_sample, "float32"))
     denominator = ops.sum(sample_weights)
     numerator, denominator = all_reduce_sum([numerator, denominator])
@@ -128,14 +132,20 @@ class WeightedCategoricalCrossentropy(keras.losses.Loss):
     Stanford CS231N report, 2021, Section 3.2.
     """
 
-    def __init__(self, class_weights, from_logits=False, name="weighted_categorical_crossentropy"):
+    def __init__(self, class_weights, *, from_logits=False, reduction="sum_over_batch_size",
+                 name="weighted_categorical_crossentropy"):
         """Create the loss.
 
         Args:
             class_weights: one weight per class, > 0: a sequence (index = class) or a dict ``{k: w}`` with
                 keys ``0..K-1`` (the form of Keras' ``class_weight``).
             from_logits: ``y_pred`` holds logits rather than probabilities. Default False.
+            reduction: Keras' ``reduction``. ``"sum_over_batch_size"`` (default), ``"mean"`` and
+                ``"mean_with_sample_weight"`` give the paper's ``Σ w_i CE_i / Σ w_i`` (exact across replicas);
+                ``"sum"`` gives ``Σ w_i CE_i``; ``"none"`` / None the per-sample ``w_i · CE_i`` ``[B]``.
             name: the loss name. Default ``"weighted_categorical_crossentropy"``.
+
+        Options after ``class_weights`` are keyword-only (issue 18).
 
         Raises:
             TypeError: ``class_weights`` is not a sequence or dict of real numbers.
@@ -143,10 +153,16 @@ class WeightedCategoricalCrossentropy(keras.losses.Loss):
         """
         self.class_weights = _validate_class_weights(class_weights)
         self.from_logits = bool(from_logits)
-        super().__init__(name=name, reduction="sum_over_batch_size", dtype="float32")
+        super().__init__(name=name, reduction=reduction, dtype="float32")
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         with tf.name_scope(self.name):
+            if self.reduction in (None, "none", "sum"):
+                per_sample = weighted_categorical_crossentropy(
+                    y_true, y_pred, self.class_weights, from_logits=self.from_logits, sample_weight=sample_weight,
+                    terms=True)
+                # a sum over each replica's samples: Keras sums the replicas' gradients, i.e. the global sum
+                return per_sample if self.reduction != "sum" else ops.sum(per_sample)
             loss = weighted_categorical_crossentropy(
                 y_true, y_pred, self.class_weights, from_logits=self.from_logits, sample_weight=sample_weight
             )
@@ -158,4 +174,5 @@ class WeightedCategoricalCrossentropy(keras.losses.Loss):
         )
 
     def get_config(self):
-        return {"class_weights": list(self.class_weights), "from_logits": self.from_logits, "name": self.name}
+        return {"class_weights": list(self.class_weights), "from_logits": self.from_logits,
+                "reduction": self.reduction, "name": self.name}

@@ -170,7 +170,8 @@ class DiceF1Loss(keras.losses.Loss):
     Dermoscopic Features", IEEE JBHI 23(2), 2018, Section II-D.
     """
 
-    def __init__(self, partition="channel_batch", alpha=0.0, beta=1.0, name="dice_f1_loss"):
+    def __init__(self, *, partition="channel_batch", alpha=0.0, beta=1.0, reduction="sum_over_batch_size",
+                 name="dice_f1_loss"):
         """Create the loss.
 
         Args:
@@ -182,7 +183,12 @@ class DiceF1Loss(keras.losses.Loss):
                 0). Default 0 (the paper's best setting, Table IV).
             beta: added to the denominator of Eq. 3, ≥ 0. Default 1. With ``beta = 0`` an empty partition
                 scores 0 (see :func:`dice_f1_coefficient`).
+            reduction: Keras' ``reduction`` argument, accepted and kept in the config. The loss is one value
+                per mini-batch by definition (Eq. 3 over the partitions of the whole batch), which every
+                reduction leaves as it is.
             name: the loss name. Default ``"dice_f1_loss"``.
+
+        Every option is keyword-only (issue 18): ``DiceF1Loss(partition="channel_image")``.
 
         Raises:
             ValueError: ``partition`` is not one of ``PARTITIONS``; ``alpha`` or ``beta`` is negative, NaN
@@ -191,9 +197,9 @@ class DiceF1Loss(keras.losses.Loss):
         """
         self.alpha, self.beta = _validate_options(partition, alpha, beta)
         self.partition = partition
-        # `reduction` is never applied (__call__ below returns the scalar of `call`); float32 always: the
-        # sums must not run in float16 under mixed precision.
-        super().__init__(name=name, reduction="sum_over_batch_size", dtype="float32")
+        # `reduction` is validated by Keras but never applied (__call__ below returns the scalar of `call`);
+        # float32 always: the sums must not run in float16 under mixed precision.
+        super().__init__(name=name, reduction=reduction, dtype="float32")
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         if sample_weight is not None:
@@ -212,4 +218,5 @@ class DiceF1Loss(keras.losses.Loss):
         return replica_share(1.0 - score)
 
     def get_config(self):
-        return {"partition": self.partition, "alpha": self.alpha, "beta": self.beta, "name": self.name}
+        return {"partition": self.partition, "alpha": self.alpha, "beta": self.beta, "reduction": self.reduction,
+                "name": self.name}

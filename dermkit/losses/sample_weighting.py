@@ -375,6 +375,7 @@ class SampleWeightingLoss(keras.losses.Loss):
         class_weights=None,
         curriculum: str | None = None,
         keep_fraction: float = 0.5,
+        reduction: str | None = "sum_over_batch_size",
         name: str = "sample_weighting_loss",
     ):
         """Create the loss.
@@ -388,6 +389,9 @@ class SampleWeightingLoss(keras.losses.Loss):
             curriculum: None (no selection), ``"spl"`` (keep the lowest-loss samples) or ``"ohem"`` (keep the
                 highest-loss samples).
             keep_fraction: initial ``m / M`` in [0, 1]. Default 0.5, Eq. 9 at epoch 0 (``m = M/2``).
+            reduction: Keras' ``reduction``, accepted and kept in the config. Eq. 3 is one value per
+                mini-batch (normalised by the selected samples' total weight), which every reduction leaves
+                as it is.
             name: the loss name. Default ``"sample_weighting_loss"``.
 
         Raises:
@@ -407,7 +411,7 @@ class SampleWeightingLoss(keras.losses.Loss):
         self.class_weights = _validate_class_weights(class_weights)
         self.curriculum = _validate_curriculum(curriculum)
         initial = _validate_fraction(keep_fraction)
-        super().__init__(name=name, reduction="sum_over_batch_size", dtype="float32")
+        super().__init__(name=name, reduction=reduction, dtype="float32")
         self.keep_fraction = keras.Variable(
             initial, dtype="float64", trainable=False, autocast=False, name="keep_fraction"
         )
@@ -451,6 +455,7 @@ class SampleWeightingLoss(keras.losses.Loss):
             "class_weights": None if self.class_weights is None else list(self.class_weights),
             "curriculum": self.curriculum,
             "keep_fraction": float(keras.ops.convert_to_numpy(self.keep_fraction)),
+            "reduction": self.reduction,
             "name": self.name,
         }
 

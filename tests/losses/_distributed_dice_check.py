@@ -105,7 +105,7 @@ def main():
     initial = build_model().get_weights()
 
     for partition, alpha, beta in SETTINGS:
-        make_loss = functools.partial(DiceF1Loss, partition, alpha=alpha, beta=beta)
+        make_loss = functools.partial(DiceF1Loss, partition=partition, alpha=alpha, beta=beta)
 
         # One device, whole global batch; and the naive mean of the two halves' local losses.
         loss_single, grads_single = one_device_step(initial, make_loss(), x, y)

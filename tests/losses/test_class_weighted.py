@@ -117,6 +117,7 @@ def test_in_model_fit_and_round_trip(tmp_path):
     assert loaded.loss.get_config() == {
         "class_weights": [1.0, 2.0],
         "from_logits": False,
+        "reduction": "sum_over_batch_size",
         "name": "weighted_categorical_crossentropy",
     }
 
@@ -206,3 +207,24 @@ def test_two_replicas_equal_one_device():
     assert result.returncode == 0, result.stderr[-3000:]
     gaps = json.loads(result.stdout.strip().splitlines()[-1])
     assert all(value < 1e-5 for value in gaps.values()), gaps
+
+
+def test_reductions_and_keyword_only_options():
+    """Issue 18: options keyword-only; Keras' reduction: 'none' gives w_i * CE_i, 'sum' their sum, the default
+    the paper's normalised form (NumPy reference)."""
+    rng = np.random.default_rng(4)
+    p = rng.dirichlet(np.ones(2), size=6).astype(np.float32)
+    y = np.eye(2, dtype=np.float32)[[0, 1, 1, 0, 1, 0]]
+    w = np.array([1.0, 2.0])[y.argmax(1)]
+    ce = -np.log(np.clip((y * p).sum(1), 1e-7, 1.0))
+    none = WeightedCategoricalCrossentropy((1.0, 2.0), reduction="none")(y, p)
+    np.testing.assert_allclose(np.asarray(none), w * ce, rtol=1e-5)
+    total = WeightedCategoricalCrossentropy((1.0, 2.0), reduction="sum")(y, p)
+    assert float(total) == pytest.approx((w * ce).sum(), rel=1e-5)
+    for reduction in ("sum_over_batch_size", "mean"):
+        value = WeightedCategoricalCrossentropy((1.0, 2.0), reduction=reduction)(y, p)
+        assert float(value) == pytest.approx((w * ce).sum() / w.sum(), rel=1e-5)
+    with pytest.raises(TypeError):
+        WeightedCategoricalCrossentropy((1.0, 2.0), True)  # from_logits is keyword-only
+    with pytest.raises(ValueError, match="reduction"):
+        WeightedCategoricalCrossentropy((1.0, 2.0), reduction="median")

@@ -49,7 +49,7 @@ def random_batch(shape, seed, positive_rate=0.3):
 def test_matches_numpy_reference(partition, alpha, beta, shape):
     y_true, y_pred = random_batch(shape, seed=len(shape))
     expected = reference_dice(y_true, y_pred, partition, alpha, beta)
-    loss = DiceF1Loss(partition, alpha=alpha, beta=beta)(y_true, y_pred)
+    loss = DiceF1Loss(partition=partition, alpha=alpha, beta=beta)(y_true, y_pred)
     score = dice_f1_coefficient(y_true, y_pred, partition=partition, alpha=alpha, beta=beta)
     assert loss.shape == () and loss.dtype == "float32"
     np.testing.assert_allclose(float(loss), 1.0 - expected, rtol=1e-5, atol=1e-6)
@@ -106,7 +106,7 @@ def test_matches_keras_dice(partition, axis):
     mean over what remains: kawahara2018's D with alpha = 0 and beta = ε on the matching partition."""
     y_true, y_pred = random_batch((3, 6, 5, 4), seed=3)
     y_true[1, ..., 0] = 0.0
-    ours = DiceF1Loss(partition, alpha=0.0, beta=keras.backend.epsilon())(y_true, y_pred)
+    ours = DiceF1Loss(partition=partition, alpha=0.0, beta=keras.backend.epsilon())(y_true, y_pred)
     theirs = keras.losses.Dice(axis=axis)(y_true, y_pred)
     np.testing.assert_allclose(float(ours), float(theirs), rtol=1e-6)
 
@@ -123,15 +123,15 @@ def test_mixed_precision_reduces_in_float32():
     shape = (2, 192, 192, 1)
     y_true = np.ones(shape, np.float32)
     y_pred = np.full(shape, 0.875, np.float16)  # exactly representable in float16
-    loss = DiceF1Loss("volume")(y_true, tf.constant(y_pred))
+    loss = DiceF1Loss(partition="volume")(y_true, tf.constant(y_pred))
     assert loss.dtype == "float32"
     np.testing.assert_allclose(float(loss), 1 - reference_dice(y_true, y_pred, "volume", 0.0, 1.0), rtol=1e-6)
 
     y_true, y_pred = random_batch((3, 8, 8, 4), seed=5)
     half = tf.constant(y_pred.astype(np.float16))
     for partition in PARTITIONS:
-        from_half = DiceF1Loss(partition)(y_true, half)
-        from_float = DiceF1Loss(partition)(y_true, tf.cast(half, "float32"))
+        from_half = DiceF1Loss(partition=partition)(y_true, half)
+        from_float = DiceF1Loss(partition=partition)(y_true, tf.cast(half, "float32"))
         assert from_half.dtype == "float32"
         np.testing.assert_allclose(float(from_half), float(from_float), rtol=1e-7)
 
@@ -157,7 +157,7 @@ def test_gradient_is_finite_on_empty_inputs():
     y_pred = tf.Variable(tf.zeros((2, 4, 4, 2)))
     for partition in PARTITIONS:
         with tf.GradientTape() as tape:
-            loss = DiceF1Loss(partition, alpha=0.0, beta=0.0)(y_true, y_pred)
+            loss = DiceF1Loss(partition=partition, alpha=0.0, beta=0.0)(y_true, y_pred)
         assert float(loss) == 1.0
         assert np.all(np.isfinite(tape.gradient(loss, y_pred).numpy()))
 
@@ -207,9 +207,10 @@ def test_sample_weight_is_rejected():
 
 
 def test_serialisation_round_trip():
-    loss = DiceF1Loss("channel_image", alpha=0.5, beta=2.0, name="dice")
+    loss = DiceF1Loss(partition="channel_image", alpha=0.5, beta=2.0, name="dice")
     config = loss.get_config()
-    assert config == {"partition": "channel_image", "alpha": 0.5, "beta": 2.0, "name": "dice"}
+    assert config == {"partition": "channel_image", "alpha": 0.5, "beta": 2.0, "reduction": "sum_over_batch_size",
+                      "name": "dice"}
     restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(loss))
     assert isinstance(restored, DiceF1Loss) and restored.get_config() == config
     assert keras.saving.serialize_keras_object(loss)["registered_name"] == "dermkit>DiceF1Loss"
@@ -221,7 +222,7 @@ def test_compiled_model_reloads_in_safe_mode(tmp_path):
     inputs = keras.Input((8, 8, 3), name="image")
     outputs = keras.layers.Conv2D(2, 1, activation="sigmoid", name="head")(inputs)
     model = keras.Model(inputs, outputs, name="tiny")
-    model.compile(optimizer="adam", loss=DiceF1Loss("volume", alpha=0.0, beta=0.5))
+    model.compile(optimizer="adam", loss=DiceF1Loss(partition="volume", alpha=0.0, beta=0.5))
     x = np.random.default_rng(1).random((4, 8, 8, 3), dtype=np.float32)
     y = (x[..., :2] > 0.5).astype(np.float32)
     model.fit(x, y, epochs=1, verbose=0)
@@ -259,3 +260,14 @@ def test_distributed_matches_single_device():
         if row["partition"] != "channel_image":
             # The data makes a per-replica (local) ratio visibly wrong: the check has teeth.
             assert row["naive_gap"] > 1e-3, row
+
+
+def test_options_are_keyword_only_and_reduction_is_accepted():
+    """Issue 18: DiceF1Loss's options are keyword-only and Keras' reduction is accepted (one value per batch)."""
+    with pytest.raises(TypeError):
+        DiceF1Loss("volume")
+    y_true, y_pred = random_batch((2, 4, 4, 2), seed=8)
+    values = {r: float(DiceF1Loss(reduction=r)(y_true, y_pred)) for r in ("sum_over_batch_size", "sum", "none")}
+    assert len(set(values.values())) == 1
+    with pytest.raises(ValueError, match="reduction"):
+        DiceF1Loss(reduction="median")

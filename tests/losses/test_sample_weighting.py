@@ -310,7 +310,7 @@ def test_serialisation_round_trip():
     loss = SampleWeightingLoss(keras.losses.CategoricalFocalCrossentropy(alpha=1.0, gamma=2.0), class_weights=WEIGHTS3,
                                curriculum="spl", keep_fraction=0.625, name="weighted")
     config = loss.get_config()
-    assert set(config) == {"base", "class_weights", "curriculum", "keep_fraction", "name"}
+    assert set(config) == {"base", "class_weights", "curriculum", "keep_fraction", "reduction", "name"}
     assert config["class_weights"] == WEIGHTS3 and config["curriculum"] == "spl"
     assert config["keep_fraction"] == 0.625 and config["name"] == "weighted"
     serialised = keras.saving.serialize_keras_object(loss)
