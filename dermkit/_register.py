@@ -38,6 +38,7 @@ REGISTERED_MODULES = (
     "dermkit.models.dilated_unet",
     "dermkit.models.dcgan",
     "dermkit.training.gan",
+    "dermkit.training.triplet",
 )
 
 

@@ -119,21 +119,62 @@ class MultiRateModel(keras.Model):
     ``compile(param_groups=[(optimizer, [layer names]), ...], ...)``: every trainable variable of the wrapped
     model must be in exactly one group (a layer named twice, an unknown name or a trainable layer left out is a
     ``ValueError``). Each optimizer is built on its group's variables and kept as attribute ``optimizer_<i>``.
+
+    Saving (issue 18): a trainer is a Keras model — ``trainer.save("x.keras")`` stores the wrapped model, the
+    groups (each optimizer's config and layer names) and every optimizer's state (iteration count, momentum
+    slots); ``dermkit.load_model("x.keras")`` returns it compiled with the same groups and state, so
+    ``fit(..., initial_epoch=k)`` continues as an uninterrupted run (:meth:`get_compile_config` /
+    :meth:`compile_from_config`).
     """
+
+    #: The keyword under which :meth:`get_config` stores the wrapped model.
+    _MODEL_KEY = "model"
 
     def __init__(self, model: keras.Model, **kwargs):
         super().__init__(**kwargs)
         self.model = model
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self._groups: list[tuple] = []
+        self._group_names: list[list[str]] = []
+        self._compile_kwargs: dict = {}
+        if getattr(model, "built", False):
+            self.built = True  # every variable lives in the wrapped, built model
 
-    def compile(self, param_groups: Sequence[tuple], **kwargs):
+    def default_param_groups(self) -> list[tuple]:
+        """The groups :meth:`compile` uses when given none (subclasses: the paper's)."""
+        raise ValueError(f"{type(self).__name__}.compile needs param_groups=[(optimizer, [layer names]), ...]")
+
+    def compile(self, param_groups: Sequence[tuple] | keras.optimizers.Optimizer | None = None, *,
+                optimizer: keras.optimizers.Optimizer | None = None, **kwargs):
+        """Set the optimizers per layer group.
+
+        Args:
+            param_groups: ``[(optimizer, [layer names]), ...]`` covering every trainable layer once; or one
+                optimizer for all layers; or None for :meth:`default_param_groups` (the paper's groups).
+            optimizer: Keras' spelling of "one optimizer for all layers" (not with ``param_groups``).
+            **kwargs: ``keras.Model.compile`` arguments (``jit_compile``, ``steps_per_execution``, ...).
+
+        Example::
+
+            trainer = TripletTrainer(alexnet_gap_embedding((227, 227, 3)))
+            trainer.compile()                                   # codella2018 Section 2.3's two rates
+            trainer.compile(keras.optimizers.SGD(1e-4))         # one rate everywhere
+        """
+        if optimizer is not None:
+            if param_groups is not None:
+                raise ValueError("pass param_groups or optimizer, not both")
+            param_groups = optimizer
+        if param_groups is None:
+            param_groups = self.default_param_groups()
+        elif isinstance(param_groups, keras.optimizers.Optimizer):
+            param_groups = [(param_groups, [layer.name for layer in self.model.layers if layer.trainable_weights])]
         if not param_groups:
             raise ValueError("param_groups must list at least one (optimizer, layer names) pair")
         layers = {layer.name: layer for layer in self.model.layers}
         seen: dict[str, int] = {}
-        groups = []
-        for i, (optimizer, names) in enumerate(param_groups):
+        groups, names_per_group = [], []
+        for i, group in enumerate(param_groups):
+            optimizer, names = group
             if not isinstance(optimizer, keras.optimizers.Optimizer):
                 raise TypeError(f"param_groups[{i}]: expected a keras optimizer, got {type(optimizer).__name__}")
             variables = []
@@ -145,6 +186,7 @@ class MultiRateModel(keras.Model):
                 seen[name] = i
                 variables += list(layers[name].trainable_variables)
             groups.append((optimizer, variables))
+            names_per_group.append(list(names))
         left = [layer.name for layer in self.model.layers if layer.trainable_weights and layer.name not in seen]
         if left:
             raise ValueError(f"trainable layers {left} are in no param group (freeze them or add them to a group)")
@@ -153,6 +195,38 @@ class MultiRateModel(keras.Model):
             optimizer.build(variables)
             setattr(self, f"optimizer_{i}", optimizer)
         self._groups = groups
+        self._group_names = names_per_group
+        self._compile_kwargs = {k: v for k, v in kwargs.items()
+                                if k in ("run_eagerly", "steps_per_execution", "jit_compile", "auto_scale_loss")}
+
+    def get_compile_config(self) -> dict | None:
+        """The groups (each optimizer serialised, with its layer names) and the plain compile options."""
+        if not self._groups:
+            return None
+        return {"param_groups": [{"optimizer": keras.saving.serialize_keras_object(opt), "layers": names}
+                                 for (opt, _), names in zip(self._groups, self._group_names)],
+                **self._compile_kwargs}
+
+    def compile_from_config(self, config: dict) -> None:
+        """Compile as :meth:`get_compile_config` recorded (Keras then restores each optimizer's variables)."""
+        config = dict(config)
+        groups = [(keras.saving.deserialize_keras_object(g["optimizer"]), list(g["layers"]))
+                  for g in config.pop("param_groups")]
+        self.compile(groups, **config)
+
+    def build_from_config(self, config) -> None:
+        """The wrapped model is built when it is deserialised; nothing else has variables of its own."""
+        self.built = True
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "trainable": self.trainable,
+                self._MODEL_KEY: keras.saving.serialize_keras_object(self.model)}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        config = dict(config)
+        config[cls._MODEL_KEY] = keras.saving.deserialize_keras_object(config[cls._MODEL_KEY])
+        return cls(**config)
 
     def _apply(self, tape, loss):
         variables = [v for _, vs in self._groups for v in vs]
@@ -170,6 +244,7 @@ class MultiRateModel(keras.Model):
         return self.model(inputs, training=training)
 
 
+@keras.saving.register_keras_serializable(package="dermkit")
 class TripletTrainer(MultiRateModel):
     """Trains ``embedding`` on ``({"anchor", "similar", "dissimilar"}, _)`` batches with Eq. 1
     (:func:`dermkit.data.triplets.triplet_dataset`).
@@ -180,12 +255,30 @@ class TripletTrainer(MultiRateModel):
         margin: Eq. 1's ``l`` (1).
 
     Logs ``loss`` and ``triplet_accuracy`` (the fraction of triplets with D(a, b) < ½ (D(a, c) + D(b, c))).
+
+    Example::
+
+        trainer = TripletTrainer(alexnet_gap_embedding((227, 227, 3), encoder_weights=None))
+        trainer.compile()    # the paper's two learning rates (chai_param_groups)
+        trainer.fit(triplet_dataset(groups, images, batch_size=128), epochs=10)
+        trainer.save("chai.keras"); trainer = dermkit.load_model("chai.keras")   # resumable: same optimizers
     """
+
+    _MODEL_KEY = "embedding"
 
     def __init__(self, embedding: keras.Model, *, margin: float = 1.0, **kwargs):
         super().__init__(embedding, **kwargs)
+        self.margin = float(margin)
         self.triplet_loss = ChaiTripletLoss(margin=margin)
         self.accuracy_tracker = keras.metrics.Mean(name="triplet_accuracy")
+
+    def default_param_groups(self) -> list[tuple]:
+        """codella2018 Section 2.3: :func:`chai_param_groups` (1e-5 transferred, 1e-2 the new GAP conv; no
+        step schedule — pass ``chai_param_groups(embedding, total_steps=...)`` for the "step" policy)."""
+        return chai_param_groups(self.model)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "margin": self.margin}
 
     @property
     def metrics(self):
@@ -226,9 +319,21 @@ class TripletTrainer(MultiRateModel):
         return self.embed(inputs, training=training)
 
 
+@keras.saving.register_keras_serializable(package="dermkit")
 class MultiRateClassifier(MultiRateModel):
     """Softmax cross-entropy fine-tuning of a classifier (``y`` one-hot) with per-group learning rates
-    (BaselineFT). Logs ``loss`` and ``accuracy``."""
+    (BaselineFT). Logs ``loss`` and ``accuracy``.
+
+    Example::
+
+        trainer = MultiRateClassifier(alexnet((227, 227, 3), num_classes=2))
+        trainer.compile()    # BaselineFT's rates (baseline_ft_param_groups): fc8 1e-2, fc7/fc6 1e-3, 1e-5 below
+        trainer.fit(images, one_hot_labels, batch_size=128, epochs=10)
+    """
+
+    def default_param_groups(self) -> list[tuple]:
+        """codella2018 Section 2.3's BaselineFT groups (:func:`baseline_ft_param_groups`, no step schedule)."""
+        return baseline_ft_param_groups(self.model)
 
     def __init__(self, model: keras.Model, **kwargs):
         super().__init__(model, **kwargs)

@@ -99,3 +99,64 @@ def test_chai_rates_as_the_paper_words_them():
         chai_param_groups(emb, rates={"gap": 1e-3})
     with pytest.raises(ValueError, match=r"'fc8' must be a number > 0"):
         baseline_ft_param_groups(alexnet((67, 67, 3)), rates={"fc8": 0})
+
+
+def _tiny_embedding():
+    inputs = keras.Input((6, 6, 3), name="image")
+    x = keras.layers.Conv2D(4, 3, name="conv1")(inputs)
+    x = keras.layers.Conv2D(5, 1, name="gap_conv")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    return keras.Model(inputs, {"embedding": x}, name="tiny_embedding")
+
+
+def test_triplet_trainer_saves_and_resumes_exactly(tmp_path):
+    """Issue 18: 2 epochs + save + dermkit.load_model + 2 epochs = 4 uninterrupted epochs (weights to 1e-6);
+    compile() alone gives the paper's two groups; momentum slots and iteration counts survive the file."""
+    import dermkit
+
+    rng = np.random.default_rng(2)
+    x = {k: rng.random((12, 6, 6, 3)).astype(np.float32) for k in ("anchor", "similar", "dissimilar")}
+    y = np.zeros(12, np.float32)
+
+    def fresh():
+        keras.utils.set_random_seed(3)
+        trainer = TripletTrainer(_tiny_embedding(), margin=0.5)
+        trainer.compile()
+        return trainer
+
+    straight = fresh()
+    straight.fit(x, y, batch_size=4, epochs=4, shuffle=False, verbose=0)
+    first = fresh()
+    assert [float(o.learning_rate) for o in (first.optimizer_0, first.optimizer_1)] == pytest.approx([1e-5, 1e-2])
+    first.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0)
+    first.save(tmp_path / "chai.keras")
+    resumed = dermkit.load_model(tmp_path / "chai.keras")
+    assert isinstance(resumed, TripletTrainer) and resumed.margin == 0.5
+    assert int(resumed.optimizer_1.iterations) == 6
+    resumed.fit(x, y, batch_size=4, epochs=4, initial_epoch=2, shuffle=False, verbose=0)
+    for a, b in zip(straight.model.get_weights(), resumed.model.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    assert int(resumed.optimizer_0.iterations) == int(straight.optimizer_0.iterations) == 12
+
+
+def test_multi_rate_classifier_saves_and_compiles_with_one_optimizer(tmp_path):
+    import dermkit
+
+    inputs = keras.Input((4,), name="x")
+    h = keras.layers.Dense(3, name="fc6")(inputs)
+    h = keras.layers.Dense(3, name="fc7")(h)
+    out = keras.layers.Dense(2, activation="softmax", name="fc8")(h)
+    model = keras.Model(inputs, out, name="mlp")
+    trainer = MultiRateClassifier(model)
+    trainer.compile(keras.optimizers.SGD(0.1, momentum=0.9))  # one optimizer for every layer
+    x = np.random.default_rng(0).random((8, 4)).astype(np.float32)
+    yy = np.eye(2, dtype=np.float32)[[0, 1] * 4]
+    trainer.fit(x, yy, batch_size=4, epochs=1, verbose=0)
+    trainer.save(tmp_path / "ft.keras")
+    back = dermkit.load_model(tmp_path / "ft.keras")
+    assert isinstance(back, MultiRateClassifier) and int(back.optimizer_0.iterations) == 2
+    slots = [v.numpy() for v in trainer.optimizer_0.variables]
+    for a, b in zip(slots, [v.numpy() for v in back.optimizer_0.variables]):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="not both"):
+        MultiRateClassifier(model).compile(keras.optimizers.SGD(), optimizer=keras.optimizers.SGD())
