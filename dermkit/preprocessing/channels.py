@@ -45,19 +45,11 @@ def seven_channel_input(image) -> np.ndarray:
         ValueError: not RGB with 3 or 4 dimensions; no pixels (H or W is 0); not float or uint8; NaN or values
             outside [0, 1].
     """
+    from dermkit._validation import as_rgb01
+
     array = np.asarray(image)
-    if array.ndim not in (3, 4) or array.shape[-1] != 3:
-        raise ValueError(f"image must be RGB [H, W, 3] or [N, H, W, 3]. Received: an array of shape {array.shape}")
-    if 0 in array.shape[-3:-1]:
-        raise ValueError(f"image must have at least one pixel (H, W ≥ 1). Received: an array of shape {array.shape}")
-    if array.dtype == np.uint8:
-        array = array.astype(np.float32) / 255.0
-    elif np.issubdtype(array.dtype, np.floating):
-        array = array.astype(np.float32)
-        if array.size and (not np.all(np.isfinite(array)) or array.min() < 0.0 or array.max() > 1.0):
-            raise ValueError("image must hold finite values in [0, 1] (float RGB).")
-    else:
-        raise ValueError(f"image must be float RGB in [0, 1] or uint8. Received: dtype {array.dtype}")
+    array = array.astype(np.float32) if array.ndim == 4 and len(array) == 0 and array.shape[1:3].count(0) == 0 \
+        else as_rgb01(array, ndims=(3, 4))  # the one image rule (dermkit._validation)
     if array.ndim == 3:
         channels = _one(array)
     else:

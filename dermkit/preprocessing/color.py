@@ -38,23 +38,11 @@ def _check_p(p) -> float:
 
 
 def _check_image(image) -> np.ndarray:
+    """The one image rule (:mod:`dermkit._validation`): uint8 or float in [0, 1], any leading batch axes."""
+    from dermkit._validation import as_rgb01
+
     array = np.asarray(image)
-    if array.ndim < 3 or array.shape[-1] != 3:
-        raise ValueError(
-            f"image must be RGB [H, W, 3] (or a batch [..., H, W, 3]). Received: an array of shape {array.shape}"
-        )
-    if not np.issubdtype(array.dtype, np.floating):
-        raise ValueError(
-            f"image must be float RGB in [0, 1] (e.g. uint8 / 255.0). Received: dtype {array.dtype}"
-        )
-    if array.size == 0:
-        raise ValueError(f"image is empty. Received: an array of shape {array.shape}")
-    if not np.all(np.isfinite(array)):
-        raise ValueError("image holds NaN or infinite values.")
-    low, high = float(array.min()), float(array.max())
-    if low < 0.0 or high > 1.0:
-        raise ValueError(f"image values must lie in [0, 1]. Received: values in [{low:g}, {high:g}]")
-    return array
+    return as_rgb01(array, ndims=(array.ndim,) if array.ndim >= 3 else (3,), dtype=np.float64)
 
 
 def estimate_illuminant(image, *, p: float = DEFAULT_MINKOWSKI_P) -> np.ndarray:
@@ -72,7 +60,7 @@ def estimate_illuminant(image, *, p: float = DEFAULT_MINKOWSKI_P) -> np.ndarray:
         float64 ``[3]`` (``[..., 3]`` for a batch): the estimated illuminant colour, not normalised.
 
     Raises:
-        ValueError: not ``[..., H, W, 3]``, not floating point, NaN/inf, values outside [0, 1], or a bad ``p``.
+        ValueError: not ``[..., H, W, 3]``, not uint8 or float, NaN/inf, float outside [0, 1], or a bad ``p``.
     """
     p = _check_p(p)
     array = _check_image(image).astype(np.float64)
@@ -93,8 +81,8 @@ def shades_of_gray(image, *, p: float = DEFAULT_MINKOWSKI_P) -> np.ndarray:
     scene becomes achromatic again (scaled by ``rms(k)``).
 
     Args:
-        image: RGB float ``[H, W, 3]`` in [0, 1] (any float dtype), or a batch ``[..., H, W, 3]`` (each image
-            corrected with its own illuminant).
+        image: RGB ``[H, W, 3]``, uint8 or float in [0, 1] (the one image rule, :mod:`dermkit._validation`), or
+            a batch ``[..., H, W, 3]`` (each image corrected with its own illuminant).
         p: Minkowski norm, ``>= 1`` or ``numpy.inf`` (max-RGB); 1 is Gray World. Default 6 (barata2020).
 
     Returns:
@@ -104,6 +92,7 @@ def shades_of_gray(image, *, p: float = DEFAULT_MINKOWSKI_P) -> np.ndarray:
         ValueError: bad shape, dtype, values or ``p`` (see :func:`estimate_illuminant`), or a channel that is
             zero over a whole image (its illuminant cannot be estimated).
     """
+    image = _check_image(image)  # uint8 or float in [0, 1] → float64 in [0, 1]
     illuminant = estimate_illuminant(image, p=p)
     if np.any(illuminant <= 0):
         zero = sorted({"RGB"[c] for c in np.argwhere(illuminant <= 0)[:, -1]})

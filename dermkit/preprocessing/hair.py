@@ -65,20 +65,9 @@ _THRESHOLD_MAX = {"closing": 100.0, "blackhat": 1.0}
 
 
 def _as_rgb01(image) -> np.ndarray:
-    array = np.asarray(image)
-    if array.ndim != 3 or array.shape[-1] != 3:
-        raise ValueError(f"image must be RGB [H, W, 3]. Received: an array of shape {array.shape}")
-    if array.dtype == np.uint8:
-        return array.astype(np.float32) / 255.0
-    if not np.issubdtype(array.dtype, np.floating):
-        raise ValueError(f"image must be float RGB in [0, 1] or uint8. Received: dtype {array.dtype}")
-    array = array.astype(np.float32)
-    if not np.all(np.isfinite(array)):
-        raise ValueError("image holds NaN or infinite values.")
-    low, high = float(array.min()), float(array.max())
-    if low < 0.0 or high > 1.0:
-        raise ValueError(f"image values must lie in [0, 1]. Received: values in [{low:g}, {high:g}]")
-    return array
+    from dermkit._validation import as_rgb01
+
+    return as_rgb01(image)
 
 
 def _as_lesion(lesion_mask, shape: tuple[int, int]) -> np.ndarray | None:

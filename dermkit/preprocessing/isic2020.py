@@ -18,8 +18,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from dermkit.errors import DermkitDataError
-
 __all__ = ["ISIC2020_BASE_SIZE", "Isic2020Images", "resize_uint8", "centre_square_crop", "preprocess_isic2020"]
 
 #: (height, width) of the report's first resize: 640×480 ("the smallest image size" of ISIC 2020).
@@ -35,12 +33,10 @@ class Isic2020Images(NamedTuple):
 
 
 def _check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
-    image = np.asarray(image)
-    if image.ndim != 3 or image.shape[-1] != 3 or image.dtype != np.uint8:
-        raise DermkitDataError(f"{name} must be an RGB uint8 array [H, W, 3]; got {image.dtype} {image.shape}")
-    if image.shape[0] < 1 or image.shape[1] < 1:
-        raise DermkitDataError(f"{name} is empty: shape {image.shape}")
-    return image
+    """The one image rule (:mod:`dermkit._validation`): uint8 as is, float in [0, 1] as ``round(255 · x)``."""
+    from dermkit._validation import as_rgb_uint8
+
+    return as_rgb_uint8(image, name=name)
 
 
 def resize_uint8(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -131,10 +131,13 @@ def _lesion_list(lesion_masks, n: int) -> list:
 
 
 def _images(images, name: str = "images") -> np.ndarray:
+    """The one image rule (:mod:`dermkit._validation`) for a batch: float32 RGB ``[N, H, W, 3]`` in [0, 1]."""
+    from dermkit._validation import as_rgb01
+
     array = np.asarray(images)
-    if array.ndim != 4 or array.shape[-1] != 3:
-        raise ValueError(f"{name} must be RGB [N, H, W, 3]. Received: shape {array.shape}")
-    return array
+    if array.ndim == 4 and array.shape[0] == 0:
+        return array.astype(np.float32)
+    return as_rgb01(array, name=name, ndims=(4,))
 
 
 def purification_pairs(
@@ -174,7 +177,7 @@ def purification_pairs(
                          f"{lesions.shape}")
     cleaned = [remove_hair(image, lesion, method=method, **remove_hair_options) for image, lesion in
                zip(images, lesions)]
-    inputs = (images.astype(np.float32) / 255.0 if images.dtype == np.uint8 else images.astype(np.float32))
+    inputs = images  # float32 in [0, 1] (_images)
     targets = np.stack([c for c, _ in cleaned]) if cleaned else np.zeros(images.shape, np.float32)
     hairs = np.stack([m for _, m in cleaned]) if cleaned else np.zeros(lesions.shape, bool)
     random_valid, kinds = purification_masks(lesions, hairs, seed=seed, fractions=fractions)

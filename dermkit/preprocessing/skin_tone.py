@@ -214,15 +214,9 @@ def ita_category(ita: float) -> str:
 
 
 def _image_to_lab(image: np.ndarray) -> np.ndarray:
-    image = np.asarray(image)
-    if image.ndim != 3 or image.shape[-1] != 3:
-        raise DermkitDataError(f"image must be RGB [H, W, 3]; got shape {image.shape}")
-    if image.dtype == np.uint8:
-        rgb = image.astype(np.float64) / 255.0
-    elif np.issubdtype(image.dtype, np.floating):
-        rgb = np.clip(image.astype(np.float64), 0.0, 1.0)
-    else:
-        raise DermkitDataError(f"image must be uint8 or float in [0, 1]; got dtype {image.dtype}")
+    from dermkit._validation import as_rgb01
+
+    rgb = as_rgb01(image, dtype=np.float64)  # the one image rule: float outside [0, 1] is refused, not clipped
     return color.rgb2lab(rgb)
 
 

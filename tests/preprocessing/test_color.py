@@ -85,7 +85,7 @@ def test_batch_corrects_each_image_with_its_own_illuminant():
     [
         (np.zeros((4, 4), np.float32), {}, r"must be RGB \[H, W, 3\].*shape \(4, 4\)"),
         (np.zeros((4, 4, 4), np.float32), {}, r"must be RGB"),
-        (np.full((4, 4, 3), 128, np.uint8), {}, r"must be float RGB in \[0, 1\].*uint8"),
+        (np.full((4, 4, 3), 128, np.int32), {}, r"uint8 in \[0, 255\] or float in \[0, 1\].*int32"),
         (np.full((4, 4, 3), 2.0, np.float32), {}, r"values must lie in \[0, 1\].*\[2, 2\]"),
         (np.full((4, 4, 3), np.nan, np.float32), {}, r"NaN or infinite"),
         (np.full((4, 4, 3), 0.5, np.float32), {"p": 0.5}, r"p must be a real number >= 1.*p=0.5"),
@@ -97,3 +97,10 @@ def test_batch_corrects_each_image_with_its_own_illuminant():
 def test_bad_input_is_named(image, kwargs, message):
     with pytest.raises(ValueError, match=message):
         shades_of_gray(image, **kwargs)
+
+
+def test_uint8_and_float_images_are_accepted_alike():
+    """Issue 18's one image rule: uint8 x gives the result of float x / 255."""
+    rng = np.random.default_rng(1)
+    image = rng.integers(1, 256, size=(6, 5, 3), dtype=np.uint8)
+    np.testing.assert_allclose(shades_of_gray(image), shades_of_gray(image.astype(np.float64) / 255.0), atol=1e-6)

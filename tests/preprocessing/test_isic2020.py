@@ -65,11 +65,22 @@ def test_centre_square_crop():
 
 
 def test_bad_inputs():
-    with pytest.raises(DermkitDataError, match="uint8"):
-        preprocess_isic2020(np.zeros((4, 4, 3), np.float32))
+    with pytest.raises(DermkitDataError, match=r"uint8 in \[0, 255\] or float in \[0, 1\].*int16"):
+        preprocess_isic2020(np.zeros((4, 4, 3), np.int16))
+    with pytest.raises(DermkitDataError, match=r"\[0, 255\]"):
+        preprocess_isic2020(np.full((4, 4, 3), 200.0, np.float32))  # 0-255 values as float
     with pytest.raises(DermkitDataError, match=r"\[H, W, 3\]"):
         resize_uint8(np.zeros((4, 4), np.uint8), (2, 2))
     with pytest.raises(ValueError, match="out_size"):
         preprocess_isic2020(np.zeros((4, 4, 3), np.uint8), out_size=0)
     with pytest.raises(ValueError, match="size"):
         resize_uint8(np.zeros((4, 4, 3), np.uint8), (2,))
+
+
+def test_float_images_follow_the_one_image_rule():
+    """Issue 18: float in [0, 1] is accepted and gives the uint8 image's result (round(255 x))."""
+    rng = np.random.default_rng(2)
+    image = rng.integers(0, 256, size=(30, 40, 3), dtype=np.uint8)
+    a = preprocess_isic2020(image, base_size=(20, 15), out_size=8)
+    b = preprocess_isic2020(image.astype(np.float32) / 255.0, base_size=(20, 15), out_size=8)
+    np.testing.assert_array_equal(a.classifier, b.classifier)
