@@ -156,6 +156,15 @@ class WeightedCategoricalCrossentropy(keras.losses.Loss):
         super().__init__(name=name, reduction=reduction, dtype="float32")
 
     def __call__(self, y_true, y_pred, sample_weight=None):
+        if (sample_weight is not None and len(set(self.class_weights)) > 1
+                and not getattr(self, "_warned_twice", False)):  # equal weights (goel2021's 1:1 loss): no warning
+            import warnings
+
+            self._warned_twice = True
+            warnings.warn(
+                f"{self.name}: WeightedCategoricalCrossentropy received sample_weight, which multiplies its "
+                "class weights — fit(class_weight=...) arrives as sample_weight, so class weights would apply "
+                "twice. Pass class weights to the loss or to fit, not both.", UserWarning, stacklevel=2)
         with tf.name_scope(self.name):
             if self.reduction in (None, "none", "sum"):
                 per_sample = weighted_categorical_crossentropy(

@@ -412,6 +412,7 @@ class SampleWeightingLoss(keras.losses.Loss):
         self.curriculum = _validate_curriculum(curriculum)
         initial = _validate_fraction(keep_fraction)
         super().__init__(name=name, reduction=reduction, dtype="float32")
+        self._warned_twice = False
         self.keep_fraction = keras.Variable(
             initial, dtype="float64", trainable=False, autocast=False, name="keep_fraction"
         )
@@ -432,6 +433,14 @@ class SampleWeightingLoss(keras.losses.Loss):
         return y_true, per_sample
 
     def __call__(self, y_true, y_pred, sample_weight=None):
+        if sample_weight is not None and self.class_weights is not None and not self._warned_twice:
+            import warnings
+
+            self._warned_twice = True  # once per loss (traced once per function anyway)
+            warnings.warn(
+                f"{self.name}: this SampleWeightingLoss has class_weights and also received sample_weight — "
+                "fit(class_weight=...) arrives as sample_weight, so class weights would apply twice. Pass "
+                "class weights to the loss or to fit, not both.", UserWarning, stacklevel=2)
         with tf.name_scope(self.name):
             return self._weighted_loss(y_true, y_pred, sample_weight)
 

@@ -228,3 +228,17 @@ def test_reductions_and_keyword_only_options():
         WeightedCategoricalCrossentropy((1.0, 2.0), True)  # from_logits is keyword-only
     with pytest.raises(ValueError, match="reduction"):
         WeightedCategoricalCrossentropy((1.0, 2.0), reduction="median")
+
+
+def test_sample_weight_on_unequal_class_weights_warns_once_equal_weights_do_not():
+    import warnings
+
+    y = np.eye(2, dtype=np.float32)[[0, 1]]
+    p = np.full((2, 2), 0.5, np.float32)
+    loss = WeightedCategoricalCrossentropy((1.0, 2.0))
+    with pytest.warns(UserWarning, match="apply twice"):
+        loss(y, p, sample_weight=np.ones(2, np.float32))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loss(y, p, sample_weight=np.ones(2, np.float32))  # once only
+        WeightedCategoricalCrossentropy((1.0, 1.0))(y, p, sample_weight=np.ones(2, np.float32))

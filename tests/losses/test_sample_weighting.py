@@ -428,3 +428,22 @@ def test_sparse_label_without_a_class_weight_is_refused():
         graph(tf.constant([0, 3, 1]))
     expected = np.sum(np.array([1.0, 3.0, 2.0]) * -np.log(0.25)) / 3  # every label in range: Eq. 3 as usual
     np.testing.assert_allclose(float(graph(tf.constant([0, 2, 1]))), expected, rtol=1e-6)
+
+
+def test_fit_class_weight_on_a_class_weighted_loss_warns_once():
+    """Issue 18: fit(class_weight=...) reaches the loss as sample_weight; with the loss's own class weights
+    that weights twice, so the first such call warns (once)."""
+    inputs = keras.Input((3,), name="x")
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax", name="head")(inputs))
+    model.compile("sgd", loss=SampleWeightingLoss(keras.losses.CategoricalCrossentropy(), class_weights=[1.0, 3.0]))
+    x = np.random.default_rng(0).random((8, 3)).astype(np.float32)
+    y = np.eye(2, dtype=np.float32)[[0, 1] * 4]
+    with pytest.warns(UserWarning, match="apply twice") as record:
+        model.fit(x, y, batch_size=4, epochs=2, class_weight={0: 1.0, 1: 3.0}, verbose=0)
+    assert sum("apply twice" in str(w.message) for w in record) == 1
+    plain = SampleWeightingLoss(keras.losses.CategoricalCrossentropy())  # no class weights: no warning
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plain(y, np.full((8, 2), 0.5, np.float32), sample_weight=np.ones(8, np.float32))
