@@ -25,6 +25,7 @@ __all__ = [
     "argmax_labels",
     "class_labels",
     "balanced_multiclass_accuracy",
+    "decisions",
     "per_class_recall",
     "roc_auc_or_nan",
     "average_precision_or_nan",
@@ -115,7 +116,32 @@ def class_labels(y, *, name: str = "y") -> np.ndarray:
     return np.where(y == 0.5, UNDECIDED, (y > 0.5).astype(np.int64))
 
 
-def balanced_multiclass_accuracy(y_true, y_pred) -> float:
+def decisions(y_pred=None, y_score=None, *, where: str = "") -> np.ndarray:
+    """The argument a decision metric scores, by scikit-learn's words (issue 18): exactly one of ``y_pred``
+    (predicted labels ``[N]`` / ``[N, 1]``: integers, bools, integer-valued floats or names) and ``y_score``
+    (class scores ``[N, C]``, or ``[N]`` / ``[N, 1]`` probabilities of class 1). Returns the array for
+    :func:`class_labels` (scores are decided there: row-wise argmax, ties :data:`UNDECIDED`).
+
+    Raises:
+        ValueError: both or neither given; ``y_pred`` holding scores (pass them as ``y_score=``).
+    """
+    prefix = f"{where}: " if where else ""
+    if (y_pred is None) == (y_score is None):
+        raise ValueError(f"{prefix}pass exactly one of y_pred (predicted labels [N]) and y_score (class scores "
+                         f"[N, C] or probabilities [N]); received {'both' if y_pred is not None else 'neither'}")
+    if y_score is not None:
+        return np.asarray(y_score)
+    array = np.asarray(y_pred)
+    flat = array[:, 0] if array.ndim == 2 and array.shape[1] == 1 else array
+    scores = flat.ndim == 2 or (flat.ndim == 1 and np.issubdtype(flat.dtype, np.floating) and flat.size
+                                and np.all(np.isfinite(flat)) and not np.all(np.mod(flat, 1) == 0))
+    if scores:
+        raise ValueError(f"{prefix}y_pred holds scores (shape {array.shape}, dtype {array.dtype}); y_pred is for "
+                         "predicted labels — pass class scores or probabilities as y_score= (scikit-learn's words)")
+    return array
+
+
+def balanced_multiclass_accuracy(y_true, y_pred=None, *, y_score=None) -> float:
     """Balanced (multiclass) accuracy: the mean over the classes present in ``y_true`` of per-class recall.
 
     The one definition in dermkit (ISIC 2018 Task 3's ranking score; goel2021's mean of benign and
@@ -126,14 +152,15 @@ def balanced_multiclass_accuracy(y_true, y_pred) -> float:
 
     Args:
         y_true: labels ``[N]`` (ints, bools, integer-valued floats, strings) or one-hot ``[N, C]``.
-        y_pred: labels ``[N]`` (possibly :data:`UNDECIDED`), class scores ``[N, C]`` (softmax), or ``[N]`` /
-            ``[N, 1]`` probabilities of class 1 for a binary task.
+        y_pred: predicted labels ``[N]`` (possibly :data:`UNDECIDED`); or, instead,
+        y_score: class scores ``[N, C]`` (softmax), or ``[N]`` / ``[N, 1]`` probabilities of class 1 for a
+            binary task (:func:`decisions`: exactly one of the two).
 
     Raises:
         ValueError: different sample counts or column counts; no samples; a ``y_true`` row that names no
             single class; bad values (see :func:`class_labels`).
     """
-    raw_true, raw_pred = np.asarray(y_true), np.asarray(y_pred)
+    raw_true, raw_pred = np.asarray(y_true), decisions(y_pred, y_score, where="balanced_multiclass_accuracy")
     if raw_true.ndim == raw_pred.ndim == 2 and raw_true.shape[1] > 1 and raw_true.shape[1] != raw_pred.shape[1]:
         raise ValueError(f"y_true has {raw_true.shape[1]} columns but y_pred has {raw_pred.shape[1]}")
     flat_true = raw_true.reshape(-1) if raw_true.ndim == 2 and raw_true.shape[1] == 1 else raw_true
@@ -156,7 +183,7 @@ def balanced_multiclass_accuracy(y_true, y_pred) -> float:
         return float(balanced_accuracy_score(t, p))
 
 
-def per_class_recall(y_true, y_pred, *, num_classes: int) -> np.ndarray:
+def per_class_recall(y_true, y_pred=None, *, y_score=None, num_classes: int) -> np.ndarray:
     """Recall of each class ``0..num_classes-1``: the share of its samples predicted as it (goel2021's "benign
     acc." and "malignant acc.", Table 2; the terms :func:`balanced_multiclass_accuracy` averages).
 
@@ -165,7 +192,8 @@ def per_class_recall(y_true, y_pred, *, num_classes: int) -> np.ndarray:
 
     Args:
         y_true: integer labels ``[N]`` or one-hot ``[N, C]``.
-        y_pred: labels ``[N]``, class scores ``[N, C]``, or ``[N]`` probabilities of class 1 (binary task).
+        y_pred: predicted labels ``[N]``; or y_score: class scores ``[N, C]`` or ``[N]`` probabilities of
+            class 1 (binary task) — exactly one (:func:`decisions`).
         num_classes: ``C``.
 
     Returns:
@@ -177,7 +205,7 @@ def per_class_recall(y_true, y_pred, *, num_classes: int) -> np.ndarray:
     if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
         raise ValueError(f"num_classes must be a positive integer. Received: num_classes={num_classes!r}")
     t = class_labels(y_true, name="y_true")
-    p = class_labels(y_pred, name="y_pred")
+    p = class_labels(decisions(y_pred, y_score, where="per_class_recall"), name="y_pred")
     if t.shape != p.shape:
         raise ValueError(f"y_true has {t.shape[0]} samples but y_pred has {p.shape[0]}")
     if not np.issubdtype(t.dtype, np.integer) or (t.size and (t.min() < 0 or t.max() >= num_classes)):
@@ -317,7 +345,7 @@ def per_group_rates(y_true, y_pred, groups) -> pd.DataFrame:
 __all__ += ["multiclass_scores"]
 
 
-def multiclass_scores(y_true, y_pred, *, class_names, zero_division: float = 0.0) -> dict:
+def multiclass_scores(y_true, y_pred=None, *, y_score=None, class_names, zero_division: float = 0.0) -> dict:
     """barata2020's evaluation (Section 4.4): Acc, BAcc, mPR, mF1 and per-class RE, PR, F1 of a C-class task.
 
     Both arguments go through :func:`class_labels` (a prediction row with several classes at its maximum is
@@ -337,7 +365,8 @@ def multiclass_scores(y_true, y_pred, *, class_names, zero_division: float = 0.0
 
     Args:
         y_true: labels ``[N]`` (integers ``0..C-1``, or names from ``class_names``) or one-hot ``[N, C]``.
-        y_pred: labels ``[N]`` (as ``y_true``) or class scores ``[N, C]`` (softmax probabilities).
+        y_pred: predicted labels ``[N]`` (as ``y_true``); or y_score: class scores ``[N, C]`` (softmax
+            probabilities) — exactly one (:func:`decisions`).
         class_names: the ``C`` class names, in label order (index ``c`` names label ``c``).
         zero_division: the value of an undefined precision / recall / F1. Default 0.0 (scikit-learn's).
 
@@ -380,7 +409,7 @@ def multiclass_scores(y_true, y_pred, *, class_names, zero_division: float = 0.0
         return labels.astype(np.int64)
 
     t = labels_of(y_true, "y_true")
-    p = labels_of(y_pred, "y_pred")
+    p = labels_of(decisions(y_pred, y_score, where="multiclass_scores"), "y_pred")
     if t.shape != p.shape:
         raise ValueError(f"y_true has {t.shape[0]} samples but y_pred has {p.shape[0]}")
     if t.size == 0:
@@ -410,7 +439,7 @@ def multiclass_scores(y_true, y_pred, *, class_names, zero_division: float = 0.0
     )
     return {
         "accuracy": float(accuracy_score(t, p)),
-        "balanced_accuracy": balanced_multiclass_accuracy(t, p),
+        "balanced_accuracy": balanced_multiclass_accuracy(t, y_pred=p),
         "mean_precision": float(np.mean(precision)),
         "mean_f1": float(np.mean(f1)),
         "per_class": per_class,
@@ -497,21 +526,22 @@ def per_class_roc_auc(y_true, y_score, *, class_names) -> dict[str, float]:
     return {name: roc_auc_or_nan(labels == k, scores[:, k], where=name) for k, name in enumerate(names)}
 
 
-def mean_roc_auc(y_true, y_score, *, class_names, classes=("melanoma", "seborrheic_keratosis")) -> float:
-    """The mean of :func:`per_class_roc_auc` over ``classes`` — the ISIC 2017 challenge's ranking score, the
-    mean of the melanoma and seborrhoeic-keratosis AUCs (bisla2019 Table 3 "Avg": 0.915).
+def mean_roc_auc(y_true, y_score, *, class_names, labels=("melanoma", "seborrheic_keratosis")) -> float:
+    """The mean of :func:`per_class_roc_auc` over ``labels`` (names from ``class_names``, scikit-learn's word
+    for a subset of the classes) — the ISIC 2017 challenge's ranking score, the mean of the melanoma and
+    seborrhoeic-keratosis AUCs (bisla2019 Table 3 "Avg": 0.915).
 
     Raises:
-        ValueError: a name of ``classes`` not in ``class_names``; see :func:`per_class_roc_auc`.
+        ValueError: a name of ``labels`` not in ``class_names``; see :func:`per_class_roc_auc`.
     """
     aucs = per_class_roc_auc(y_true, y_score, class_names=class_names)
-    missing = [c for c in classes if str(c) not in aucs]
-    if missing or not classes:
-        raise ValueError(f"classes must be names from class_names {list(aucs)}; received classes={classes!r}")
-    return float(np.mean([aucs[str(c)] for c in classes]))
+    missing = [c for c in labels if str(c) not in aucs]
+    if missing or not labels:
+        raise ValueError(f"labels must be names from class_names {list(aucs)}; received labels={labels!r}")
+    return float(np.mean([aucs[str(c)] for c in labels]))
 
 
-def accuracy_sensitivity_specificity(y_true, y_pred, *, num_classes: int) -> dict[str, float]:
+def accuracy_sensitivity_specificity(y_true, y_pred=None, *, y_score=None, num_classes: int) -> dict[str, float]:
     """Overall accuracy, mean per-class recall and mean one-vs-rest specificity of a C-class classifier (argmax
     decisions). bisla2019 Table 6 uses :func:`dermkit.metrics.isic.isic_macro_averages` (the ISIC scorer's
     macro averages) instead; no single definition fits both of its printed rows.
@@ -527,7 +557,7 @@ def accuracy_sensitivity_specificity(y_true, y_pred, *, num_classes: int) -> dic
 
     Args:
         y_true: integer labels ``[N]`` or one-hot ``[N, C]``.
-        y_pred: labels ``[N]`` or class scores ``[N, C]``.
+        y_pred: predicted labels ``[N]``; or y_score: class scores ``[N, C]`` — exactly one (:func:`decisions`).
         num_classes: ``C``.
 
     Returns:
@@ -536,9 +566,10 @@ def accuracy_sensitivity_specificity(y_true, y_pred, *, num_classes: int) -> dic
     Raises:
         ValueError: see :func:`per_class_recall`; no samples.
     """
-    per_class_recall(y_true, y_pred, num_classes=num_classes)  # validates shapes and label ranges
+    given = decisions(y_pred, y_score, where="accuracy_sensitivity_specificity")
+    per_class_recall(y_true, y_score=given, num_classes=num_classes)  # validates shapes and label ranges
     t = class_labels(y_true, name="y_true")
-    p = class_labels(y_pred, name="y_pred")
+    p = class_labels(given, name="y_pred")
     if t.size == 0:
         raise ValueError("no samples to score")
     present = [k for k in range(int(num_classes)) if np.any(t == k)]
@@ -548,6 +579,6 @@ def accuracy_sensitivity_specificity(y_true, y_pred, *, num_classes: int) -> dic
         specificity.append(float(np.mean(p[negatives] != k)) if negatives.any() else float("nan"))
     return {
         "accuracy": float(np.mean(t == p)),
-        "sensitivity": balanced_multiclass_accuracy(t, p),
+        "sensitivity": balanced_multiclass_accuracy(t, y_pred=p),
         "specificity": float(np.nanmean(specificity)) if not np.all(np.isnan(specificity)) else float("nan"),
     }

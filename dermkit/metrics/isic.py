@@ -160,7 +160,7 @@ def _superpixel_pairs(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(truths).astype(bool), np.concatenate(preds)
 
 
-def isic2017_part2_scores(y_true, y_pred) -> pd.DataFrame:
+def isic2017_part2_scores(y_true, y_score) -> pd.DataFrame:
     """ISIC 2017 Part 2 scores: per feature, all superpixels of all images pooled.
 
     Columns (all in [0, 1], higher is better):
@@ -180,18 +180,18 @@ def isic2017_part2_scores(y_true, y_pred) -> pd.DataFrame:
         y_true: ``[N_i, 4]`` 0/1 superpixel labels per image in :data:`~dermkit.data.isic.ISIC2017_FEATURES`
             order: a list (one array per image), an ``[n_images, N, 4]`` array, or one ``[N, 4]`` array of
             all superpixels pooled (the scores pool them anyway).
-        y_pred: predicted probabilities, finite, in [0, 1], in the same layout as ``y_true``.
+        y_score: predicted probabilities, finite, in [0, 1], in the same layout as ``y_true``.
 
     Returns:
         DataFrame with rows the four features plus ``average`` (the NaN-skipping mean over features) and
         the columns :data:`PART2_COLUMNS`.
 
     Raises:
-        TypeError: ``y_true`` or ``y_pred`` is neither an array nor a list of arrays.
+        TypeError: ``y_true`` or ``y_score`` is neither an array nor a list of arrays.
         ValueError: different image counts; an image whose shapes differ or are not ``[N_i, 4]`` (the
             message names the image index); predictions not finite or outside [0, 1]; truth not 0/1.
     """
-    truth, score = _superpixel_pairs(y_true, y_pred)
+    truth, score = _superpixel_pairs(y_true, y_score)
     rows = {}
     for k, feature in enumerate(ISIC2017_FEATURES):
         t, s = truth[:, k], score[:, k]
@@ -463,7 +463,7 @@ def _truth_labels(y_true, num_classes: int, n: int) -> np.ndarray:
     truth = np.asarray(y_true)
     if truth.ndim == 2 and truth.shape[1] == 1:
         truth = truth[:, 0]
-    swapped = " (it looks like probabilities: are y_true and y_pred swapped? y_true comes first)"
+    swapped = " (it looks like probabilities: are y_true and y_score swapped? y_true comes first)"
     if truth.ndim == 2:
         if truth.shape != (n, num_classes):
             raise ValueError(f"one-hot y_true must be [N, C] = [{n}, {num_classes}]; got shape {truth.shape}")
@@ -473,7 +473,7 @@ def _truth_labels(y_true, num_classes: int, n: int) -> np.ndarray:
         return truth.argmax(axis=1)
     if truth.ndim == 1:
         if truth.shape[0] != n:
-            raise ValueError(f"y_true has {truth.shape[0]} labels but y_pred has {n} rows")
+            raise ValueError(f"y_true has {truth.shape[0]} labels but y_score has {n} rows")
         if truth.dtype == bool:
             truth = truth.astype(np.int64)
         if np.issubdtype(truth.dtype, np.floating):
@@ -488,10 +488,10 @@ def _truth_labels(y_true, num_classes: int, n: int) -> np.ndarray:
     raise ValueError(f"y_true must be one-hot [N, C] or integer labels [N]; got shape {truth.shape}")
 
 
-def isic_classification_scores(y_true, y_pred, *, class_names=None, positive_class=None) -> dict:
+def isic_classification_scores(y_true, y_score, *, class_names=None, positive_class=None) -> dict:
     """ISIC classification scores (2018 Task 3 onward): balanced multiclass accuracy + per-category metrics.
 
-    * ``balanced_accuracy``: labels are the row-wise argmax of ``y_pred``; a row with several classes at its
+    * ``balanced_accuracy``: labels are the row-wise argmax of ``y_score``; a row with several classes at its
       maximum is undecided and counts as wrong; the mean over the classes present in the truth of their
       recall (:func:`~dermkit.metrics.classification.balanced_multiclass_accuracy`).
     * ``per_class``: one-vs-rest per category — ``accuracy``, ``sensitivity``, ``specificity`` with the
@@ -505,7 +505,7 @@ def isic_classification_scores(y_true, y_pred, *, class_names=None, positive_cla
     Args:
         y_true: one-hot ``[N, C]`` or integer labels ``[N]`` in ``0..C-1`` (bools and integer-valued floats
             are accepted as labels).
-        y_pred: ``[N, C]`` scores, finite, in [0, 1] (softmax or independent sigmoids); for a binary task
+        y_score: ``[N, C]`` scores, finite, in [0, 1] (softmax or independent sigmoids); for a binary task
             also ``[N]`` or ``[N, 1]``: the probability of class 1 (the positive class), read as the two
             columns ``[1 - p, p]`` (so ``p = 0.5`` is an undecided tie).
         class_names: ``C`` distinct names, in column order; default ``"0"``, ``"1"``, ….
@@ -528,14 +528,14 @@ def isic_classification_scores(y_true, y_pred, *, class_names=None, positive_cla
             ``y_true`` (swapped arguments), predictions outside [0, 1], duplicate class names, an unknown
             ``positive_class`` or one given with ``C != 2``.
     """
-    probs = np.asarray(y_pred, dtype=np.float64)
+    probs = np.asarray(y_score, dtype=np.float64)
     if probs.ndim == 2 and probs.shape[1] == 1:
         probs = probs[:, 0]
     if probs.ndim == 1:  # binary task: P(class 1)
         probs = np.stack([1.0 - probs, probs], axis=1)
     if probs.ndim != 2:
         raise ValueError(
-            f"y_pred must be [N, C] class probabilities, or [N] / [N, 1] probabilities of the positive class of a "
+            f"y_score must be [N, C] class probabilities, or [N] / [N, 1] probabilities of the positive class of a "
             f"binary task; got shape {probs.shape}"
         )
     n, c = probs.shape
@@ -543,11 +543,11 @@ def isic_classification_scores(y_true, y_pred, *, class_names=None, positive_cla
         raise ValueError("no samples to score")
     names = [str(k) for k in range(c)] if class_names is None else [str(name) for name in class_names]
     if len(names) != c:
-        raise ValueError(f"class_names has {len(names)} names but y_pred has {c} columns")
+        raise ValueError(f"class_names has {len(names)} names but y_score has {c} columns")
     if len(set(names)) != c:
         raise ValueError(f"class_names must be distinct; received class_names={list(class_names)!r}")
     if not np.all(np.isfinite(probs)) or probs.min() < 0 or probs.max() > 1:
-        raise ValueError("y_pred must hold finite values in [0, 1]")
+        raise ValueError("y_score must hold finite values in [0, 1]")
     if positive_class is not None:
         if str(positive_class) not in names:
             raise ValueError(f"positive_class must be one of {names}; received positive_class={positive_class!r}")
@@ -593,7 +593,7 @@ def isic_classification_scores(y_true, y_pred, *, class_names=None, positive_cla
 MACRO_COLUMNS: tuple[str, ...] = ("accuracy", "sensitivity", "specificity", "overall_accuracy", "balanced_accuracy")
 
 
-def isic_macro_averages(y_true, y_pred, *, class_names=None) -> dict[str, float]:
+def isic_macro_averages(y_true, y_score, *, class_names=None) -> dict[str, float]:
     """The ISIC 2018 Task 3 scorer's macro averages, with the overall and balanced accuracy beside.
 
     ``accuracy``, ``sensitivity``, ``specificity``: the mean over categories of the one-vs-rest values of
@@ -604,7 +604,7 @@ def isic_macro_averages(y_true, y_pred, *, class_names=None) -> dict[str, float]
     recall of the argmax decisions (the challenge's ranking score).
 
     Args:
-        y_true, y_pred, class_names: as for :func:`isic_classification_scores`.
+        y_true, y_score, class_names: as for :func:`isic_classification_scores`.
 
     Returns:
         ``{name: float}`` for the names of :data:`MACRO_COLUMNS`.
@@ -612,8 +612,8 @@ def isic_macro_averages(y_true, y_pred, *, class_names=None) -> dict[str, float]
     Raises:
         ValueError: as :func:`isic_classification_scores`.
     """
-    scores = isic_classification_scores(y_true, y_pred, class_names=class_names)
-    probs = np.asarray(y_pred, dtype=np.float64)
+    scores = isic_classification_scores(y_true, y_score, class_names=class_names)
+    probs = np.asarray(y_score, dtype=np.float64)
     if probs.ndim == 2 and probs.shape[1] == 1:
         probs = probs[:, 0]
     if probs.ndim == 1:
@@ -629,10 +629,10 @@ def isic_macro_averages(y_true, y_pred, *, class_names=None) -> dict[str, float]
     }
 
 
-def binary_classification_scores(y_true, y_pred, *, class_names=("negative", "positive"), positive_class=None) -> dict:
+def binary_classification_scores(y_true, y_score, *, class_names=("negative", "positive"), positive_class=None) -> dict:
     """The usual scores of a two-class classifier in one call (goel2021 Table 2 and Table 3's matrices).
 
-    Decisions are the row-wise argmax of ``y_pred`` (a tied row is undecided and counts as wrong, the ISIC
+    Decisions are the row-wise argmax of ``y_score`` (a tied row is undecided and counts as wrong, the ISIC
     rule of :func:`isic_classification_scores`, which this calls for precision, F1, AUC and the matrix).
 
     * ``accuracy``: share of samples whose decision is their class.
@@ -648,7 +648,7 @@ def binary_classification_scores(y_true, y_pred, *, class_names=("negative", "po
 
     Args:
         y_true: labels ``[N]`` in {0, 1} or one-hot ``[N, 2]``.
-        y_pred: ``[N, 2]`` scores in [0, 1] (softmax), or ``[N]`` probabilities of class 1.
+        y_score: ``[N, 2]`` scores in [0, 1] (softmax), or ``[N]`` probabilities of class 1.
         class_names: the two names, in column order. Default ``("negative", "positive")``.
         positive_class: the positive class's name; default the second name.
 
@@ -662,8 +662,8 @@ def binary_classification_scores(y_true, y_pred, *, class_names=("negative", "po
     if len(names) != 2:
         raise ValueError(f"class_names must name two classes. Received: class_names={list(class_names)!r}")
     positive = names[1] if positive_class is None else str(positive_class)
-    scores = isic_classification_scores(y_true, y_pred, class_names=names, positive_class=positive)
-    probs = np.asarray(y_pred, dtype=np.float64)
+    scores = isic_classification_scores(y_true, y_score, class_names=names, positive_class=positive)
+    probs = np.asarray(y_score, dtype=np.float64)
     if probs.ndim == 2 and probs.shape[1] == 1:
         probs = probs[:, 0]
     if probs.ndim == 1:

@@ -290,7 +290,7 @@ def run_experiment(exp: Experiment, data: Data, session) -> dict[str, Any]:
     fit = session.fit(model, train_ds, epochs=epochs, callbacks=callbacks, monitor="loss", checkpoint="last")
     session.log(f"{exp.key}: evaluating on {len(val)} images")
     y_true, prob = _predict(model, val_ds, p["model"])
-    scores = multiclass_scores(y_true, prob, class_names=CLASS_NAMES)
+    scores = multiclass_scores(y_true, y_score=prob, class_names=CLASS_NAMES)
     result = {
         "Acc": 100 * scores["accuracy"], "BAcc": 100 * scores["balanced_accuracy"],
         "mPR": 100 * scores["mean_precision"], "mF1": 100 * scores["mean_f1"],

@@ -142,7 +142,7 @@ class BestBalancedAccuracy(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         y_true, y_pred = _predict_with_labels(self.model, self.validation_data, self.batch_size)
-        score = balanced_multiclass_accuracy(y_true, y_pred)
+        score = balanced_multiclass_accuracy(y_true, y_score=y_pred)  # the model's class scores
         if logs is not None:
             logs[self.log_name] = score
         if self.verbose:
@@ -205,8 +205,8 @@ class ValidationClassScores(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         y_true, y_pred = _predict_with_labels(self.model, self.validation_data, self.batch_size)
-        recall = per_class_recall(y_true, y_pred, num_classes=len(self.class_names))
-        values = [float(v) for v in recall] + [balanced_multiclass_accuracy(y_true, y_pred)]
+        recall = per_class_recall(y_true, y_score=y_pred, num_classes=len(self.class_names))
+        values = [float(v) for v in recall] + [balanced_multiclass_accuracy(y_true, y_score=y_pred)]
         if logs is not None:
             logs.update(dict(zip(self.keys, values)))
 

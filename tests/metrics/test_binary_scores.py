@@ -27,7 +27,7 @@ def test_per_class_recall_hand_case():
 def test_per_class_recall_ties_count_as_wrong():
     y_true = [0, 1]
     scores = np.array([[0.5, 0.5], [0.2, 0.8]])
-    np.testing.assert_allclose(per_class_recall(y_true, scores, num_classes=2), [0.0, 1.0])
+    np.testing.assert_allclose(per_class_recall(y_true, y_score=scores, num_classes=2), [0.0, 1.0])
     np.testing.assert_allclose(per_class_recall([1, 1], [UNDECIDED, 1], num_classes=2), [np.nan, 0.5])
     with pytest.raises(ValueError, match="labels must lie"):
         per_class_recall([0, 3], [0, 0], num_classes=2)

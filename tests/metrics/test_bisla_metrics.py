@@ -62,8 +62,8 @@ def test_per_class_and_mean_auc_match_sklearn():
     expected = (roc_auc_score(labels == 0, scores[:, 0]) + roc_auc_score(labels == 2, scores[:, 2])) / 2
     assert mean_roc_auc(labels, scores, class_names=NAMES) == pytest.approx(expected)
     assert mean_roc_auc(np.eye(3)[labels], scores, class_names=NAMES) == pytest.approx(expected)
-    with pytest.raises(ValueError, match="classes must be names"):
-        mean_roc_auc(labels, scores, class_names=NAMES, classes=("mel",))
+    with pytest.raises(ValueError, match="labels must be names"):
+        mean_roc_auc(labels, scores, class_names=NAMES, labels=("mel",))
     with pytest.raises(ValueError, match=r"\[N, 3\]"):
         per_class_roc_auc(labels, scores[:, :2], class_names=NAMES)
 

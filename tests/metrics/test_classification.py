@@ -10,6 +10,17 @@ from sklearn.metrics import balanced_accuracy_score
 
 from dermkit.metrics.classification import UNDECIDED, balanced_multiclass_accuracy, class_labels
 
+
+def as_prediction(y) -> dict:
+    """The keyword a prediction goes under (scikit-learn's words, issue 18): y_score for class scores or
+    probabilities, y_pred for labels."""
+    a = np.asarray(y)
+    flat = a[:, 0] if a.ndim == 2 and a.shape[1] == 1 else a
+    scores = flat.ndim == 2 or (flat.ndim == 1 and flat.dtype.kind == "f" and flat.size > 0
+                                and not np.all(np.mod(flat, 1) == 0))
+    return {"y_score": y} if scores else {"y_pred": y}
+
+
 # (y, expected labels)
 LABEL_CASES = [
     # [2, 2] scores → argmax
@@ -79,7 +90,7 @@ BALANCED_CASES = [
 def test_balanced_multiclass_accuracy_cases(y_true, y_pred, expected):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no sklearn warning for a class absent from the truth
-        assert balanced_multiclass_accuracy(y_true, y_pred) == pytest.approx(expected)
+        assert balanced_multiclass_accuracy(y_true, **as_prediction(y_pred)) == pytest.approx(expected)
 
 
 def test_balanced_multiclass_accuracy_is_sklearn_on_argmax_without_ties():
@@ -87,8 +98,12 @@ def test_balanced_multiclass_accuracy_is_sklearn_on_argmax_without_ties():
     y = rng.integers(0, 4, 200)
     probs = rng.random((200, 4))
     expected = balanced_accuracy_score(y, probs.argmax(axis=1))
-    assert balanced_multiclass_accuracy(y, probs) == pytest.approx(expected)
-    assert balanced_multiclass_accuracy(np.eye(4)[y], probs) == pytest.approx(expected)
+    assert balanced_multiclass_accuracy(y, y_score=probs) == pytest.approx(expected)
+    assert balanced_multiclass_accuracy(np.eye(4)[y], y_score=probs) == pytest.approx(expected)
+    with pytest.raises(ValueError, match="pass class scores or probabilities as y_score="):
+        balanced_multiclass_accuracy(y, probs)  # scores are y_score, labels y_pred (scikit-learn's words)
+    with pytest.raises(ValueError, match="exactly one of y_pred"):
+        balanced_multiclass_accuracy(y, y, y_score=probs)
 
 
 @pytest.mark.parametrize(
@@ -104,4 +119,4 @@ def test_balanced_multiclass_accuracy_is_sklearn_on_argmax_without_ties():
 )
 def test_balanced_multiclass_accuracy_errors(y_true, y_pred, message):
     with pytest.raises(ValueError, match=message):
-        balanced_multiclass_accuracy(y_true, y_pred)
+        balanced_multiclass_accuracy(y_true, **as_prediction(y_pred))

@@ -381,24 +381,24 @@ def test_classification_single_class_gives_nan_with_warning():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"class_names": ["a"]}, "class_names has 1 names but y_pred has 2 columns"),
+        ({"class_names": ["a"]}, "class_names has 1 names but y_score has 2 columns"),
         ({"class_names": ["a", "a"]}, "class_names must be distinct"),
         ({"positive_class": "c"}, r"positive_class must be one of \['a', 'b'\]; received positive_class='c'"),
         ({"y_true": [0, 2]}, r"integer y_true labels must lie in \[0, 2\)"),
         ({"y_true": [[1, 1], [0, 1]]}, "one-hot y_true must hold 0/1 with exactly one 1 per row$"),
-        ({"y_true": [0, 1, 1]}, "y_true has 3 labels but y_pred has 2 rows"),
-        ({"y_pred": [[0.2, 1.3], [0.5, 0.5]]}, r"y_pred must hold finite values in \[0, 1\]"),
-        ({"y_pred": [1.3, 0.5]}, r"y_pred must hold finite values in \[0, 1\]"),
-        ({"y_pred": np.zeros((2, 2, 2))}, r"y_pred must be \[N, C\] class probabilities, or \[N\] / \[N, 1\]"),
-        ({"y_pred": [0.2, 0.7], "class_names": ["a", "b", "c"]}, "class_names has 3 names but y_pred has 2 columns"),
+        ({"y_true": [0, 1, 1]}, "y_true has 3 labels but y_score has 2 rows"),
+        ({"y_score": [[0.2, 1.3], [0.5, 0.5]]}, r"y_score must hold finite values in \[0, 1\]"),
+        ({"y_score": [1.3, 0.5]}, r"y_score must hold finite values in \[0, 1\]"),
+        ({"y_score": np.zeros((2, 2, 2))}, r"y_score must be \[N, C\] class probabilities, or \[N\] / \[N, 1\]"),
+        ({"y_score": [0.2, 0.7], "class_names": ["a", "b", "c"]}, "class_names has 3 names but y_score has 2 columns"),
         # probabilities passed as the truth, labels as the prediction: the message says they look swapped
-        ({"y_true": [[0.8, 0.2], [0.3, 0.7]], "y_pred": [[1, 0], [0, 1]]},
-         r"one-hot y_true must hold 0/1 .* are y_true and y_pred swapped\?"),
-        ({"y_true": [0.8, 0.3], "y_pred": [0, 1]}, r"y_true must hold integer class labels.* swapped\?"),
+        ({"y_true": [[0.8, 0.2], [0.3, 0.7]], "y_score": [[1, 0], [0, 1]]},
+         r"one-hot y_true must hold 0/1 .* are y_true and y_score swapped\?"),
+        ({"y_true": [0.8, 0.3], "y_score": [0, 1]}, r"y_true must hold integer class labels.* swapped\?"),
     ],
 )  # fmt: skip
 def test_classification_errors(kwargs, message):
-    args = {"y_true": [0, 1], "y_pred": [[0.8, 0.2], [0.3, 0.7]], "class_names": ["a", "b"], **kwargs}
+    args = {"y_true": [0, 1], "y_score": [[0.8, 0.2], [0.3, 0.7]], "class_names": ["a", "b"], **kwargs}
     with pytest.raises(ValueError, match=message):
         isic_classification_scores(**args)
 

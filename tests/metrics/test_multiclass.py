@@ -52,6 +52,13 @@ def _check(scores, expected):
     assert table["support"].tolist() == expected["support"] and table["support"].dtype == np.int64
 
 
+def as_prediction(y) -> dict:
+    """The keyword a prediction goes under (scikit-learn's words, issue 18): y_score for class scores or
+    probabilities, y_pred for labels."""
+    a = np.asarray(y)
+    return {"y_score": y} if a.ndim == 2 else {"y_pred": y}
+
+
 @pytest.mark.parametrize(
     "y_true, y_pred",
     [
@@ -62,7 +69,7 @@ def _check(scores, expected):
     ],
 )
 def test_hand_worked_three_classes(y_true, y_pred):
-    _check(multiclass_scores(y_true, y_pred, class_names=NAMES), HAND)
+    _check(multiclass_scores(y_true, **as_prediction(y_pred), class_names=NAMES), HAND)
 
 
 def test_tied_prediction_counts_as_wrong():
@@ -72,7 +79,7 @@ def test_tied_prediction_counts_as_wrong():
     # BCC: RE = 1/3, PR = 1/1 (only sample 7 predicted BCC), F1 = 2·1·(1/3)/(4/3) = 1/2. MEL and NV unchanged.
     expected = dict(HAND, accuracy=6 / 10, balanced_accuracy=(2 / 3 + 3 / 4 + 1 / 3) / 3,
                     mean_f1=(2 / 3 + 2 / 3 + 1 / 2) / 3, recall=[2 / 3, 3 / 4, 1 / 3], f1=[2 / 3, 2 / 3, 1 / 2])
-    _check(multiclass_scores(Y_TRUE, probs, class_names=NAMES), expected)
+    _check(multiclass_scores(Y_TRUE, y_score=probs, class_names=NAMES), expected)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -84,7 +91,7 @@ def test_matches_sklearn(seed):
     probs = rng.dirichlet(np.ones(7), size=300)
     probs[np.arange(300), y_true] += rng.random(300)  # better than chance
     y_pred = probs.argmax(axis=1)
-    scores = multiclass_scores(y_true, probs, class_names=names)
+    scores = multiclass_scores(y_true, y_score=probs, class_names=names)
     labels = list(range(7))
     precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
     assert scores["accuracy"] == pytest.approx(accuracy_score(y_true, y_pred), abs=1e-15)
@@ -122,6 +129,7 @@ def test_never_predicted_and_absent_classes():
         ([0, 1], [0, 1], ["MEL", "MEL"], r"at least 2 distinct class names"),
         ([0, 1], [0, 1], "MN", r"at least 2 distinct class names"),
         ([0, 1], np.full((2, 4), 0.25), NAMES, r"y_pred has 4 columns but class_names lists 3 classes"),
+        ([0, 1], [0.2, 0.7], NAMES, r"y_pred holds scores .*pass class scores or probabilities as y_score="),
         ([0, 3], [0, 1], NAMES, r"y_true labels must lie in 0..2 .*found \[3\]"),
         ([0, 1], [0, -2], NAMES, r"y_pred labels must lie in 0..2 .*found \[-2\]"),
         ([[0.5, 0.5, 0.0], [0, 1, 0]], [0, 1], NAMES, r"y_true labels must lie in 0..2.*rows naming no single class"),
@@ -132,4 +140,4 @@ def test_never_predicted_and_absent_classes():
 )
 def test_bad_input(y_true, y_pred, names, message):
     with pytest.raises(ValueError, match=message):
-        multiclass_scores(y_true, y_pred, class_names=names)
+        multiclass_scores(y_true, **as_prediction(y_pred), class_names=names)
