@@ -65,10 +65,21 @@ def plot_search_results(ranked: dict[str, dict], query_images, archive_images, a
     return _save(figure, path, overwrite=True, dpi=dpi)
 
 
+def _unit(amap) -> np.ndarray:
+    """An activation map min–max scaled to [0, 1] (a constant map → 0), so one colour bar serves every map."""
+    amap = np.asarray(amap, np.float64)
+    low, high = float(amap.min()), float(amap.max())
+    return np.zeros_like(amap) if high <= low else (amap - low) / (high - low)
+
+
 def plot_activation_pairs(pairs: dict[str, dict], query_images, archive_images, path: str | os.PathLike, *,
                           title: str | None = None, overwrite: bool = False, dpi: int = 150) -> Path:
     """Fig. 4: per embedding (column blocks) and saved query (rows), a 2×2 quartet — top-left the query,
-    top-right its QAM, bottom-left the search result, bottom-right its RAM (maps over the images).
+    top-right its QAM, bottom-left the top search result, bottom-right its RAM (Eq. 2; maps over the images).
+
+    Every embedding's two columns are titled (``"<label>: image"``, ``"<label>: QAM / RAM"``), each row is
+    labelled (``"query i"`` / ``"top result"``), and one colour bar gives the scale: each map is min–max
+    scaled to [0, 1] (the paper shows maps without units; only their pattern within an image carries meaning).
 
     Args:
         pairs: ``{model label: {"queries": [Q], "results": [Q] archive rows, "qam": [Q, h, w], "ram": [Q, h, w]}}``.
@@ -81,7 +92,8 @@ def plot_activation_pairs(pairs: dict[str, dict], query_images, archive_images, 
         raise ValueError("plot_activation_pairs: no models to draw")
     n_q = min(len(v["queries"]) for v in pairs.values())
     rows, cols = 2 * n_q, 2 * len(pairs)
-    figure = _new_figure((1.2 * cols, 1.2 * rows))
+    figure = _new_figure((1.3 * cols + 0.8, 1.3 * rows + 0.3))
+    shown = None
     for m, (label, saved) in enumerate(pairs.items()):
         for i in range(n_q):
             q, res = int(saved["queries"][i]), int(saved["results"][i])
@@ -89,11 +101,18 @@ def plot_activation_pairs(pairs: dict[str, dict], query_images, archive_images, 
                                             (1, 0): (archive_images[res], None),
                                             (1, 1): (archive_images[res], saved["ram"][i])}.items():
                 ax = figure.add_subplot(rows, cols, (2 * i + dr) * cols + 2 * m + dc + 1)
-                _image(ax, image, title=label if (i == 0 and dr == 0 and dc == 0) else None)
+                column = f"{label}: image" if dc == 0 else f"{label}: QAM / RAM"
+                _image(ax, image, title=column if (i == 0 and dr == 0) else None)
+                if m == 0 and dc == 0:
+                    ax.set_ylabel(f"query {i + 1}" if dr == 0 else "top result", fontsize=7)
                 if amap is not None:
                     h, w = np.asarray(image).shape[:2]
-                    ax.imshow(np.asarray(amap, np.float32), cmap="jet", alpha=0.5, interpolation="bilinear",
-                              extent=(-0.5, w - 0.5, h - 0.5, -0.5))
+                    shown = ax.imshow(_unit(amap), cmap="jet", alpha=0.5, interpolation="bilinear", vmin=0.0,
+                                      vmax=1.0, extent=(-0.5, w - 0.5, h - 0.5, -0.5))
+    if shown is not None:
+        bar = figure.colorbar(shown, ax=figure.axes, fraction=0.03, pad=0.02)
+        bar.set_label("activation (min–max per map)", fontsize=7)
+        bar.ax.tick_params(labelsize=6)
     if title:
         figure.suptitle(title, fontsize=9)
     return _save(figure, path, overwrite=True, dpi=dpi)

@@ -33,3 +33,14 @@ def test_activation_pairs_figure(tmp_path):
     path = plot_activation_pairs(pairs, QUERIES, ARCHIVE, tmp_path / "fig4.png")
     assert path.stat().st_size > 1000
     plot_activation_pairs(pairs, QUERIES, ARCHIVE, tmp_path / "fig4.png", overwrite=True)
+
+
+def test_activation_pairs_are_labelled_with_a_colour_bar(tmp_path):
+    """Issue 18: row labels (query / top result), a colour bar and column titles for every embedding."""
+    pairs = {name: {"queries": np.array([0, 2]), "results": np.array([5, 1]),
+                    "qam": RNG.random((2, 3, 3)) * 40.0, "ram": RNG.random((2, 3, 3))} for name in ("Disease", "Joint")}
+    path = plot_activation_pairs(pairs, QUERIES, ARCHIVE, tmp_path / "fig4.svg")
+    svg = path.read_text(encoding="utf-8")  # matplotlib writes each text as a comment beside its paths
+    for text in ("Disease: image", "Disease: QAM / RAM", "Joint: image", "Joint: QAM / RAM", "query 1", "query 2",
+                 "top result", "activation (min–max per map)"):
+        assert f"<!-- {text} -->" in svg, text
