@@ -50,6 +50,7 @@ __all__ = [
     "alexnet",
     "alexnet_gap_embedding",
     "load_alexnet_weights",
+    "load_alexnet_encoder",
     "transfer_weights",
     "CONV_LAYERS",
     "FC_LAYERS",
@@ -146,9 +147,11 @@ def alexnet(
     *,
     include_top: bool = True,
     num_classes: int = 3,
+    encoder_weights: str | os.PathLike | None = None,
     weights: str | os.PathLike | None = None,
     preprocess: bool = True,
     dropout: float = 0.5,
+    name: str = "alexnet",
 ) -> keras.Model:
     """The original AlexNet (Caffe ``bvlc_alexnet``; module docstring), a functional ``keras.Model``.
 
@@ -156,15 +159,21 @@ def alexnet(
         input_shape: ``(H, W, 3)``, H and W ≥ 67 (the paper: 227×227).
         include_top: keep fc6–fc8 (``fc8`` a softmax over ``num_classes``); False ends at ``pool5``.
         num_classes: fc8's units (3 for ISIC 2017: melanoma, seborrhoeic keratosis, nevus).
+        encoder_weights: None (random) or a file holding the encoder conv1–conv5 — the paper's face-recognition
+            AlexNet (CASIA-WebFace, its ref. [15]), any AlexNet or CHAI file (:func:`load_alexnet_encoder`;
+            only conv1–conv5 are read). ``"imagenet"`` is refused: Keras ships no AlexNet.
         weights: None (random) or a weights file (:func:`load_alexnet_weights`; Keras 3 ``.weights.h5`` or
             Keras 2 ``.h5``). ``fc8`` is the declared head: absent from the file or of another width, it is
             re-initialised (one log line); any other mismatch is an error listing the shapes.
         preprocess: take RGB float32 in [0, 1] and apply Caffe's preprocessing inside (×255, RGB → BGR,
             ImageNet mean subtracted); False takes already preprocessed inputs.
         dropout: rate of ``drop6`` / ``drop7`` (Caffe 0.5).
+        name: the model's name.
+
+    ``weights`` is loaded after ``encoder_weights`` (the whole model's file wins).
 
     Returns:
-        ``keras.Model`` named ``"alexnet"``: ``[B, H, W, 3] → [B, num_classes]`` (or ``pool5``).
+        ``keras.Model`` named ``name`` (default ``"alexnet"``): ``[B, H, W, 3] → [B, num_classes]`` (or ``pool5``).
     """
     shape = _check_shape(input_shape)
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
@@ -179,7 +188,8 @@ def alexnet(
         x = keras.layers.Dense(4096, activation="relu", name="fc7")(x)
         x = keras.layers.Dropout(dropout, name="drop7")(x)
         x = keras.layers.Dense(num_classes, activation="softmax", name="fc8")(x)
-    model = keras.Model(inputs, x, name="alexnet")
+    model = keras.Model(inputs, x, name=name)
+    load_alexnet_encoder(model, encoder_weights)
     if weights is not None:
         load_alexnet_weights(model, weights)
     return model
@@ -189,22 +199,26 @@ def alexnet_gap_embedding(
     input_shape: tuple[int, int, int] = (227, 227, 3),
     *,
     embedding_dim: int = 1024,
+    encoder_weights: str | os.PathLike | None = None,
     weights: str | os.PathLike | None = None,
     preprocess: bool = True,
+    name: str = "chai_embedding",
 ) -> keras.Model:
     """codella2018's CHAI embedding: AlexNet to conv5 → ``gap_conv`` (d maps ``g_z``) → GAP (Eq. 3).
 
     Args:
         input_shape: ``(H, W, 3)``, H and W ≥ 67.
         embedding_dim: d (the paper: 1024, after Zhou et al.).
+        encoder_weights: None or a file with conv1–conv5 (the face AlexNet; :func:`load_alexnet_encoder`),
+            as for :func:`alexnet`; ``gap_conv`` stays random (the paper's "randomly initialized GAP layer").
         weights: None or a weights file (:func:`load_alexnet_weights`; an AlexNet file gives conv1–conv5, its
             fc6–fc8 are skipped, and ``gap_conv``, the declared head, is re-initialised when the file lacks it
             or holds another width).
-        preprocess: as for :func:`alexnet`.
+        preprocess: as for :func:`alexnet`. name: the model's name.
 
     Returns:
-        ``keras.Model`` named ``"chai_embedding"``: ``[B, H, W, 3] → {"embedding": [B, d], "maps": [B, h, w, d]}``
-        (``h = w = 13`` at 227², 3 at 67²).
+        ``keras.Model`` named ``name`` (default ``"chai_embedding"``):
+        ``[B, H, W, 3] → {"embedding": [B, d], "maps": [B, h, w, d]}`` (``h = w = 13`` at 227², 3 at 67²).
     """
     shape = _check_shape(input_shape)
     if isinstance(embedding_dim, bool) or not isinstance(embedding_dim, int) or embedding_dim < 1:
@@ -213,10 +227,43 @@ def alexnet_gap_embedding(
     x = _features(inputs, preprocess)
     maps = keras.layers.Conv2D(embedding_dim, 3, padding="same", activation="relu", name="gap_conv")(x)
     embedding = keras.layers.GlobalAveragePooling2D(name="gap")(maps)
-    model = keras.Model(inputs, {"embedding": embedding, "maps": maps}, name="chai_embedding")
+    model = keras.Model(inputs, {"embedding": embedding, "maps": maps}, name=name)
+    load_alexnet_encoder(model, encoder_weights)
     if weights is not None:
         load_alexnet_weights(model, weights)
     return model
+
+
+def load_alexnet_encoder(model: keras.Model, encoder_weights: str | os.PathLike | None) -> None:
+    """Load conv1–conv5 of ``model`` from ``encoder_weights`` (None: nothing), leaving every other layer as it is.
+
+    The file is any weights file :func:`load_alexnet_weights` reads (Keras 3 or Keras 2 ``.h5``) of an AlexNet,
+    a CHAI embedding or an encoder alone; it is loaded into an encoder-only AlexNet of the same input size
+    (its fc6–fc8 / ``gap_conv`` skipped) whose conv1–conv5 are then copied (:func:`transfer_weights`).
+
+    Raises:
+        ValueError: ``encoder_weights="imagenet"`` (Keras ships no AlexNet) or not a path.
+        DermkitFileNotFoundError / DermkitDataError: as :func:`dermkit.weights.load_weights`, naming the file.
+    """
+    if encoder_weights is None:
+        return
+    if isinstance(encoder_weights, str) and encoder_weights == "imagenet":
+        raise ValueError("encoder_weights='imagenet': Keras ships no ImageNet AlexNet. Pass the path of a file "
+                         "holding conv1-conv5 (codella2018 starts from a face-recognition AlexNet trained on "
+                         "CASIA-WebFace, its ref. [15]), or None for random weights.")
+    if not isinstance(encoder_weights, (str, os.PathLike)):
+        raise ValueError(f"encoder_weights must be None or a path. Received: encoder_weights={encoder_weights!r}")
+    from dermkit.errors import DermkitFileNotFoundError
+    from dermkit.weights import load_weights
+
+    path = Path(encoder_weights)
+    if not path.is_file():
+        raise DermkitFileNotFoundError(f"{path}: AlexNet encoder weights file not found")
+    inputs = keras.Input(model.input_shape[1:], name="image")
+    encoder = keras.Model(inputs, _features(inputs, any(layer.name == "preprocess" for layer in model.layers)),
+                          name="alexnet_encoder")
+    load_weights(encoder, path, skip=FC_LAYERS + EMBEDDING_HEAD)
+    transfer_weights(encoder, model, CONV_LAYERS)
 
 
 def transfer_weights(source: keras.Model, target: keras.Model, layers=CONV_LAYERS) -> list[str]:

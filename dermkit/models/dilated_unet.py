@@ -196,6 +196,7 @@ def dilated_unet(
     *,
     width: float = 1.0,
     preprocess: bool = False,
+    weights=None,
     name: str = "dilated_unet",
 ) -> keras.Model:
     """bisla2019's segmentation network, Table 1 layer by layer (module docstring).
@@ -209,6 +210,8 @@ def dilated_unet(
         preprocess: when True the model takes RGB float32 in [0, 1] (``input_shape`` ``(H, W, 3)``) and computes
             the seven channels inside (:class:`SevenChannelInput`, layer ``seven_channels``); False (default,
             Table 1) takes the 7-channel array.
+        weights: None, a registry name or a Keras 3 / legacy Keras 2 ``.h5`` file for the whole model
+            (:func:`dermkit.weights.load_weights`; the 1×1 ``head`` is the declared head).
         name: model name.
 
     Returns:
@@ -248,7 +251,12 @@ def dilated_unet(
         x = apply_up_block(x, skips[level - 1], _channels(base, width), name=f"up{level}")
     outputs = _conv(x, 1, "head", kernel=1, activation=None)
     outputs = keras.layers.Activation("sigmoid", dtype="float32", name="sigmoid")(outputs)
-    return keras.Model(inputs, outputs, name=name)
+    model = keras.Model(inputs, outputs, name=name)
+    if weights is not None:
+        from dermkit.weights import load_weights
+
+        load_weights(model, weights, head=("head",))
+    return model
 
 
 import dermkit._register  # noqa: E402, F401  (every dermkit serialisable registered with Keras)

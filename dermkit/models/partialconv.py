@@ -228,6 +228,7 @@ def partialconv_unet(
     *,
     depth: int = DEPTH,
     width: float = 1.0,
+    weights=None,
     name: str = "partialconv_unet",
 ) -> keras.Model:
     """bisla2019's purification network: Liu et al.'s partial-convolution U-Net (module docstring).
@@ -238,6 +239,8 @@ def partialconv_unet(
         depth: stride-2 encoder layers, 1–7: the first ``depth`` of 64 k7, 128 k5, 256 k5, 512 k3 × 4.
             Default 7 (the paper); 6 runs at 64×64.
         width: multiplies every channel count but the output's 3 (quick runs). Default 1.0.
+        weights: None, a registry name or a Keras 3 / legacy Keras 2 ``.h5`` file for the whole model
+            (:func:`dermkit.weights.load_weights`; no head: every layer must fit).
         name: model name.
 
     Returns:
@@ -286,7 +289,12 @@ def partialconv_unet(
                                name=f"dec{i}")
     x = keras.layers.Activation("tanh", name="tanh")(x)
     output = keras.layers.Rescaling(0.5, offset=0.5, dtype="float32", name="output")(x)
-    return keras.Model({"image": image, "mask": mask_in}, output, name=name)
+    model = keras.Model({"image": image, "mask": mask_in}, output, name=name)
+    if weights is not None:
+        from dermkit.weights import load_weights
+
+        load_weights(model, weights)
+    return model
 
 
 def purification_optimizer(stage: str = "adam") -> keras.optimizers.Optimizer:

@@ -106,6 +106,7 @@ def unet(
     preprocess: bool = True,
     decoder_filters: Sequence[int] | None = None,
     activation: str = "sigmoid",
+    name: str | None = None,
 ) -> keras.Model:
     """Build goel2021's segmentation U-Net: the plain U-Net (``backbone=None``) or segmentation-models' U-Net.
 
@@ -147,6 +148,7 @@ def unet(
             segmentation-models' (256, 128, 64, 32, 16). Must be None for the plain U-Net, whose decoder
             mirrors its encoder (512, 256, 128, 64).
         activation: head activation, any ``keras.activations`` name ("sigmoid", "softmax", "linear", ...).
+        name: the model's name; None gives ``"unet"`` (plain) or ``"unet_<backbone>"``.
 
     Returns:
         A functional ``keras.Model`` mapping ``[B, H, W, C]`` to ``[B, H, W, num_classes]``.
@@ -174,14 +176,15 @@ def unet(
                 f"encoder {PLAIN_UNET_FILTERS[-2::-1]}. Received: decoder_filters={decoder_filters!r}"
             )
         _check_divisible(input_shape, PLAIN_UNET_DIVISOR, "the plain U-Net (4 poolings)")
-        model = _build_plain_unet(input_shape, num_classes, activation)
+        model = _build_plain_unet(input_shape, num_classes, activation, name=name or "unet")
     else:
         if backbone not in BACKBONES:
             raise ValueError(f"backbone must be None or one of {sorted(BACKBONES)}. Received: backbone={backbone!r}")
         decoder_filters = _check_decoder_filters(decoder_filters)
         _check_divisible(input_shape, BACKBONE_DIVISOR, f"unet(backbone={backbone!r})")
         model = _build_backbone_unet(
-            input_shape, num_classes, backbone, encoder_weights, preprocess, decoder_filters, activation
+            input_shape, num_classes, backbone, encoder_weights, preprocess, decoder_filters, activation,
+            name=name or f"unet_{backbone}",
         )
 
     if weights is not None:
@@ -303,7 +306,7 @@ def apply_head(x, num_classes: int, activation: str, *, kernel_size: int, kernel
 # Models
 
 
-def _build_plain_unet(input_shape, num_classes: int, activation: str) -> keras.Model:
+def _build_plain_unet(input_shape, num_classes: int, activation: str, *, name: str = "unet") -> keras.Model:
     inputs = keras.Input(shape=input_shape, name="image")
     x = inputs
     skips = []
@@ -326,11 +329,12 @@ def _build_plain_unet(input_shape, num_classes: int, activation: str) -> keras.M
         x = apply_plain_double_conv(x, filters, name=f"decoder_stage{stage}")
 
     outputs = apply_head(x, num_classes, activation, kernel_size=1, kernel_initializer=PLAIN_UNET_INITIALIZER)
-    return keras.Model(inputs, outputs, name="unet")
+    return keras.Model(inputs, outputs, name=name)
 
 
 def _build_backbone_unet(
-    input_shape, num_classes: int, backbone: str, encoder_weights, preprocess: bool, decoder_filters, activation
+    input_shape, num_classes: int, backbone: str, encoder_weights, preprocess: bool, decoder_filters, activation,
+    *, name: str,
 ) -> keras.Model:
     from dermkit.weights import ENCODERS, build_encoder
 
@@ -354,7 +358,7 @@ def _build_backbone_unet(
         x = apply_sm_decoder_block(x, skip, filters, stage=stage)
 
     outputs = apply_head(x, num_classes, activation, kernel_size=3, kernel_initializer=HEAD_INITIALIZER)
-    return keras.Model(inputs, outputs, name=f"unet_{backbone}")
+    return keras.Model(inputs, outputs, name=name)
 
 
 import dermkit._register  # noqa: E402, F401  (every dermkit serialisable registered with Keras)
