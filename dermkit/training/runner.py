@@ -313,10 +313,17 @@ class RunSession:
             name: the fit's subfolder of the row's work folder (a row that fits several models names each).
 
         Callbacks the engine adds, in order after the caller's: :class:`TerminateOnNonFinite` (any reported
-        loss), :class:`BestCheckpoint` (``checkpoint="best"``), :class:`LearningRateLogger` (``learning_rate`` in the
-        epoch logs and ``history.csv``), :class:`CrashSafeBackup` (a killed row resumes
-        at its last finished epoch; a damaged backup is set aside and the row restarts), ``CSVLogger`` and
-        ``TensorBoard`` under ``work/<row>/<name>/``.
+        loss; it names the loss, epoch and batch), :class:`BestCheckpoint` (``checkpoint="best"``),
+        :class:`LearningRateLogger` (``learning_rate`` in the epoch logs), :class:`CrashSafeBackup`, and
+        ``TensorBoard`` (when installed) under ``work/<row>/<name>/logs``.
+
+        Resume rules (our choice; no paper specifies them): an epoch's weights + optimizer state and its
+        history line are saved as one unit (``backup/state.json``, written after the weights file, both by
+        rename); ``history.csv`` is rewritten from that unit, never appended to. A killed row resumes at its
+        last saved epoch; a fit whose unit already holds all ``epochs`` (killed after its last epoch, before
+        the row was stored) trains nothing and its summary is read from the saved history. A damaged backup
+        or ``best.weights.h5`` is named, set aside as ``*.corrupt``, and the fit restarts from epoch 1, saying
+        so. Temporaries a killed writer left in the fit's folder are removed first.
 
         Returns:
             ``epochs_run`` (this call), ``epochs_total``, ``initial_epoch`` (resumed from), ``train_seconds``,
@@ -648,7 +655,24 @@ def _remove_leftovers(session: RunSession, unit: _Unit) -> None:
         session.log(f"{unit.name}: removed {len(removed)} temporary file(s) left by an interrupted run")
 
 
+def _datasets_in(data, depth: int = 3) -> list:
+    """The ``tf.data.Dataset`` objects in ``data`` (what ``paper.prepare`` returned), looking into tuples,
+    lists and dict values ``depth`` levels deep; other objects are ignored."""
+    import tensorflow as tf
+
+    if isinstance(data, tf.data.Dataset):
+        return [data]
+    if depth <= 0:
+        return []
+    if isinstance(data, Mapping):
+        data = list(data.values())
+    if isinstance(data, (list, tuple)):
+        return [d for item in data for d in _datasets_in(item, depth - 1)]
+    return []
+
+
 def _run_unit(session: RunSession, data, unit: _Unit, on_row) -> dict:
+    from dermkit.data.pipelines import named_data_errors
     from dermkit.training.strategy import set_determinism
 
     exp = unit.exp
@@ -659,7 +683,9 @@ def _run_unit(session: RunSession, data, unit: _Unit, on_row) -> dict:
     session._unit = unit
     start = time.perf_counter()
     try:
-        with session.scope():
+        # The one place every recipe's datasets (training, Dice mask batches, prediction, evaluation — built
+        # inside the row or handed over by prepare) get a damaged file named: DermkitDataError with its path.
+        with session.scope(), named_data_errors(*_datasets_in(data)):
             result = dict(session.paper.run_experiment(exp, data, session))
     finally:
         session._unit = None
