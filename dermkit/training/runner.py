@@ -40,7 +40,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from dermkit._io import atomic_write_text
+from dermkit._io import atomic_write_text, temporary_prefix
 from dermkit.papers import load_paper
 from dermkit.training.experiment import (
     Experiment,
@@ -736,6 +736,8 @@ def _prepare_output(paper: ModuleType, options: RunOptions) -> None:
     wanted = {"paper": paper.NAME, "data": options.data}
     with RowLock(out / "run.lock", timeout=options.lock_timeout).hold(what=f"{out}/run.json"):
         # Checked under the lock: a second process starting at the same time sees the first one's run.json.
+        for path in out.glob(f"{temporary_prefix('run')}*"):  # run.json's temporary, left by a kill
+            path.unlink(missing_ok=True)
         foreign = [p.name for p in out.iterdir() if not p.name.startswith("run.lock")]
         if not manifest_path.exists() and foreign and not options.overwrite:
             raise FileExistsError(f"{out} exists and is not a dermkit run folder; pass --overwrite or choose another")

@@ -179,6 +179,18 @@ def test_a_failed_start_leaves_the_folder_usable(tmp_path, monkeypatch, capsys):
     assert "holds a run of tiny on data 'synthetic'" in capsys.readouterr().err
 
 
+def test_a_kill_while_run_json_was_written_leaves_a_folder_the_next_run_takes(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    leftover = out / ".run.tmp-a1b2c3d4.json"  # atomic_write_text's temporary of run.json
+    leftover.write_text('{"paper": "ti')
+    (out / "run.lock").write_text("")  # its lock, left behind too (0 bytes, old)
+    os.utime(out / "run.lock", (time.time() - 60, time.time() - 60))
+    reproduce(tiny, RunOptions(output=out, rows=("row_b",), lock_timeout=0, verbose=0))
+    assert not leftover.exists() and json.loads((out / "run.json").read_text())["paper"] == "tiny"
+    assert tiny.CALLS == ["row_b"]
+
+
 @pytest.mark.parametrize("result", [None, [0.5], "0.5", "garbage"], ids=["null", "list", "string", "not-json"])
 def test_a_damaged_row_file_is_named_and_recomputed(tmp_path, capsys, result):
     out = tmp_path / "run"
