@@ -678,6 +678,10 @@ def _run_unit(session: RunSession, data, unit: _Unit, on_row) -> dict:
     exp = unit.exp
     _remove_leftovers(session, unit)
     _fresh_folder(session.output / "work" / unit.name, unit.fingerprint)
+    # The staging folder only ever holds this attempt's artifacts: a killed attempt's are discarded, so a recipe
+    # writing them without overwrite (atomic_savez, a folder it creates) re-runs after a kill before the row
+    # was stored (its fits resume without training).
+    shutil.rmtree(session._staging(unit.name), ignore_errors=True)
     _fresh_folder(session._staging(unit.name), unit.fingerprint)
     set_determinism(unit.seed, session.options.deterministic)
     session._unit = unit

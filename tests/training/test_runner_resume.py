@@ -84,6 +84,31 @@ def test_kill_after_the_last_epoch_resumes_to_the_uninterrupted_result_without_t
     assert _record(out, key)["fits"] == {"fit": {"epochs": epochs, "of": epochs, "stopped_by": None}}
 
 
+def test_a_row_killed_after_writing_its_artifacts_reruns_and_publishes_them(tmp_path, monkeypatch, capsys):
+    """The producer row writes ``model.keras`` and creates a ``predictions`` folder (``mkdir`` without
+    ``exist_ok``): a kill before its row was stored must not make the re-run fail on its own staged files."""
+    original = tiny.run_experiment
+
+    def killed(exp, data, session):
+        result = original(exp, data, session)
+        if exp.key == "producer":
+            raise KeyboardInterrupt("killed before the row result was stored")
+        return result
+
+    out = tmp_path / "run"
+    monkeypatch.setattr(tiny, "run_experiment", killed)
+    with pytest.raises(KeyboardInterrupt):
+        reproduce(tiny, RunOptions(output=out, rows=("consumer",), verbose=0))
+    assert (out / "artifacts" / ".staging" / "producer.r0" / "predictions").is_dir()
+    monkeypatch.setattr(tiny, "run_experiment", original)
+    capsys.readouterr()
+    run = reproduce(tiny, RunOptions(output=out, rows=("consumer",), verbose=0))
+    printed = capsys.readouterr().out
+    assert "producer: fit finished all 2 epochs before the row was stored; not training again" in printed
+    assert _record(out, "producer")["artifacts"] == ["model.keras", "predictions"]
+    assert run["results"]["consumer"]["max_diff"] < 1e-6
+
+
 def test_a_truncated_best_checkpoint_is_named_set_aside_and_the_fit_restarts(tmp_path, capsys):
     clean = reproduce(tiny, RunOptions(output=tmp_path / "clean", rows=("row_a",), verbose=0))["results"]["row_a"]
     out = tmp_path / "run"
