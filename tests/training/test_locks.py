@@ -62,6 +62,28 @@ def test_a_live_same_host_owner_is_never_stale_whatever_the_timeout(tmp_path, sl
     assert not lock_is_stale(mine, timeout)
 
 
+def test_a_lock_held_by_a_running_process_is_never_taken_with_timeout_zero(tmp_path):
+    path = tmp_path / "held.lock"
+    code = ("import sys, time; from dermkit.training.locks import RowLock; "
+            f"lock = RowLock({str(path)!r}, timeout=0); assert lock.acquire(); print('held', flush=True); "
+            "time.sleep(60)")
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        contender = RowLock(path, timeout=0, log=lambda m: None)
+        for _ in range(5):  # across several of the holder's heartbeats (0.05 s)
+            assert contender.acquire() is False
+            time.sleep(0.1)
+        assert json.loads(path.read_text())["pid"] == holder.pid
+    finally:
+        holder.kill()
+        holder.wait()
+    assert contender.acquire() is True  # its pid gone: stale at once
+    contender.release()
+    assert not path.exists()
+
+
 def test_a_same_host_lock_is_stale_when_its_pid_is_gone_or_reused(tmp_path, sleeper):
     assert lock_is_stale(_write_lock(tmp_path / "dead.lock", **_here(_dead_pid())), 600)
     start = _process_start(sleeper.pid)
