@@ -342,6 +342,7 @@ class RunSession:
             _first_line,
             build_optimizers,
             set_aside,
+            write_history_csv,
         )
 
         if mode not in ("min", "max"):
@@ -369,6 +370,8 @@ class RunSession:
                 why = (f"was stopped by a non-finite loss ({stopped_before})" if stopped_before
                        else f"finished all {epochs} epochs")
                 self.log(f"{self.key}: {name} {why} before the row was stored; not training again")
+                if saved:  # a kill between state.json and history.csv: the CSV copy follows the saved unit
+                    write_history_csv(saved, work / "history.csv")
             else:
                 if initial_epoch:
                     self.log(f"{self.key}: resuming {name} at epoch {initial_epoch + 1} of {epochs}")

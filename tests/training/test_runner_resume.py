@@ -64,6 +64,9 @@ def test_kill_after_the_last_epoch_resumes_to_the_uninterrupted_result_without_t
     with pytest.raises(KeyboardInterrupt):
         reproduce(tiny, RunOptions(output=out, rows=(key,), verbose=0))
     assert not (out / "rows" / f"{key}.r0.json").exists()
+    history_csv = out / "work" / f"{key}.r0" / "fit" / "history.csv"
+    lines = history_csv.read_text().splitlines()
+    history_csv.write_text("\n".join(lines[:2]) + "\n")  # killed between state.json and the CSV copy
     monkeypatch.setattr(tiny, "run_experiment", original)
     _forbid_training(monkeypatch)
     capsys.readouterr()
@@ -82,6 +85,7 @@ def test_kill_after_the_last_epoch_resumes_to_the_uninterrupted_result_without_t
         assert fit["history"][name] == pytest.approx(values, rel=1e-6)
     assert fit["best_epoch"] == clean_fit["best_epoch"]
     assert _record(out, key)["fits"] == {"fit": {"epochs": epochs, "of": epochs, "stopped_by": None}}
+    assert history_csv.read_text().splitlines() == lines  # the CSV copy follows the saved unit again
 
 
 def test_a_row_killed_after_writing_its_artifacts_reruns_and_publishes_them(tmp_path, monkeypatch, capsys):
