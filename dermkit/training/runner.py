@@ -357,7 +357,7 @@ class RunSession:
             if attempt == 2:
                 _assign(model, initial)
             initial_epoch, saved, stopped_before = self._resume(model, work, name, epochs, checkpoint, monitor,
-                                                                initial)
+                                                                initial, mode=mode)
             nan_stop = TerminateOnNonFinite()
             best = None
             if checkpoint == "best":
@@ -438,7 +438,7 @@ class RunSession:
         return summary
 
     def _resume(self, model, work: Path, name: str, epochs: int, checkpoint: str, monitor: str,
-                initial: list) -> tuple[int, list[dict], str | None]:
+                initial: list, *, mode: str = "min") -> tuple[int, list[dict], str | None]:
         """Read the fit's saved unit back: (epoch to resume from, the saved epochs' logs, why it stopped).
 
         A damaged backup is set aside (``restore_backup``); a damaged or missing ``best.weights.h5`` of a
@@ -472,7 +472,37 @@ class RunSession:
                 _clear_fit(work)
                 _assign(model, initial)  # the weights before the fit, as an uninterrupted run starts
                 return 0, [], None
+            if best_path.exists():
+                _check_best_state(work / "best.json", saved, monitor, mode, self.log)
         return min(initial_epoch, int(epochs)), saved[:int(epochs)], state.get("stopped_by")
+
+
+def _check_best_state(path: Path, saved: list[dict], monitor: str, mode: str, log) -> None:
+    """Make ``best.json`` (:class:`BestCheckpoint`'s ``{value, epoch}``) readable before a resume: an unreadable
+    or missing one is set aside and rebuilt from the saved history by BestCheckpoint's own rule (the first
+    strictly best finite ``monitor`` value) — without it the resumed fit would compare against ±inf, replace
+    the best weights by a worse epoch's, or forget which epoch to restore."""
+    from dermkit.training.checkpoints import set_aside
+
+    try:
+        state = json.loads(path.read_text())
+        float(state["value"]), int(state["epoch"])
+        return
+    except FileNotFoundError:
+        why = "missing"
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        why = f"{type(exc).__name__}: {exc}"
+        set_aside(path, log, why)
+    best_value, best_epoch = None, None
+    for index, line in enumerate(saved):
+        value = float(line.get(monitor, math.nan))
+        if math.isfinite(value) and (best_value is None or (value < best_value if mode == "min"
+                                                             else value > best_value)):
+            best_value, best_epoch = value, index + 1
+    if best_epoch is not None:
+        atomic_write_text(path, json.dumps({"value": best_value, "epoch": best_epoch}), overwrite=True)
+        log(f"WARNING: {path} was {'missing' if why == 'missing' else 'unreadable'}; rebuilt from the saved "
+            f"history (best {monitor} {best_value:.6g} at epoch {best_epoch})")
 
 
 def _training_variables(model) -> list:

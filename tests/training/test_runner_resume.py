@@ -88,6 +88,34 @@ def test_kill_after_the_last_epoch_resumes_to_the_uninterrupted_result_without_t
     assert history_csv.read_text().splitlines() == lines  # the CSV copy follows the saved unit again
 
 
+@pytest.mark.parametrize("damage", ["garbage", "missing"])
+def test_a_damaged_best_state_is_rebuilt_from_the_saved_history(tmp_path, monkeypatch, capsys, damage):
+    """``best.json`` (which epoch ``best.weights.h5`` holds) unreadable after a kill past the last epoch: the
+    resumed fit must still restore the best epoch, as the uninterrupted run does."""
+    clean = reproduce(tiny, RunOptions(output=tmp_path / "clean", rows=("row_a",), verbose=0))["results"]["row_a"]
+    original = tiny.run_experiment
+
+    def killed(exp, data, session):
+        original(exp, data, session)
+        raise KeyboardInterrupt
+
+    out = tmp_path / "run"
+    monkeypatch.setattr(tiny, "run_experiment", killed)
+    with pytest.raises(KeyboardInterrupt):
+        reproduce(tiny, RunOptions(output=out, rows=("row_a",), verbose=0))
+    monkeypatch.setattr(tiny, "run_experiment", original)
+    state = out / "work" / "row_a.r0" / "fit" / "best.json"
+    saved = json.loads(state.read_text())
+    state.write_text("{") if damage == "garbage" else state.unlink()
+    capsys.readouterr()
+    fit = reproduce(tiny, RunOptions(output=out, rows=("row_a",), verbose=0))["results"]["row_a"]["fit"]
+    printed = capsys.readouterr().out
+    assert f"WARNING: {state} was {'unreadable' if damage == 'garbage' else 'missing'}; rebuilt from" in printed
+    assert (state.with_name("best.json.corrupt").exists()) is (damage == "garbage")
+    assert json.loads(state.read_text()) == pytest.approx(saved)
+    assert fit["restored_best"] is True and fit["best_epoch"] == clean["fit"]["best_epoch"]
+
+
 def test_a_row_killed_after_writing_its_artifacts_reruns_and_publishes_them(tmp_path, monkeypatch, capsys):
     """The producer row writes ``model.keras`` and creates a ``predictions`` folder (``mkdir`` without
     ``exist_ok``): a kill before its row was stored must not make the re-run fail on its own staged files."""
