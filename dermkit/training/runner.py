@@ -793,9 +793,11 @@ def _prepare_output(paper: ModuleType, options: RunOptions) -> None:
             try:
                 found = json.loads(manifest_path.read_text())
             except (json.JSONDecodeError, UnicodeDecodeError):
-                found = {}
-            found = found if isinstance(found, dict) else {}
-            if {k: found.get(k) for k in wanted} != wanted:
+                found = None
+            if not isinstance(found, dict):  # damaged by hand or by a tool: every row is checked by its fingerprint
+                print(f"{paper.NAME}: WARNING: {manifest_path} is damaged; rewriting it (stored rows are reused only "
+                      "where their fingerprint matches this run)", flush=True)
+            elif {k: found.get(k) for k in wanted} != wanted:
                 if _has_rows(out) or _live_locks(out, options.lock_timeout):
                     raise FileExistsError(
                         f"{out} holds a run of {found.get('paper')} on data {found.get('data')!r}; this one is "
@@ -1016,7 +1018,13 @@ def report(paper: str | ModuleType, output: str | os.PathLike, *,
     manifest_path = out / "run.json"
     if not manifest_path.exists():
         raise FileNotFoundError(f"{out} is not a dermkit run folder (no run.json); run `dermkit reproduce` first")
-    manifest = json.loads(manifest_path.read_text())
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("options", {}), dict):
+            raise ValueError("not a JSON object with 'paper', 'data' and 'options'")
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as exc:
+        raise ValueError(f"{manifest_path} is damaged ({exc}); re-run `dermkit reproduce` with the same "
+                         f"options into {out} to rewrite it (finished rows are kept)") from exc
     if manifest.get("paper") != paper.NAME:
         raise ValueError(f"{out} holds a run of {manifest.get('paper')}, not {paper.NAME}")
     saved = manifest.get("options", {})

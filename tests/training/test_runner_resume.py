@@ -269,6 +269,18 @@ def test_a_damaged_row_file_is_named_and_recomputed(tmp_path, capsys, result):
     assert isinstance(_record(out, "row_b")["result"], dict)
 
 
+def test_report_names_a_damaged_run_json(tmp_path, capsys):
+    out = tmp_path / "run"
+    reproduce(tiny, RunOptions(output=out, rows=("row_b",), verbose=0))
+    (out / "run.json").write_text('{"paper": "tiny", "da')
+    assert main(["report", "_tiny_paper", "--output", str(out)]) == 1
+    assert f"{out / 'run.json'} is damaged" in capsys.readouterr().err
+    reproduce(tiny, RunOptions(output=out, rows=("row_b",), verbose=0))  # as the message says: rewritten
+    assert f"WARNING: {out / 'run.json'} is damaged; rewriting it" in capsys.readouterr().out
+    assert tiny.CALLS == ["row_b"]  # the finished row kept
+    assert main(["report", "_tiny_paper", "--output", str(out), "--table", "T"]) == 0
+
+
 def _read_only_open(root: Path):
     real_open = os.open
 
