@@ -1028,10 +1028,15 @@ def report(paper: str | ModuleType, output: str | os.PathLike, *,
     if manifest.get("paper") != paper.NAME:
         raise ValueError(f"{out} holds a run of {manifest.get('paper')}, not {paper.NAME}")
     saved = manifest.get("options", {})
-    options = RunOptions(output=out, data=manifest["data"], tables=tuple(tables), quick=bool(saved.get("quick")),
-                         epochs=saved.get("epochs"), seed=int(saved.get("seed", 0)),
-                         mixed_precision=saved.get("mixed_precision"), jit=bool(saved.get("jit")),
-                         deterministic=bool(saved.get("deterministic")), repeats=saved.get("repeats"), verbose=0)
+    try:
+        options = RunOptions(output=out, data=manifest["data"], tables=tuple(tables),
+                             quick=bool(saved.get("quick")), epochs=saved.get("epochs"),
+                             seed=int(saved.get("seed", 0)), mixed_precision=saved.get("mixed_precision"),
+                             jit=bool(saved.get("jit")), deterministic=bool(saved.get("deterministic")),
+                             repeats=saved.get("repeats"), verbose=0)
+    except (KeyError, TypeError, ValueError) as exc:  # e.g. epochs -1 stored by an earlier dermkit version
+        raise ValueError(f"{manifest_path} records options this dermkit refuses ({type(exc).__name__}: {exc}); "
+                         f"re-run `dermkit reproduce` into {out} with valid options to rewrite it") from exc
     session = RunSession(paper, options)
     data = _prepare_data(paper, options, session, read_only_ok=True)
     # quick rows of the tables asked for (none: nothing missing — a report never refuses, unlike reproduce)

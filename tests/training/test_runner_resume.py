@@ -279,6 +279,12 @@ def test_report_names_a_damaged_run_json(tmp_path, capsys):
     assert f"WARNING: {out / 'run.json'} is damaged; rewriting it" in capsys.readouterr().out
     assert tiny.CALLS == ["row_b"]  # the finished row kept
     assert main(["report", "_tiny_paper", "--output", str(out), "--table", "T"]) == 0
+    manifest = json.loads((out / "run.json").read_text())
+    manifest["options"]["epochs"] = -1  # what an earlier dermkit stored for `--epochs -1`
+    (out / "run.json").write_text(json.dumps(manifest))
+    capsys.readouterr()
+    assert main(["report", "_tiny_paper", "--output", str(out)]) == 1
+    assert f"{out / 'run.json'} records options this dermkit refuses" in capsys.readouterr().err
 
 
 def _read_only_open(root: Path):
