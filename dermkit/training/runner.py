@@ -323,7 +323,8 @@ class RunSession:
         last saved epoch; a fit whose unit already holds all ``epochs`` (killed after its last epoch, before
         the row was stored) trains nothing and its summary is read from the saved history. A damaged backup
         or ``best.weights.h5`` is named, set aside as ``*.corrupt``, and the fit restarts from epoch 1, saying
-        so. Temporaries a killed writer left in the fit's folder are removed first.
+        so; an unreadable ``best.json`` is rebuilt from the saved history. Temporaries a killed writer left in
+        the fit's folder are removed first.
 
         Returns:
             ``epochs_run`` (this call), ``epochs_total``, ``initial_epoch`` (resumed from), ``train_seconds``,
