@@ -273,3 +273,14 @@ def test_predict_with_other_weights_refuses_then_overwrite_replaces_all(isic2017
     assert _features(out) == _features(fresh) and set(_features(out)) == set(old)
     assert all(_features(out)[name] != old[name] for name in old)  # none of the first weights' files left
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".pred")]  # no staging folder left
+
+
+@pytest.mark.parametrize("value", ["-1", "0", "1.5", "ten"])
+def test_reproduce_refuses_epochs_that_are_not_integers_of_at_least_one(tmp_path, capsys, value):
+    """Issue 17: ``--epochs -1`` trained nothing and stored the untrained network's scores as a finished row."""
+    with pytest.raises(SystemExit) as exc:
+        main(["reproduce", "kawahara2018", "--epochs", value, "--output", str(tmp_path / "run")])
+    assert exc.value.code == 2
+    assert f"argument --epochs: must be an integer ≥ 1. Received: {value!r}" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+    assert build_parser().parse_args(["reproduce", "kawahara2018", "--epochs", "1", "--output", "x"]).epochs == 1

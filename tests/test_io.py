@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from dermkit._io import atomic_path, atomic_write_text
+from dermkit._io import atomic_path, atomic_write_text, is_temporary, remove_temporaries, temporary_prefix
 
 
 @pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
@@ -45,3 +45,42 @@ def test_atomic_savez_round_trip_and_no_silent_overwrite(tmp_path):
     with np.load(path) as f:
         assert f["x"].tolist() == [1.0, 1.0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npz"]  # no temporary left behind
+
+
+@pytest.mark.parametrize(("name", "temporary"), [
+    (".best.tmp-ab12cd34.weights.h5", True),  # save_weights_atomically
+    (".table_T.tmp-k3j4l5m6.md", True),  # atomic_path
+    (".history.k3j4l5m6.csv", True),  # an earlier version's mkstemp name
+    (".best.ab12cd34.tmp.weights.h5", True),  # an earlier version's weights temporary
+    ("best.weights.h5", False),
+    (".fingerprint", False),
+    ("table.tmp-ab12cd34.md", False),  # not hidden: not ours
+    ("best.weights.h5.corrupt", False),
+])
+def test_is_temporary_knows_every_temporary_name_dermkit_writes(name, temporary):
+    assert is_temporary(name) is temporary
+
+
+def test_the_names_the_atomic_writers_use_are_temporary(tmp_path):
+    seen = []
+    with atomic_path(tmp_path / "table_T.md") as tmp:
+        seen.append(tmp.name)
+        tmp.write_text("x")
+    assert seen[0].startswith(temporary_prefix("table_T")) and is_temporary(seen[0])
+
+
+def test_remove_temporaries_removes_them_below_a_folder_and_nothing_else(tmp_path):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    temporaries = [tmp_path / ".x.tmp-12345678.json", tmp_path / "a" / ".y.abcdefgh.csv",
+                   tmp_path / "a" / "b" / ".z.tmp-aaaaaaaa.weights.h5"]
+    kept = [tmp_path / "x.json", tmp_path / "a" / ".fingerprint", tmp_path / "a" / "b" / "z.weights.h5"]
+    for path in temporaries + kept:
+        path.write_text("x")
+    (tmp_path / ".staged.tmp-bbbbbbbb").mkdir()  # a temporary folder
+    (tmp_path / ".staged.tmp-bbbbbbbb" / "f").write_text("x")
+    removed = remove_temporaries(tmp_path)
+    assert sorted(removed) == sorted(temporaries + [tmp_path / ".staged.tmp-bbbbbbbb"])
+    assert all(p.exists() for p in kept) and not any(p.exists() for p in temporaries)
+    assert remove_temporaries(tmp_path / "missing") == []
+    (tmp_path / "a" / ".y.abcdefgh.csv").write_text("x")
+    assert remove_temporaries(tmp_path, recursive=False) == []  # only the folder itself

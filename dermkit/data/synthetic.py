@@ -21,9 +21,11 @@ What the images hold (NumPy / OpenCV / scikit-image only, no TensorFlow):
 Determinism: files are byte-identical for the same parameters (each image draws from its own
 ``numpy.random.default_rng([seed, dataset, split, index])`` stream). A ``dermkit_synthetic.json`` manifest
 in the root records, per dataset, the parameters and the files written; calling a generator again with the
-same parameters reuses the tree without writing, different parameters or a partial tree raise
-:class:`~dermkit.errors.DermkitDataError` unless ``overwrite=True`` (which deletes the files the manifest
-lists and regenerates). A generator never touches files it did not write: a root that already holds ISIC
+same parameters reuses the tree without writing, different parameters or a finished tree changed afterwards
+raise :class:`~dermkit.errors.DermkitDataError` unless ``overwrite=True`` (which deletes the files the manifest
+lists and regenerates). A generation that was killed (its manifest entry, written before the first file,
+still says incomplete) is regenerated on the next call without ``overwrite``, unless its writer still runs.
+A generator never touches files it did not write: a root that already holds ISIC
 files without a manifest entry is refused even with ``overwrite=True``.
 """
 
@@ -34,13 +36,14 @@ import io
 import json
 import math
 import os
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from dermkit._io import atomic_write_text
+from dermkit._io import atomic_write_text, remove_temporaries
 from dermkit.data import synthetic_groups as _groups
 from dermkit.data.imageio import write_jpeg, write_png
 from dermkit.data.isic import (
@@ -527,6 +530,28 @@ def _write_manifest(root: Path, manifest: dict) -> None:
     atomic_write_text(root / MANIFEST_NAME, json.dumps(manifest, indent=1, sort_keys=True) + "\n", overwrite=True)
 
 
+def _this_writer() -> dict:
+    """Who is generating (recorded in the incomplete manifest entry): host, pid and the pid's start tick."""
+    import socket
+
+    from dermkit.training.locks import _process_start
+
+    return {"host": socket.gethostname(), "pid": os.getpid(), "proc_start": _process_start(os.getpid())}
+
+
+def _writer_alive(writer: dict) -> bool:
+    """Whether the process that wrote an incomplete entry still runs (on this host; another host's writer
+    cannot be checked and counts as gone — concurrent generation into one folder from several hosts is not
+    supported)."""
+    import socket
+
+    from dermkit.training.locks import _owner_alive_here
+
+    if writer.get("host") != socket.gethostname() or writer.get("pid") == os.getpid():
+        return False
+    return _owner_alive_here(writer)
+
+
 def _file_sizes_ok(root: Path, files: dict) -> bool:
     for rel, size in files.items():
         path = root / rel
@@ -544,21 +569,39 @@ def _generate(
     write_all: Callable[[Path], None],
     overwrite: bool,
 ) -> Path:
-    """Reuse / refuse / (re)generate one dataset under ``root`` and keep the manifest up to date."""
+    """Reuse / refuse / (re)generate one dataset under ``root`` and keep the manifest up to date.
+
+    Kill safety: the manifest entry ``{"complete": false, "files": <every file planned>}`` is written before
+    the first file (the marker: "dermkit is writing these"), the entry ``{"complete": true, "files": <sizes>}``
+    after the last. An entry still incomplete is a generation that was killed: its planned files (and the
+    atomic writers' temporaries in its folders) are deleted and it is regenerated without ``overwrite`` — it
+    is dermkit's own, unfinished data. A complete entry whose files were changed afterwards is refused
+    without ``overwrite`` (someone touched them).
+    """
     root = Path(root)
     params = json.loads(json.dumps(params))  # normalise tuples → lists for comparison
     manifest = read_manifest(root) if root.exists() else {}
     entry = manifest.get("datasets", {}).get(dataset)
-    how = "pass overwrite=True (CLI: --overwrite) to regenerate it, or choose another folder"
-    if entry is not None and not overwrite:
+    how = f"pass overwrite=True (CLI: dermkit synth ... --overwrite) to regenerate it, or delete {root}"
+    if entry is not None and not overwrite and entry.get("complete"):
         if entry.get("params") != params:
             raise DermkitDataError(
                 f"{root}: holds a synthetic {dataset} dataset made with different parameters "
                 f"{entry.get('params')} (asked for {params}); {how}"
             )
-        if not entry.get("complete") or not _file_sizes_ok(root, entry.get("files", {})):
-            raise DermkitDataError(f"{root}: the synthetic {dataset} dataset there is incomplete; {how}")
+        if not _file_sizes_ok(root, entry.get("files", {})):
+            raise DermkitDataError(f"{root}: the synthetic {dataset} dataset there is incomplete (files were "
+                                   f"removed or changed after it was written); {how}")
         return root
+    if entry is not None and not entry.get("complete"):
+        writer = entry.get("writer") if isinstance(entry.get("writer"), dict) else None
+        if writer and _writer_alive(writer):
+            raise DermkitDataError(
+                f"{root}: the synthetic {dataset} dataset there is being generated by pid {writer.get('pid')} on "
+                f"{writer.get('host')}; wait for it to finish (or stop it) and run again")
+    if entry is not None and not entry.get("complete") and not overwrite:
+        warnings.warn(f"{root}: the synthetic {dataset} dataset there was left half-written (its generation "
+                      "was interrupted); regenerating it", stacklevel=3)
     if entry is None:
         clash = sorted(name for name in owned if (root / name).exists())
         if clash:
@@ -567,19 +610,23 @@ def _generate(
                 f"({MANIFEST_NAME}); refusing to write synthetic {dataset} data over what may be real "
                 "data — choose an empty folder"
             )
-    else:  # overwrite: delete exactly what the previous generation listed
+    else:  # overwrite, or a half-written generation: delete exactly what the previous generation listed
         for rel in entry.get("files", {}):
             path = root / rel
             if path.is_file():
                 path.unlink()
         for name in sorted(owned, key=len, reverse=True):
             path = root / name
+            if path.is_dir():
+                remove_temporaries(path, recursive=False)  # a killed atomic write's hidden .NAME.tmp-* file
             if path.is_dir() and not any(path.iterdir()):
                 path.rmdir()
+        remove_temporaries(root, recursive=False)
     root.mkdir(parents=True, exist_ok=True)
     manifest = {"generator": "dermkit.data.synthetic", "version": _GENERATOR_VERSION,
                 "datasets": dict(manifest.get("datasets", {}))}
-    manifest["datasets"][dataset] = {"params": params, "complete": False, "files": dict.fromkeys(planned)}
+    manifest["datasets"][dataset] = {"params": params, "complete": False, "files": dict.fromkeys(planned),
+                                     "writer": _this_writer()}
     _write_manifest(root, manifest)
     write_all(root)
     manifest["datasets"][dataset] = {

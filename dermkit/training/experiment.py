@@ -138,19 +138,32 @@ def select_rows(experiments: Sequence[Experiment], paper_tables: Sequence[str], 
     is given — only keys matching one of its fnmatch patterns. Grid order is kept.
 
     Raises:
-        ValueError: an unknown table, a pattern that matches no row of the grid.
+        ValueError: an unknown table; a pattern that matches no row of the grid; with ``quick``, a pattern
+            whose rows (in ``tables``) have no quick variant, or tables with no quick row at all — a quick run
+            never writes empty tables.
     """
     wanted = set(paper_tables) if "all" in tables else set(tables)
     unknown = wanted - set(paper_tables)
     if unknown:
         raise ValueError(f"{name} has tables {tuple(paper_tables)}. Received: {sorted(unknown)}")
-    chosen = [e for e in experiments if wanted & set(e.tables) and (e.quick or not quick)]
+    in_tables = [e for e in experiments if wanted & set(e.tables)]
+    chosen = [e for e in in_tables if e.quick or not quick]
     if rows:
         keys = [e.key for e in experiments]
         for pattern in rows:
             if not fnmatch.filter(keys, pattern):
                 raise ValueError(f"--rows {pattern!r} matches no row of {name}; its rows are: {', '.join(keys)}")
+            matched = [e.key for e in in_tables if fnmatch.fnmatchcase(e.key, pattern)]
+            if quick and matched and not any(e.key in matched for e in chosen):
+                quick_keys = [e.key for e in in_tables if e.quick]
+                raise ValueError(
+                    f"--quick --rows {pattern!r}: {', '.join(matched)} of {name} "
+                    f"{'has' if len(matched) == 1 else 'have'} no quick variant; its quick rows are: "
+                    f"{', '.join(quick_keys) or 'none'} (drop --quick to run the full-size row)")
         chosen = [e for e in chosen if any(fnmatch.fnmatchcase(e.key, p) for p in rows)]
+    if quick and not chosen and in_tables:
+        raise ValueError(f"--quick: {name} has no quick row in tables {sorted(wanted)}; its quick rows are: "
+                         f"{', '.join(e.key for e in experiments if e.quick) or 'none'}")
     return chosen
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import numbers
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,10 @@ class RunOptions:
             raise ValueError(f"shard must be (i, n) with 1 ≤ i ≤ n. Received: shard={self.shard!r}")
         if self.repeats is not None and (not isinstance(self.repeats, int) or self.repeats < 1):
             raise ValueError(f"repeats must be an integer ≥ 1 or None. Received: repeats={self.repeats!r}")
+        if self.epochs is not None and (isinstance(self.epochs, bool)
+                                        or not isinstance(self.epochs, numbers.Integral) or self.epochs < 1):
+            raise ValueError(f"epochs must be an integer ≥ 1 or None (the paper's count). "
+                             f"Received: epochs={self.epochs!r}")
 
     @property
     def synthetic(self) -> bool:
@@ -141,9 +146,21 @@ def add_reproduce_arguments(parser: argparse.ArgumentParser, paper_tables=None) 
     parser.add_argument("--lock-timeout", type=float, default=600.0, metavar="SECONDS",
                         help="take over another host's row lock silent for this long (default 600)")
     parser.add_argument("--deterministic", action="store_true", help="enable TF op determinism")
-    parser.add_argument("--epochs", type=int, default=None, help="override every row's epoch count")
+    parser.add_argument("--epochs", type=_positive_int_arg, default=None, metavar="N",
+                        help="override every row's epoch count (an integer ≥ 1)")
     parser.add_argument("--overwrite", action="store_true", help="discard an earlier run in --output")
     parser.add_argument("--quiet", action="store_true", help="no per-epoch logs")
+
+
+def _positive_int_arg(text: str) -> int:
+    """An argparse ``type``: an integer ≥ 1 (``-1``, ``0``, ``1.5`` refused with a message)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer ≥ 1. Received: {text!r}")
+    return value
 
 
 def _shard_arg(text: str) -> tuple[int, int]:

@@ -40,7 +40,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from dermkit._io import atomic_write_text
+from dermkit._io import atomic_write_text, temporary_prefix
 from dermkit.papers import load_paper
 from dermkit.training.experiment import (
     Experiment,
@@ -313,10 +313,18 @@ class RunSession:
             name: the fit's subfolder of the row's work folder (a row that fits several models names each).
 
         Callbacks the engine adds, in order after the caller's: :class:`TerminateOnNonFinite` (any reported
-        loss), :class:`BestCheckpoint` (``checkpoint="best"``), :class:`LearningRateLogger` (``learning_rate`` in the
-        epoch logs and ``history.csv``), :class:`CrashSafeBackup` (a killed row resumes
-        at its last finished epoch; a damaged backup is set aside and the row restarts), ``CSVLogger`` and
-        ``TensorBoard`` under ``work/<row>/<name>/``.
+        loss; it names the loss, epoch and batch), :class:`BestCheckpoint` (``checkpoint="best"``),
+        :class:`LearningRateLogger` (``learning_rate`` in the epoch logs), :class:`CrashSafeBackup`, and
+        ``TensorBoard`` (when installed) under ``work/<row>/<name>/logs``.
+
+        Resume rules (our choice; no paper specifies them): an epoch's weights + optimizer state and its
+        history line are saved as one unit (``backup/state.json``, written after the weights file, both by
+        rename); ``history.csv`` is rewritten from that unit, never appended to. A killed row resumes at its
+        last saved epoch; a fit whose unit already holds all ``epochs`` (killed after its last epoch, before
+        the row was stored) trains nothing and its summary is read from the saved history. A damaged backup
+        or ``best.weights.h5`` is named, set aside as ``*.corrupt``, and the fit restarts from epoch 1, saying
+        so; an unreadable ``best.json`` is rebuilt from the saved history. Temporaries a killed writer left in
+        the fit's folder are removed first.
 
         Returns:
             ``epochs_run`` (this call), ``epochs_total``, ``initial_epoch`` (resumed from), ``train_seconds``,
@@ -335,6 +343,7 @@ class RunSession:
             _first_line,
             build_optimizers,
             set_aside,
+            write_history_csv,
         )
 
         if mode not in ("min", "max"):
@@ -349,7 +358,7 @@ class RunSession:
             if attempt == 2:
                 _assign(model, initial)
             initial_epoch, saved, stopped_before = self._resume(model, work, name, epochs, checkpoint, monitor,
-                                                                initial)
+                                                                initial, mode=mode)
             nan_stop = TerminateOnNonFinite()
             best = None
             if checkpoint == "best":
@@ -362,6 +371,8 @@ class RunSession:
                 why = (f"was stopped by a non-finite loss ({stopped_before})" if stopped_before
                        else f"finished all {epochs} epochs")
                 self.log(f"{self.key}: {name} {why} before the row was stored; not training again")
+                if saved:  # a kill between state.json and history.csv: the CSV copy follows the saved unit
+                    write_history_csv(saved, work / "history.csv")
             else:
                 if initial_epoch:
                     self.log(f"{self.key}: resuming {name} at epoch {initial_epoch + 1} of {epochs}")
@@ -428,7 +439,7 @@ class RunSession:
         return summary
 
     def _resume(self, model, work: Path, name: str, epochs: int, checkpoint: str, monitor: str,
-                initial: list) -> tuple[int, list[dict], str | None]:
+                initial: list, *, mode: str = "min") -> tuple[int, list[dict], str | None]:
         """Read the fit's saved unit back: (epoch to resume from, the saved epochs' logs, why it stopped).
 
         A damaged backup is set aside (``restore_backup``); a damaged or missing ``best.weights.h5`` of a
@@ -462,7 +473,37 @@ class RunSession:
                 _clear_fit(work)
                 _assign(model, initial)  # the weights before the fit, as an uninterrupted run starts
                 return 0, [], None
+            if best_path.exists():
+                _check_best_state(work / "best.json", saved, monitor, mode, self.log)
         return min(initial_epoch, int(epochs)), saved[:int(epochs)], state.get("stopped_by")
+
+
+def _check_best_state(path: Path, saved: list[dict], monitor: str, mode: str, log) -> None:
+    """Make ``best.json`` (:class:`BestCheckpoint`'s ``{value, epoch}``) readable before a resume: an unreadable
+    or missing one is set aside and rebuilt from the saved history by BestCheckpoint's own rule (the first
+    strictly best finite ``monitor`` value) — without it the resumed fit would compare against ±inf, replace
+    the best weights by a worse epoch's, or forget which epoch to restore."""
+    from dermkit.training.checkpoints import set_aside
+
+    try:
+        state = json.loads(path.read_text())
+        float(state["value"]), int(state["epoch"])
+        return
+    except FileNotFoundError:
+        why = "missing"
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        why = f"{type(exc).__name__}: {exc}"
+        set_aside(path, log, why)
+    best_value, best_epoch = None, None
+    for index, line in enumerate(saved):
+        value = float(line.get(monitor, math.nan))
+        if math.isfinite(value) and (best_value is None or (value < best_value if mode == "min"
+                                                             else value > best_value)):
+            best_value, best_epoch = value, index + 1
+    if best_epoch is not None:
+        atomic_write_text(path, json.dumps({"value": best_value, "epoch": best_epoch}), overwrite=True)
+        log(f"WARNING: {path} was {'missing' if why == 'missing' else 'unreadable'}; rebuilt from the saved "
+            f"history (best {monitor} {best_value:.6g} at epoch {best_epoch})")
 
 
 def _training_variables(model) -> list:
@@ -648,18 +689,41 @@ def _remove_leftovers(session: RunSession, unit: _Unit) -> None:
         session.log(f"{unit.name}: removed {len(removed)} temporary file(s) left by an interrupted run")
 
 
+def _datasets_in(data, depth: int = 3) -> list:
+    """The ``tf.data.Dataset`` objects in ``data`` (what ``paper.prepare`` returned), looking into tuples,
+    lists and dict values ``depth`` levels deep; other objects are ignored."""
+    import tensorflow as tf
+
+    if isinstance(data, tf.data.Dataset):
+        return [data]
+    if depth <= 0:
+        return []
+    if isinstance(data, Mapping):
+        data = list(data.values())
+    if isinstance(data, (list, tuple)):
+        return [d for item in data for d in _datasets_in(item, depth - 1)]
+    return []
+
+
 def _run_unit(session: RunSession, data, unit: _Unit, on_row) -> dict:
+    from dermkit.data.pipelines import named_data_errors
     from dermkit.training.strategy import set_determinism
 
     exp = unit.exp
     _remove_leftovers(session, unit)
     _fresh_folder(session.output / "work" / unit.name, unit.fingerprint)
+    # The staging folder only ever holds this attempt's artifacts: a killed attempt's are discarded, so a recipe
+    # writing them without overwrite (atomic_savez, a folder it creates) re-runs after a kill before the row
+    # was stored (its fits resume without training).
+    shutil.rmtree(session._staging(unit.name), ignore_errors=True)
     _fresh_folder(session._staging(unit.name), unit.fingerprint)
     set_determinism(unit.seed, session.options.deterministic)
     session._unit = unit
     start = time.perf_counter()
     try:
-        with session.scope():
+        # The one place every recipe's datasets (training, Dice mask batches, prediction, evaluation — built
+        # inside the row or handed over by prepare) get a damaged file named: DermkitDataError with its path.
+        with session.scope(), named_data_errors(*_datasets_in(data)):
             result = dict(session.paper.run_experiment(exp, data, session))
     finally:
         session._unit = None
@@ -710,6 +774,8 @@ def _prepare_output(paper: ModuleType, options: RunOptions) -> None:
     wanted = {"paper": paper.NAME, "data": options.data}
     with RowLock(out / "run.lock", timeout=options.lock_timeout).hold(what=f"{out}/run.json"):
         # Checked under the lock: a second process starting at the same time sees the first one's run.json.
+        for path in out.glob(f"{temporary_prefix('run')}*"):  # run.json's temporary, left by a kill
+            path.unlink(missing_ok=True)
         foreign = [p.name for p in out.iterdir() if not p.name.startswith("run.lock")]
         if not manifest_path.exists() and foreign and not options.overwrite:
             raise FileExistsError(f"{out} exists and is not a dermkit run folder; pass --overwrite or choose another")
@@ -728,9 +794,11 @@ def _prepare_output(paper: ModuleType, options: RunOptions) -> None:
             try:
                 found = json.loads(manifest_path.read_text())
             except (json.JSONDecodeError, UnicodeDecodeError):
-                found = {}
-            found = found if isinstance(found, dict) else {}
-            if {k: found.get(k) for k in wanted} != wanted:
+                found = None
+            if not isinstance(found, dict):  # damaged by hand or by a tool: every row is checked by its fingerprint
+                print(f"{paper.NAME}: WARNING: {manifest_path} is damaged; rewriting it (stored rows are reused only "
+                      "where their fingerprint matches this run)", flush=True)
+            elif {k: found.get(k) for k in wanted} != wanted:
                 if _has_rows(out) or _live_locks(out, options.lock_timeout):
                     raise FileExistsError(
                         f"{out} holds a run of {found.get('paper')} on data {found.get('data')!r}; this one is "
@@ -951,17 +1019,29 @@ def report(paper: str | ModuleType, output: str | os.PathLike, *,
     manifest_path = out / "run.json"
     if not manifest_path.exists():
         raise FileNotFoundError(f"{out} is not a dermkit run folder (no run.json); run `dermkit reproduce` first")
-    manifest = json.loads(manifest_path.read_text())
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("options", {}), dict):
+            raise ValueError("not a JSON object with 'paper', 'data' and 'options'")
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as exc:
+        raise ValueError(f"{manifest_path} is damaged ({exc}); re-run `dermkit reproduce` with the same "
+                         f"options into {out} to rewrite it (finished rows are kept)") from exc
     if manifest.get("paper") != paper.NAME:
         raise ValueError(f"{out} holds a run of {manifest.get('paper')}, not {paper.NAME}")
     saved = manifest.get("options", {})
-    options = RunOptions(output=out, data=manifest["data"], tables=tuple(tables), quick=bool(saved.get("quick")),
-                         epochs=saved.get("epochs"), seed=int(saved.get("seed", 0)),
-                         mixed_precision=saved.get("mixed_precision"), jit=bool(saved.get("jit")),
-                         deterministic=bool(saved.get("deterministic")), repeats=saved.get("repeats"), verbose=0)
+    try:
+        options = RunOptions(output=out, data=manifest["data"], tables=tuple(tables),
+                             quick=bool(saved.get("quick")), epochs=saved.get("epochs"),
+                             seed=int(saved.get("seed", 0)), mixed_precision=saved.get("mixed_precision"),
+                             jit=bool(saved.get("jit")), deterministic=bool(saved.get("deterministic")),
+                             repeats=saved.get("repeats"), verbose=0)
+    except (KeyError, TypeError, ValueError) as exc:  # e.g. epochs -1 stored by an earlier dermkit version
+        raise ValueError(f"{manifest_path} records options this dermkit refuses ({type(exc).__name__}: {exc}); "
+                         f"re-run `dermkit reproduce` into {out} with valid options to rewrite it") from exc
     session = RunSession(paper, options)
     data = _prepare_data(paper, options, session, read_only_ok=True)
-    wanted = select_experiments(paper, tables, options.quick)
+    # quick rows of the tables asked for (none: nothing missing — a report never refuses, unlike reproduce)
+    wanted = [e for e in select_experiments(paper, tables, False) if e.quick or not options.quick]
     results, missing = _load_results(session, list(paper.EXPERIMENTS))
     missing = [k for k in missing if any(e.key == k for e in wanted)]
     tables_out, files = _write_outputs(paper, results, data, session, read_only_ok=True)
