@@ -91,6 +91,8 @@ def _unit_rows(x: np.ndarray, name: str) -> np.ndarray:
 
 def _as_ids(ids, n: int) -> np.ndarray:
     ids = np.asarray(ids)
+    if ids.dtype == object and ids.size and all(isinstance(v, str) for v in ids):
+        ids = ids.astype(str)  # a pandas column of strings
     if ids.ndim != 1 or len(ids) != n:
         raise ValueError(f"ids must be 1-D with one entry per embedding ({n}). Received shape {ids.shape}")
     if ids.dtype.kind not in "iuU":

@@ -111,6 +111,9 @@ def test_ids_rules():
         index.add(np.ones((1, 4)), ids=[12])
     with pytest.raises(ValueError, match="one entry per embedding"):
         EmbeddingIndex(x, ids=[1, 2])
+    assert EmbeddingIndex(x, ids=np.array(list("abcd"), dtype=object)).search(x[:1], 1)[1][0, 0] == "a"
+    with pytest.raises(ValueError, match="integers or strings"):
+        EmbeddingIndex(x, ids=[1.5, 2.5, 3.5, 4.5])
     with pytest.raises(ValueError, match="no ids"):
         EmbeddingIndex(x).add(np.ones((1, 4)), ids=[5])
     with pytest.raises(ValueError, match="empty"):
