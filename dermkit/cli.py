@@ -301,6 +301,9 @@ def add_plan_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--mixed-precision", nargs="?", const="mixed_float16", default=None,
                         choices=["mixed_float16", "mixed_bfloat16"], help="mixed precision policy")
     parser.add_argument("--jit", action="store_true", help="compile train steps with XLA")
+    parser.add_argument("--evaluate", action="store_true",
+                        help="let every row run through its evaluation (timed); by default a row no planned row "
+                        "depends on stops once its fit is measured")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier plan.md / plan.csv")
     parser.add_argument("--quiet", action="store_true", help="fewer logs")
     parser.set_defaults(func=run_plan)
@@ -319,7 +322,7 @@ def run_plan(args: argparse.Namespace) -> int:
     options = RunOptions(output=output, data=args.data, rows=tuple(args.rows) if args.rows else None,
                          strategy=args.strategy, mixed_precision=args.mixed_precision, jit=args.jit,
                          verbose=0 if args.quiet else 1)
-    result = plan(args.paper, options, steps=args.steps, overwrite=args.overwrite)
+    result = plan(args.paper, options, steps=args.steps, evaluate=args.evaluate, overwrite=args.overwrite)
     print((output / "plan.md").read_text())
     return 1 if result["failed"] and len(result["failed"]) == len({r["row"] for r in result["rows"]}) else 0
 

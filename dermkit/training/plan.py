@@ -10,12 +10,15 @@ only), and returns a fit summary of the same keys as :meth:`RunSession.fit` so t
 
 Design choices (dermkit's; the issue leaves them open):
 
-* **The recipe continues** after each cut-down fit (it is not aborted): a row with several fits (bisla2019's
-  purification network: Adam then SGD) gets every fit measured, a row whose artifacts later rows read
-  (``depends_on``) publishes them, and the rest of the row (evaluation, generating or purifying images,
-  writing artifacts) is timed as ``other_s``. On ``--data synthetic`` that part runs on the few synthetic
-  images, so it is shown but not added to the estimate; on real data it is the row's real evaluation cost
-  and is added once per repeat.
+* **A row stops after its fit unless a planned row depends on it.** A row whose artifacts or result a later
+  planned row reads (``depends_on``) carries on after each cut-down fit (the fit returns a summary of the
+  measured steps), so it publishes its artifacts and a row with several fits (bisla2019's purification
+  network: Adam, then SGD) gets each measured. Any other row stops right after its first fit is measured
+  (a private exception), so the plan does not spend minutes evaluating rows on CPU; ``evaluate=True``
+  (``--evaluate``) lets every row run through its evaluation instead. What a row spends outside its fits
+  (building, the data passes before training, and the evaluation of rows that carry on) is ``other_s``: on
+  real data it is added to the estimate once per repeat; on ``--data synthetic`` it ran on a few images and is
+  shown only.
 * **One measurement per distinct step**: fits whose model class, parameter count, input shape, batch, loss
   class(es), optimiser class(es), precision and jit flag agree reuse the first one's step time (the
   model is then not trained at all); the loss's settings (kawahara2018's Dice partitions, α, β) are left out
@@ -70,6 +73,11 @@ PLAN_COLUMNS = (
 )
 
 DEFAULT_STEPS = 3
+
+
+class _PlanStop(BaseException):
+    """Raised by :meth:`PlanSession.fit` to end a row once its fit is measured (caught by :func:`plan`; a
+    ``BaseException`` so that a recipe's ``except Exception`` does not swallow it)."""
 
 
 def plan_sizes(paper: ModuleType, key: str, fit: str) -> dict[str, Any] | None:
@@ -292,8 +300,11 @@ class PlanSession(RunSession):
             ``"random (no cached FILE)"``).
     """
 
-    def __init__(self, paper: ModuleType, options: RunOptions, *, steps: int = DEFAULT_STEPS) -> None:
+    def __init__(self, paper: ModuleType, options: RunOptions, *, steps: int = DEFAULT_STEPS,
+                 stop_after_fit: Sequence[str] = ()) -> None:
         super().__init__(paper, options)
+        #: Rows that end (:class:`_PlanStop`) once their first fit is measured.
+        self.stop_after_fit = frozenset(stop_after_fit)
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
             raise ValueError(f"steps must be an integer ≥ 1. Received: steps={steps!r}")
         self.steps = steps
@@ -410,6 +421,8 @@ class PlanSession(RunSession):
             self._measured[cache_key] = record
         if self._unit is not None:
             self._unit.fits[name] = {"epochs": 0 if reused else 1, "of": int(epochs), "stopped_by": None}
+        if key in self.stop_after_fit:
+            raise _PlanStop(key)
         return {
             "epochs_run": 0 if reused else 1, "epochs_total": 0 if reused else 1, "initial_epoch": 0,
             "train_seconds": round(wall, 2), "final": logs, "final_loss": logs.get("loss", math.nan),
@@ -449,7 +462,7 @@ def _cached_encoders_or_random(session: PlanSession) -> Iterator[None]:
 
 
 # -- the plan ------------------------------------------------------------------------------------------------
-def plan(paper: str | ModuleType, options: RunOptions, *, steps: int = DEFAULT_STEPS,
+def plan(paper: str | ModuleType, options: RunOptions, *, steps: int = DEFAULT_STEPS, evaluate: bool = False,
          overwrite: bool = False) -> dict[str, Any]:
     """Measure every selected full-scale row of ``paper`` (and the rows they depend on) and write ``plan.csv``
     and ``plan.md`` into ``options.output``.
@@ -459,6 +472,8 @@ def plan(paper: str | ModuleType, options: RunOptions, *, steps: int = DEFAULT_S
             ``tables`` select rows as for ``reproduce``; ``strategy``, ``mixed_precision`` and ``jit`` are
             those of the run being planned.
         steps: timed training steps per distinct step (after one traced warm-up step).
+        evaluate: let every row run through its evaluation (timed as ``other_s``); by default a row that no
+            planned row depends on stops once its first fit is measured.
         overwrite: replace an earlier plan's ``plan.csv`` / ``plan.md``.
 
     Returns:
@@ -481,7 +496,9 @@ def plan(paper: str | ModuleType, options: RunOptions, *, steps: int = DEFAULT_S
         check_overwrite(out / name, overwrite)
     selected = select_experiments(paper, options.tables, False, options.rows)
     order = dependency_closure(selected, paper.EXPERIMENTS)
-    session = PlanSession(paper, options, steps=steps)
+    needed = {d for e in order for d in e.depends_on}
+    session = PlanSession(paper, options, steps=steps,
+                          stop_after_fit=() if evaluate else [e.key for e in order if e.key not in needed])
     out.mkdir(parents=True, exist_ok=True)
     for scratch in ("work", "artifacts"):
         shutil.rmtree(out / scratch, ignore_errors=True)
@@ -509,6 +526,8 @@ def plan(paper: str | ModuleType, options: RunOptions, *, steps: int = DEFAULT_S
             try:
                 with session.scope():
                     session.results[exp.key] = dict(session.paper.run_experiment(exp, data, session))
+            except _PlanStop:
+                note = "stopped after its fit (evaluation not timed)"
             except Exception as exc:  # noqa: BLE001 (an OOM or a recipe error is a finding of the plan)
                 first_line = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
                 failed[exp.key] = note = f"{type(exc).__name__}: {first_line}"
@@ -516,7 +535,7 @@ def plan(paper: str | ModuleType, options: RunOptions, *, steps: int = DEFAULT_S
             finally:
                 session._unit = None
             seconds = time.perf_counter() - start
-            if exp.key not in failed:
+            if exp.key not in failed and exp.key in session.results:
                 _publish_artifacts(session, unit)
             fits = session.fits[first:]
             for fit in fits:
@@ -624,7 +643,8 @@ def _to_markdown(paper, options: RunOptions, session: PlanSession, rows: Sequenc
         f"**Estimated wall time of the whole paper on this machine: {_hours_text(paper_hours)}** "
         "(training steps × steps per epoch × epochs, validation steps included, × repeats"
         + ("; evaluation not included: on synthetic data it runs on a few images" if options.synthetic else
-           "; plus each row's measured evaluation and other work") + ").",
+           "; plus each row's measured time outside its fits (`other_s`: building, data passes, and the "
+           "evaluation where the row ran through it)") + ").",
         "",
         "Pretrained encoders: " + ("; ".join(session.encoders) if session.encoders else "none requested") + ".",
         "",

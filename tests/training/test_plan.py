@@ -72,6 +72,7 @@ def test_plan_writes_the_columns_measures_and_writes_no_row_result(tmp_path, mon
     assert gan["peak_host_mib"] > 0
     total = frame.drop_duplicates("row")["row_hours"].sum()
     assert run["paper_hours"] == pytest.approx(total, rel=1e-3)
+    assert set(frame["note"]) == {"stopped after its fit (evaluation not timed)"}  # no row depends on them
     assert not (out / "rows").exists() and not (out / "run.json").exists()  # no row result, no run folder
     assert not (out / "work").exists() and not (out / "artifacts").exists()  # scratch removed
     text = (out / "plan.md").read_text()
@@ -88,14 +89,16 @@ def test_rows_with_the_same_step_reuse_it_and_dependencies_get_artifacts(tmp_pat
     assert frame.loc["producer", "reused_from"] == "row_b/fit"
     assert frame.loc["producer", "s_per_step"] == frame.loc["row_b", "s_per_step"]
     assert frame.loc["consumer", "fit"] == "-" and frame.loc["consumer", "row_hours"] == 0  # no training
+    assert pd.isna(frame.loc["producer", "note"])  # carried on (its artifacts are needed)
 
 
-def test_a_repeated_row_counts_each_repeat(tmp_path):
-    plan(tiny, RunOptions(output=tmp_path / "plan", rows=("noisy",), verbose=0), steps=1)
+def test_a_repeated_row_counts_each_repeat_and_evaluate_runs_it_through(tmp_path):
+    plan(tiny, RunOptions(output=tmp_path / "plan", rows=("noisy",), verbose=0), steps=1, evaluate=True)
     row = pd.read_csv(tmp_path / "plan" / "plan.csv").iloc[0]
     assert row["repeats"] == 2
     assert row["row_hours"] == pytest.approx(2 * row["fit_hours"], rel=1e-3)
     assert tiny.CALLS == ["noisy"]  # measured once
+    assert pd.isna(row["note"]) and row["other_s"] > 0  # ran through its evaluation, timed
 
 
 def test_the_cli_writes_the_plan_and_refuses_what_it_must(tmp_path, capsys, monkeypatch):
