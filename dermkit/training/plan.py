@@ -592,7 +592,7 @@ def _format(value) -> str:
     if isinstance(value, float):
         if not math.isfinite(value):
             return ""
-        return f"{value:.4g}"
+        return f"{value:.0f}" if abs(value) >= 1000 else f"{value:.4g}"
     return str(value)
 
 
