@@ -663,7 +663,9 @@ def _to_markdown(paper, options: RunOptions, session: PlanSession, rows: Sequenc
     lines += ["", "Rows sharing model, input size, batch, loss and optimiser reuse the first one's step (the "
               "reused step's row is named). Peak host memory is this process's resident set while the fit ran "
               "(it includes the earlier rows' cached data and models); device memory is "
-              "`tf.config.experimental.get_memory_info`'s peak (GPUs only)."]
+              "`tf.config.experimental.get_memory_info`'s peak (GPUs only). Not timed: the paper's own per-epoch "
+              "callbacks (a validation scorer such as goel2021's balanced accuracy: a fit without `validation_data` "
+              "shows no val s/step) and, for rows stopped after their fit, the evaluation."]
     if failed:
         lines += ["", "Failed rows (a row that does not fit in memory shows here):", ""]
         lines += [f"- {key}: {why}" for key, why in failed.items()]
