@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip install -q --disable-pip-version-check -c constraints.txt
 OUT    ?= runs/demo
 LEGACY := tf-keras segmentation-models efficientnet image-classifiers keras-applications
 
-.PHONY: demo test install legacy lint bench clean
+.PHONY: demo test install legacy lint bench plan clean
 
 $(VENV)/.installed: setup.py pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,13 @@ demo: install
 test: install legacy
 	$(PY) -m ruff check dermkit tests examples benchmarks
 	$(PY) -m pytest -m "not slow" --durations=15 --timeout=900 -q
+
+# Every paper's full-scale rows measured on this machine (the first command a session with a GPU runs):
+# runs/plan/<paper>/plan.md and plan.csv. `make plan PLAN_ARGS="--data /data/isic2017 --steps 5"`.
+PLAN_OUT ?= runs/plan
+plan: install
+	for p in kawahara2018 goel2021 barata2020 bisla2019 codella2018; do \
+	  $(PY) -m dermkit.cli plan $$p --output $(PLAN_OUT)/$$p --overwrite $(PLAN_ARGS) || exit 1; done
 
 lint: install
 	$(PY) -m ruff check dermkit tests examples benchmarks

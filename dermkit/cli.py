@@ -15,6 +15,8 @@ Subcommands now:
   [--shard I/N] [--repeats N] --output DIR [...]`` — a paper's tables (see :mod:`dermkit.training.runner`).
 * ``dermkit report PAPER --output DIR`` — the tables and figures of the rows present in a run folder (after
   sharded runs), and the rows still missing.
+* ``dermkit plan PAPER [--data ROOT|synthetic] [--output DIR] [--rows PATTERN ...] [--steps N] [--strategy S]
+  [--mixed-precision]`` — every full-scale row measured before the long run (:mod:`dermkit.training.plan`).
 * ``dermkit predict isic2017-part2 --weights NAME|PATH IMAGES_DIR OUT_DIR [--overwrite]`` — write
   ``_features.json`` predictions (progress bar, resumes; other weights' predictions refused without
   ``--overwrite``, replaced whole with it).
@@ -275,6 +277,57 @@ def run_score(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------------------
+# plan (dermkit.training.plan)
+# ---------------------------------------------------------------------------------------------------------
+def add_plan_parser(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "plan",
+        help="measure every full-scale row of a paper on this machine before the long run",
+        description="Build every full-scale row of PAPER (its model at the paper's input size and batch, its "
+        "loss, optimiser and data pipeline), time 1 traced warm-up step + N training steps of each distinct "
+        "step, and write plan.md and plan.csv (parameters, s/step, peak host and device memory, steps per "
+        "epoch for the paper's training-set size, epochs, repeats, estimated hours per row and for the "
+        "paper). Never trains a row to completion; never writes a row result.",
+    )
+    parser.add_argument("paper", help=f"which paper: {', '.join(_paper_names())} (or an importable paper module)")
+    parser.add_argument("--data", default="synthetic",
+                        help="dataset root(s) as for reproduce, or 'synthetic' (default: small synthetic data)")
+    parser.add_argument("--output", type=Path, default=None, help="plan folder (default: runs/plan/PAPER)")
+    parser.add_argument("--rows", nargs="+", metavar="PATTERN", default=None,
+                        help="only rows whose key matches one of these fnmatch patterns (their dependencies run too)")
+    parser.add_argument("--steps", type=int, default=3, metavar="N", help="timed steps per distinct step (default 3)")
+    parser.add_argument("--strategy", default="default", choices=["default", "mirrored", "multiworker"],
+                        help="tf.distribute strategy of the run being planned")
+    parser.add_argument("--mixed-precision", nargs="?", const="mixed_float16", default=None,
+                        choices=["mixed_float16", "mixed_bfloat16"], help="mixed precision policy")
+    parser.add_argument("--jit", action="store_true", help="compile train steps with XLA")
+    parser.add_argument("--evaluate", action="store_true",
+                        help="let every row run through its evaluation (timed); by default a row no planned row "
+                        "depends on stops once its fit is measured")
+    parser.add_argument("--overwrite", action="store_true", help="replace an earlier plan.md / plan.csv")
+    parser.add_argument("--quiet", action="store_true", help="fewer logs")
+    parser.set_defaults(func=run_plan)
+    return parser
+
+
+def run_plan(args: argparse.Namespace) -> int:
+    from dermkit.training.options import RunOptions
+
+    if args.steps < 1:
+        raise CLIError(f"--steps must be an integer ≥ 1. Received: {args.steps}")
+    from dermkit.papers import load_paper
+    from dermkit.training.plan import plan
+
+    output = args.output if args.output is not None else Path("runs") / "plan" / load_paper(args.paper).NAME
+    options = RunOptions(output=output, data=args.data, rows=tuple(args.rows) if args.rows else None,
+                         strategy=args.strategy, mixed_precision=args.mixed_precision, jit=args.jit,
+                         verbose=0 if args.quiet else 1)
+    result = plan(args.paper, options, steps=args.steps, evaluate=args.evaluate, overwrite=args.overwrite)
+    print((output / "plan.md").read_text())
+    return 1 if result["failed"] and len(result["failed"]) == len({r["row"] for r in result["rows"]}) else 0
+
+
+# ---------------------------------------------------------------------------------------------------------
 # entry point
 # ---------------------------------------------------------------------------------------------------------
 #: Subcommand name → the function that adds its parser (add one line here per new subcommand).
@@ -285,6 +338,7 @@ SUBCOMMANDS: dict[str, Callable] = {
     "report": add_report_parser,
     "predict": add_predict_parser,
     "score": add_score_parser,
+    "plan": add_plan_parser,
 }
 
 

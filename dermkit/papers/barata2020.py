@@ -442,3 +442,7 @@ def make_figures(results: dict[str, dict], data, session) -> list[Path]:
                 title=f"{tag}barata2020 Fig. {number}: spatial attention and best channel, last decision "
                       f"({what} classes, hierarchical model, Adam)"))
     return files
+
+
+#: ``dermkit plan``: the paper's training-set size (steps per epoch of the full-scale run on synthetic data).
+PLAN = {"train_images": 8012, "source": "ISIC 2018 Task 3 10,015 × the 80 % lesion-grouped training split"}

@@ -451,3 +451,18 @@ _make_figures_part1 = make_figures
 def make_figures(results: dict[str, dict], data, session) -> list[Path]:  # noqa: F811
     """Part 1's figures (5, 6, 12) and part 2's (2, 3, 4, 7, 8, 9, 10, 11)."""
     return [*_make_figures_part1(results, data, session), *_part2.make_figures_part2(results, data, session)]
+
+
+#: ``dermkit plan``: the training-set sizes of the full-scale run (fnmatch on ``"<row>/<fit>"``, first match).
+PLAN = {
+    "gan_melanoma/*": {"train_images": 374, "source": "ISIC 2017 training melanoma"},
+    "gan_sk/*": {"train_images": 254, "source": "ISIC 2017 training seborrheic keratosis"},
+    "gan_coupled/*": {"train_images": 8012, "source": "ISIC 2018 Task 3 10,015 × 80 % split"},
+    "segmentation/*": {"train_images": 2000, "source": "ISIC 2017 Part 1 training set"},
+    "purification_net/*": {"train_images": 8012, "source": "ISIC 2018 Task 3 10,015 × 80 % split"},
+    "classifier_proposed/*": {"train_images": 50670,
+                              "source": "Section 3.4's final set: 16,110 MEL + 17,928 NV + 16,632 SK"},
+    "classifier_baseline/*": {"train_images": 2000, "source": "ISIC 2017 training set"},
+    "isic2018_classifier/*": {"train_images": 8012,
+                              "source": "ISIC 2018 Task 3 × 80 % split (its purified copies not counted)"},
+}

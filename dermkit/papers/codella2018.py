@@ -620,3 +620,7 @@ def make_figures(results: dict[str, dict], data: Data, session) -> list[Path]:
             pairs, data.test_images, data.train_images, out / "fig4_activation_maps.png",
             title=f"{tag}codella2018 Fig. 4: query / QAM / top result / RAM (Eq. 2)", overwrite=True))
     return files
+
+
+#: ``dermkit plan``: BaselineFT's training-set size (the triplet rows' 150,000 triplets are the recipe's own).
+PLAN = {"baseline_ft/*": {"train_images": 2000, "source": "ISIC 2017 training set"}}

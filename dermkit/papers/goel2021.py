@@ -991,3 +991,12 @@ def _figure_cam(data: Data, session, out: Path) -> Path:
     title = _figure_title(f"goel2021 Fig. 2: Grad-CAM of the last DenseNet features, test image "
                           f"{original['image_id'][pick]}", session)
     return plots.plot_activation_maps(panels, out / "fig2_activation_maps.png", title=title, overwrite=True)
+
+
+#: ``dermkit plan``: the training-set sizes of the full-scale run (fnmatch on ``"<row>/<fit>"``, first match).
+PLAN = {
+    "t3_*/*": {"train_images": 7010, "val_images": 1502, "source": "HAM10000 10,015 × 70 % (val 15 %)"},
+    "t2_row*/*": {"train_images": 44976, "val_images": 4905,
+                  "source": "ISIC 2020 33,126 less 425 duplicates × 70 %, malignant up-sampled to the ≈ 22,490 "
+                            "benign (val 15 %)"},
+}

@@ -765,3 +765,8 @@ def _fig5(results: dict[str, dict], data: Data, session) -> list[Path]:
                                  [read_mask(rows.loc[i, "segmentation_path"]) for i in ids], masks,
                                  session.figures_dir / "fig5_lesion_contours.png", names=ids, title=title,
                                  overwrite=True)]
+
+
+#: ``dermkit plan``: the paper's training-set size (steps per epoch of the full-scale run on synthetic data).
+PLAN = {"train_images": 1700, "val_images": 300,
+        "source": "ISIC 2017 training set (2,000) less the 300 monitored images, Section III"}
