@@ -133,6 +133,11 @@ EVAL_CENTRAL_CROP = 0.875
 SHADES_OF_GRAY_P = 6
 FOCAL_GAMMA = 1.0
 SPLIT_FRACTIONS = (0.8, 0.2, 0.0)
+#: ``normalize=`` of :func:`dermkit.losses.class_weights` for every class-weighted (CB and ES) row: the weights
+#: sum to the number of classes (Cui et al., the paper's ref. [9]) — the paper prints neither scale; raw Eq. 7
+#: weights give a mean sample weight of 7.0 on Table 1's counts and raw Eq. 8 ones 7.5e-4, a ~10,000× gap in
+#: SGD's effective step, normalised 0.216 (CB) and 0.229 (ES).
+CLASS_WEIGHT_NORMALIZE = "num_classes"
 REPEATS = 2
 
 
@@ -145,6 +150,8 @@ def _row(model: str, optimizer: str, loss: str, weighting: str) -> Experiment:
     label = f"{_LABELS[loss]} {_LABELS[weighting]}" if weighting != "none" else _LABELS[loss]
     params = {"model": model, "optimizer": optimizer, "loss": loss, "weighting": weighting,
               "gamma": FOCAL_GAMMA if loss == "fl" else None}
+    if weighting in ("cb", "es"):
+        params["normalize"] = CLASS_WEIGHT_NORMALIZE  # one loss scale for CB and ES (passed to class_weights)
     return Experiment(
         key=_key(model, optimizer, loss, weighting), label=label, tables=(table,), params=params,
         reported={table: dict(zip(METRICS, PAPER[table][(loss, weighting)]))},
@@ -158,10 +165,16 @@ EXPERIMENTS: list[Experiment] = [
     for optimizer in OPTIMIZERS for model in MODELS for loss in LOSSES for weighting in WEIGHTINGS
 ]
 
-#: Figs. 3–4: the hierarchical model's attention on one evaluation image per class — the paper's "most
-#: challenging" classes (Fig. 3) and "easiest" ones (Fig. 4).
+#: Figs. 3–4: one evaluation image per class, hard (Fig. 3) or easy (Fig. 4) as Section 5.2 defines them
+#: (:func:`dermkit.metrics.select_examples` over every Adam row's predictions). Fig. 3: the caption's "most
+#: challenging classes: melanoma, dermatofibroma, keratosis, and actinic". Fig. 4: the classes the text calls
+#: easier, "nevus, BCC, and vascular" (Section 5.1; the text also says "only BCC is incorrectly classified once
+#: in the easiest examples") — the caption lists "nevus, vascular, and actinic"; dermkit follows the text and
+#: notes the conflict in the figure title.
 FIG3_CLASSES = ("MEL", "DF", "BKL", "AKIEC")
-FIG4_CLASSES = ("NV", "VASC", "AKIEC")
+FIG4_CLASSES = ("NV", "BCC", "VASC")
+#: Fewest attention positions per side a figure's maps should have (the issue's bar for ``--quick``).
+MIN_MAP_SIDE = 4
 
 
 def settings(session) -> dict[str, Any]:
@@ -233,10 +246,8 @@ def _loss(params: dict, train_counts: np.ndarray):
         base = HierarchicalLoss(level_loss=base)
     weighting = params["weighting"]
     weights = None
-    if weighting == "cb":
-        weights = class_weights(train_counts, method="cb")
-    elif weighting == "es":
-        weights = class_weights(train_counts, method="es", normalize="num_classes")
+    if weighting in ("cb", "es"):
+        weights = class_weights(train_counts, method=weighting, normalize=params["normalize"])
     curriculum = weighting if weighting in ("spl", "ohem") else None
     return SampleWeightingLoss(base, class_weights=weights, curriculum=curriculum)
 
@@ -273,6 +284,30 @@ def _datasets(train: pd.DataFrame, val: pd.DataFrame, cfg: dict, seed: int):
     return train_ds, val_ds
 
 
+def schedules(p: dict, cfg: dict, steps_per_epoch: int, session) -> tuple[int, Any, list]:
+    """The epochs a row trains and everything built from them: ``(epochs, optimizer, callbacks)``.
+
+    ``epochs = session.epochs(cfg["epochs"][model])`` (``--epochs`` when given, else 150 flat / 250
+    hierarchical, Section 4.3) drives the step decay (÷10 at 50 % and 75 % of ``epochs · steps_per_epoch``
+    optimizer steps) and, for SPL / OHEM rows, the Eq. 9 curriculum
+    (:class:`~dermkit.training.curriculum.CurriculumSchedule` over ``epochs``); the same count goes to
+    ``session.fit``. So ``--epochs N`` shortens the schedules with the training.
+    """
+    from dermkit.training.curriculum import CurriculumSchedule
+
+    epochs = session.epochs(cfg["epochs"][p["model"]])
+    optimizer = _optimizer(p, cfg, steps_per_epoch, epochs)
+    callbacks = [CurriculumSchedule(epochs, batch_size=cfg["batch_size"])] if p["weighting"] in ("spl", "ohem") else []
+    return epochs, optimizer, callbacks
+
+
+def writes_figure_material(p: dict) -> bool:
+    """Whether a row writes Figs. 3–4 material (``predictions.csv``, ``attention.npz``): every Adam row, flat
+    and hierarchical (the paper's figures are Adam; "hard" / "easy" count every strategy's flat or
+    hierarchical model), on repeat 0 (split 0)."""
+    return p["optimizer"] == "adam"
+
+
 def run_experiment(exp: Experiment, data: Data, session) -> dict[str, Any]:
     """Train one row on split ``session.repeat`` and score it on that split's 20 %."""
     from dermkit.metrics import multiclass_scores
@@ -282,11 +317,11 @@ def run_experiment(exp: Experiment, data: Data, session) -> dict[str, Any]:
     train, val = split(data, seed=session.seed)  # repeat r: split r (seed + r), shared by every row
     counts = np.bincount(train["label"].to_numpy(), minlength=len(CLASS_NAMES))
     train_ds, val_ds = _datasets(train, val, cfg, session.seed)
-    epochs = cfg["epochs"][p["model"]]
     steps = math.ceil(len(train) / cfg["batch_size"])
+    epochs, optimizer, callbacks = schedules(p, cfg, steps, session)
     session.log(f"{exp.key} split {session.repeat}: {len(train)} train / {len(val)} evaluation images; building "
-                f"the {p['model']} model at {cfg['input_size']}²")
-    model, callbacks = _build(p, cfg, counts, steps, epochs, session, train_ds)
+                f"the {p['model']} model at {cfg['input_size']}², {epochs} epochs")
+    model = _build(p, cfg, counts, optimizer, session, train_ds)
     fit = session.fit(model, train_ds, epochs=epochs, callbacks=callbacks, monitor="loss", checkpoint="last")
     session.log(f"{exp.key}: evaluating on {len(val)} images")
     y_true, prob = _predict(model, val_ds, p["model"])
@@ -298,14 +333,14 @@ def run_experiment(exp: Experiment, data: Data, session) -> dict[str, Any]:
         "train_counts": dict(zip(CLASS_NAMES, counts.tolist())), "n_train": len(train), "n_val": len(val),
         "fit": fit,
     }
-    if p["model"] == "hierarchical" and p["optimizer"] == "adam" and session.repeat == 0:
-        _save_attention(model, val, cfg, session)
+    if writes_figure_material(p) and session.repeat == 0:
+        _save_predictions(val, y_true, prob, session)
+        _save_attention(model, val, val_ds, p["model"], session)
     return result
 
 
-def _build(p: dict, cfg: dict, counts: np.ndarray, steps: int, epochs: int, session, train_ds=None):
+def _build(p: dict, cfg: dict, counts: np.ndarray, optimizer, session, train_ds=None):
     from dermkit.models import hierarchical_classifier, vgg16_cbam_classifier
-    from dermkit.training.curriculum import CurriculumSchedule
 
     shape = (cfg["input_size"], cfg["input_size"], 3)
     loss = _loss(p, counts)
@@ -318,9 +353,8 @@ def _build(p: dict, cfg: dict, counts: np.ndarray, steps: int, epochs: int, sess
 
         images = next(iter(train_ds))[0]  # one augmented training batch (its statistics only)
         lsuv_init(model if p["model"] == "flat" else model.encoder, images, seed=session.seed)
-    session.compile(model, optimizer=_optimizer(p, cfg, steps, epochs), loss=loss)
-    callbacks = [CurriculumSchedule(epochs, batch_size=cfg["batch_size"])] if p["weighting"] in ("spl", "ohem") else []
-    return model, callbacks
+    session.compile(model, optimizer=optimizer, loss=loss)
+    return model
 
 
 def _predict(model, val_ds, kind: str) -> tuple[np.ndarray, np.ndarray]:
@@ -334,34 +368,38 @@ def _predict(model, val_ds, kind: str) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(truths), np.concatenate(preds)
 
 
-def _figure_images(val: pd.DataFrame) -> dict[str, int]:
-    """One evaluation image per class of Figs. 3–4: the first of that class by image id (fixed for a split)."""
-    picks = {}
-    for name in dict.fromkeys(FIG3_CLASSES + FIG4_CLASSES):
-        rows = val.index[val["label"] == CLASS_NAMES.index(name)]
-        if len(rows):
-            picks[name] = int(min(rows, key=lambda i: val.loc[i, "image_id"]))
-    return picks
+#: Columns of a row's ``predictions.csv`` (class names from :data:`CLASS_NAMES`).
+PREDICTION_COLUMNS = ("image_id", "label", "predicted")
 
 
-def _save_attention(model, val: pd.DataFrame, cfg: dict, session) -> None:
-    """Figs. 3–4 material: per chosen image, the last decision's spatial attention and best channel."""
+def _save_predictions(val: pd.DataFrame, y_true: np.ndarray, prob: np.ndarray, session) -> None:
+    """The row artifact ``predictions.csv``: per evaluation image (in ``val``'s order, which the unshuffled
+    evaluation dataset keeps) its id, true class name and predicted class name (argmax)."""
+    from dermkit._io import atomic_write_text
+
+    if not np.array_equal(y_true, val["label"].to_numpy()):
+        raise RuntimeError("the evaluation dataset's labels are not in the order of its frame")
+    names = np.asarray(CLASS_NAMES)
+    frame = pd.DataFrame({"image_id": val["image_id"].astype(str).to_numpy(), "label": names[y_true],
+                          "predicted": names[np.argmax(prob, axis=1)]}, columns=list(PREDICTION_COLUMNS))
+    atomic_write_text(session.artifact(session.key, "predictions.csv"), frame.to_csv(index=False), overwrite=True)
+
+
+def _save_attention(model, val: pd.DataFrame, val_ds, kind: str, session) -> None:
+    """The row artifact ``attention.npz`` (Figs. 3–4 material) for every evaluation image: ``image_ids``
+    ``[N]``, ``spatial`` ``[N, h, w]`` (the hierarchical model's last-decision spatial attention α, or the flat
+    model's CBAM M_s), ``channel`` ``[N, h, w]`` (the best channel of the features that attention acts on: the
+    argmax of the last decision's β / of CBAM's M_c) and ``best_channel`` ``[N]``. The
+    hierarchical maps follow the greedy path, as at test time. The figures are drawn after every row has run,
+    when the hard and easy images are known (:func:`make_figures`)."""
     from dermkit._io import atomic_savez
-    from dermkit.data.pipelines import classification_dataset
-    from dermkit.preprocessing import shades_of_gray
+    from dermkit.models.attention import cbam_attention_maps
 
-    picks = _figure_images(val)
-    if not picks:
-        return
-    chosen = val.loc[list(picks.values())].reset_index(drop=True)
-    ds = classification_dataset(chosen, image_size=cfg["input_size"], batch_size=len(chosen),
-                                num_classes=len(CLASS_NAMES), central_crop=EVAL_CENTRAL_CROP,
-                                image_transform=lambda im: shades_of_gray(im, p=SHADES_OF_GRAY_P))
-    x, _ = next(iter(ds))
-    maps = model.attention_maps(x.numpy())  # greedy path, as at test time
-    arrays = {"images": x.numpy(), "classes": np.array(list(picks)), "image_ids": chosen["image_id"].to_numpy(),
-              "spatial": maps["last_spatial"], "channel": maps["best_channel_map"],
-              "best_channel": maps["best_channel"], "path": maps["path"]}
+    images = np.concatenate([x.numpy() for x, _ in val_ds])
+    maps = model.attention_maps(images) if kind == "hierarchical" else cbam_attention_maps(model, images)
+    spatial = maps["last_spatial"] if kind == "hierarchical" else maps["spatial"]
+    arrays = {"image_ids": val["image_id"].astype(str).to_numpy(), "spatial": spatial.astype(np.float32),
+              "channel": maps["best_channel_map"].astype(np.float32), "best_channel": maps["best_channel"]}
     atomic_savez(session.artifact(session.key, "attention.npz"), arrays, overwrite=True)
 
 
@@ -408,7 +446,8 @@ _FIG2_CLASSES = ("MEL", "NV")  # melanocytic
 
 
 def make_figures(results: dict[str, dict], data, session) -> list[Path]:
-    """Figs. 1–2 (per-class RE per strategy, Adam) and Figs. 3–4 (hierarchical attention, Adam)."""
+    """Figs. 1–2 (per-class RE per strategy, Adam) and Figs. 3–4 (attention on hard / easy images, Adam:
+    the hierarchical model as in the paper, the flat model's CBAM beside; see :func:`_attention_figures`)."""
     from dermkit import plots
 
     tag = "SYNTHETIC DATA — " if session.options.synthetic else ""
@@ -425,20 +464,94 @@ def make_figures(results: dict[str, dict], data, session) -> list[Path]:
             files.append(plots.plot_per_class_recall(
                 bars, out / f"fig{number}_recall_{what}.png", overwrite=True,
                 title=f"{tag}barata2020 Fig. {number}: average RE, {what} lesions (Adam)"))
-    for number, classes, what in ((3, FIG3_CLASSES, "hardest"), (4, FIG4_CLASSES, "easiest")):
-        panels = {}
-        for exp in EXPERIMENTS:
-            p = exp.params
-            if p["model"] != "hierarchical" or p["optimizer"] != "adam" or exp.key not in results:
+    files += _attention_figures(results, data, session, tag)
+    return files
+
+
+def figure_predictions(results: dict[str, dict], session) -> pd.DataFrame | None:
+    """Every finished Adam row's ``predictions.csv`` (split 0) in one frame: ``image_id``, ``label`` (class
+    name), then one column per row key holding that row's predicted class name; None when no row wrote one."""
+    frame = None
+    for exp in EXPERIMENTS:
+        if not writes_figure_material(exp.params) or exp.key not in results:
+            continue
+        try:
+            path = session.artifact(exp.key, "predictions.csv", repeat=0)
+        except FileNotFoundError:
+            session.log(f"{exp.key} has no predictions.csv (stored by an older version?); left out of Figs. 3–4")
+            continue
+        rows = pd.read_csv(path, dtype=str).rename(columns={"predicted": exp.key})
+        frame = rows if frame is None else frame.merge(rows, on=["image_id", "label"], how="inner")
+    return frame
+
+
+def _display_images(data: Data, image_ids, cfg: dict) -> np.ndarray:
+    """The evaluation pipeline's input for ``image_ids`` (colour constancy, central crop, resize), in order."""
+    from dermkit.data.pipelines import classification_dataset
+    from dermkit.preprocessing import shades_of_gray
+
+    frame = data.frame.set_index(data.frame["image_id"].astype(str)).loc[[str(i) for i in image_ids]]
+    ds = classification_dataset(frame.reset_index(drop=True), image_size=cfg["input_size"], batch_size=len(frame),
+                                num_classes=len(CLASS_NAMES), central_crop=EVAL_CENTRAL_CROP,
+                                image_transform=lambda im: shades_of_gray(im, p=SHADES_OF_GRAY_P))
+    return next(iter(ds))[0].numpy()
+
+
+def _map_note(side: tuple[int, int], kind: str) -> str:
+    h, w = side
+    layer = "block5_conv3" if kind == "hierarchical" else "block5_pool (CBAM's input)"
+    note = f"maps {h}×{w} at {layer}"
+    if min(h, w) < MIN_MAP_SIDE:
+        note += f" — smaller than {MIN_MAP_SIDE}×{MIN_MAP_SIDE}: too coarse to show where the model looks"
+    return note
+
+
+def _attention_figures(results: dict[str, dict], data, session, tag: str) -> list[Path]:
+    """Figs. 3–4: pick the hard / easy images from every Adam row's predictions
+    (:func:`dermkit.metrics.select_examples`), write ``fig3_hard_examples.csv`` / ``fig4_easy_examples.csv``
+    (``image_id``, ``label``, one predicted class name per row key), and draw the attention of those images for
+    the hierarchical Adam rows (the paper's figures: ``fig3_attention_hardest.png``,
+    ``fig4_attention_easiest.png``) and for the flat Adam rows (CBAM, ``..._flat.png``)."""
+    from dermkit import plots
+    from dermkit._io import atomic_write_text
+    from dermkit.metrics.examples import select_examples
+
+    predictions = figure_predictions(results, session)
+    if predictions is None or data is None:
+        return []
+    cfg = settings(session)
+    out = session.figures_dir
+    out.mkdir(parents=True, exist_ok=True)
+    files: list[Path] = []
+    for number, classes, kind, what in ((3, FIG3_CLASSES, "hard", "hardest"), (4, FIG4_CLASSES, "easy", "easiest")):
+        chosen = select_examples(predictions, classes, kind=kind)
+        csv = out / f"fig{number}_{kind}_examples.csv"
+        files.append(atomic_write_text(csv, chosen.to_csv(index=False), overwrite=True))
+        if chosen.empty:
+            session.log(f"Fig. {number}: no {kind} evaluation image of {list(classes)}; figure not drawn")
+            continue
+        ids = chosen["image_id"].astype(str).tolist()
+        images = _display_images(data, ids, cfg)
+        conflict = " (classes from the text; the caption says nevus, vascular, actinic)" if number == 4 else ""
+        for model, suffix in (("hierarchical", ""), ("flat", "_flat")):
+            panels, side = {}, None
+            for exp in EXPERIMENTS:
+                if exp.params["model"] != model or exp.key not in chosen.columns:
+                    continue
+                try:
+                    saved = np.load(session.artifact(exp.key, "attention.npz", repeat=0))
+                except FileNotFoundError:
+                    continue
+                where = {str(i): k for k, i in enumerate(saved["image_ids"])}
+                index = [where[i] for i in ids]
+                panels[exp.label] = {"images": images, "classes": chosen["label"].to_numpy(),
+                                     "spatial": saved["spatial"][index], "channel": saved["channel"][index]}
+                side = tuple(saved["spatial"].shape[1:3])
+            if not panels:
                 continue
-            try:
-                saved = np.load(session.artifact(exp.key, "attention.npz"))
-            except FileNotFoundError:
-                continue
-            panels[exp.label] = saved
-        if panels:
+            what_model = "hierarchical model, last decision" if model == "hierarchical" else "flat model, CBAM"
             files.append(plots.plot_attention_maps(
-                panels, classes, out / f"fig{number}_attention_{what}.png", overwrite=True,
-                title=f"{tag}barata2020 Fig. {number}: spatial attention and best channel, last decision "
-                      f"({what} classes, hierarchical model, Adam)"))
+                panels, classes, out / f"fig{number}_attention_{what}{suffix}.png", overwrite=True,
+                title=f"{tag}barata2020 Fig. {number}: spatial attention and best channel ({what_model}, Adam), "
+                      f"{what} examples{conflict}; {_map_note(side, model)}"))
     return files
