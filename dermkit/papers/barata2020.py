@@ -16,25 +16,40 @@ Equation → code:
   CBAM → fully connected): :func:`dermkit.models.vgg16_cbam_classifier`.
 * Section 4.2 colour normalisation (Shades of Gray, p = 6): :func:`dermkit.preprocessing.shades_of_gray`,
   applied to every image at its original size before resizing to 299×299; Section 4.3 augmentation (random
-  crops, flips, colour) :class:`dermkit.data.pipelines.Augment`; evaluation on the central 0.875 crop.
+  crops, flips, colour) :class:`dermkit.data.pipelines.Augment` — the random crop taken from the original
+  (colour-normalised) image and then resized to 299² (Section 4.2's order, in
+  :func:`~dermkit.data.pipelines.classification_dataset`); evaluation on the central 0.875 crop.
 * Section 4.3 optimisers: Adam 1e-5 or SGD-Nesterov 1e-4 (momentum 0.9), ÷10 at 50 % and 75 % of the epochs:
-  :func:`dermkit.training.schedules.step_decay`; batch 20; 150 epochs (flat) / 250 (hierarchical).
+  :func:`dermkit.training.schedules.step_decay`; batch 20; 150 epochs (flat) / 250 (hierarchical). The epochs
+  a row trains (``session.epochs``: ``--epochs`` when given) drive the decay and Eq. 9 (:func:`schedules`).
+* Section 5.2 / Figs. 3–4 hard and easy examples: :func:`dermkit.metrics.select_examples` over every Adam
+  row's evaluation predictions (:func:`make_figures`).
 * Section 4.4 metrics (Acc, BAcc = mean per-class RE, mPR, mF1, per-class RE):
   :func:`dermkit.metrics.multiclass_scores`.
 
 Notes where the paper is silent or the notes and the issue add to it:
 
-* ES weights (Eq. 8) with β = (N − 1)/N are ≈ 1/N_y (about 2.5e-4 … 1.1e-2 on an 80 % split of Table 1):
-  printed as is they would cut SGD's effective learning rate ~1000×, yet Table 4 has ES ≈ CB under SGD, so the
-  ES rows normalise the weights to sum to the number of classes as Cui et al. (the paper's ref. [9]) do. CB
-  rows use Eq. 7 as printed (N / N_y). Weights come from each split's own training counts.
+* One loss scale for CB and ES (dermkit, following Cui et al., the paper's ref. [9]): ES weights (Eq. 8) with
+  β = (N − 1)/N are ≈ 1/N_y and CB's (Eq. 7) N/N_y, a mean sample weight of 7.5e-4 against 7.0 on Table 1's
+  counts — a ~10,000× difference in SGD's effective learning rate, yet Table 4 has ES ≈ CB under SGD. Every
+  CB and ES row normalises its weights to sum to the number of classes (``params["normalize"] =
+  "num_classes"``, passed to ``class_weights``): mean sample weight 0.216 (CB) and 0.229 (ES). Weights come
+  from each split's own training counts.
+* Splits: "random splits" of 80 / 20 with each lesion on one side (the paper); stratified by label
+  (dermkit's choice, so every class is in each evaluation split).
+* Figs. 3–4 (Section 5.2): "hard" = an evaluation image some Adam row's model (flat or hierarchical, any
+  weighting) classifies wrongly, the one most rows get wrong; "easy" = one every row gets right, or all but
+  one (:func:`dermkit.metrics.select_examples`); split 0. Fig. 4 shows nevus, BCC and vascular, the classes the
+  text calls easiest (its caption says nevus, vascular and actinic; the title notes the conflict). The
+  paper's figures are the hierarchical model's; dermkit also draws the flat model's CBAM maps (``..._flat``).
 * γ = 1 for FL: "in almost all of the experiments, the best γ ... was equal to 1".
 * No model selection is described: every row keeps its last epoch (``checkpoint="last"``).
 * Colour jitter amounts are not given ("color transformations"): Inception-style brightness 32/255,
   saturation ±50 %, hue ±0.05 (:data:`AUGMENT`).
 
 ``--quick`` (synthetic data, 2 CPU cores, minutes): both models with Adam and CEL under {none, ES, OHEM},
-one repeat, :data:`QUICK` (small images, random encoders, a higher learning rate).
+one repeat, :data:`QUICK` (64² inputs — the smallest size whose ``block5_conv3`` keeps 4×4 attention
+positions; the flat model's CBAM at ``block5_pool`` has 2×2 — random encoders, a higher learning rate).
 """
 
 from __future__ import annotations
@@ -104,7 +119,9 @@ FULL: dict[str, Any] = {
     "n_images": None,
 }
 
-#: ``--quick``: small inputs, random encoders (no network) started by LSUV (``"init"``), learning rates that
+#: ``--quick``: 64² inputs (VGG16's four pools before ``block5_conv3`` leave 4×4 attention positions for the
+#: hierarchical model's Figs. 3–4; the flat CBAM on ``block5_pool`` gets 2×2, and its figure says so),
+#: random encoders (no network) started by LSUV (``"init"``), learning rates that
 #: learn in a few epochs (per model: the hierarchical decoder needs the higher one), the paper's step decay.
 #: Measured here (32², 224 training / 56 evaluation images): with Keras' default Glorot kernels a random VGG16
 #: fed ImageNet-"caffe" inputs (± 128) starts saturated — the flat model predicts only nevus for 3+ epochs and
@@ -112,7 +129,7 @@ FULL: dict[str, Any] = {
 #: the flat model reaches BAcc 0.36–0.52 in 8 epochs at Adam 1e-4 and the hierarchical one 0.27–0.52 in
 #: 8–12 epochs at 1e-4–3e-4 (chance 1/7; the 56-image evaluation split makes single epochs noisy).
 QUICK: dict[str, Any] = {
-    "input_size": 64,
+    "input_size": {"flat": 32, "hierarchical": 64},
     "batch_size": 20,
     "epochs": {"flat": 8, "hierarchical": 10},
     "learning_rate": {"adam": {"flat": 1e-4, "hierarchical": 2e-4}, "sgd": {"flat": 1e-3, "hierarchical": 2e-3}},
@@ -220,7 +237,9 @@ def prepare(data: str, session) -> Data:
 
 
 def split(data: Data, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A random 80/20 split keeping each lesion on one side (Section 4.4); the same seed gives the same split."""
+    """A random 80/20 split keeping each lesion on one side (Section 4.4: "random splits", lesion grouping the
+    paper's), stratified by label (dermkit's choice: every class appears in each evaluation split); the same
+    seed gives the same split."""
     from dermkit.data.splits import grouped_split
 
     df = grouped_split(data.frame, SPLIT_FRACTIONS, group="group", stratify="label", seed=seed)
@@ -254,6 +273,12 @@ def _loss(params: dict, train_counts: np.ndarray):
     return SampleWeightingLoss(base, class_weights=weights, curriculum=curriculum)
 
 
+def input_size(cfg: dict, model: str) -> int:
+    """The side of a row's square input: per model where the settings give a dict (``--quick``)."""
+    size = cfg["input_size"]
+    return int(size[model] if isinstance(size, dict) else size)
+
+
 def _rate(cfg: dict, params: dict) -> float:
     """The initial learning rate of a row: per optimiser, and per model where the settings give a dict."""
     rate = cfg["learning_rate"][params["optimizer"]]
@@ -272,14 +297,14 @@ def _optimizer(params: dict, cfg: dict, steps_per_epoch: int, epochs: int):
     return keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True)
 
 
-def _datasets(train: pd.DataFrame, val: pd.DataFrame, cfg: dict, seed: int):
+def _datasets(train: pd.DataFrame, val: pd.DataFrame, cfg: dict, seed: int, model: str):
     import functools
 
     from dermkit.data.pipelines import Augment, classification_dataset
     from dermkit.preprocessing import shades_of_gray
 
     colour = functools.partial(shades_of_gray, p=SHADES_OF_GRAY_P)
-    common = {"image_size": cfg["input_size"], "batch_size": cfg["batch_size"], "num_classes": len(CLASS_NAMES),
+    common = {"image_size": input_size(cfg, model), "batch_size": cfg["batch_size"], "num_classes": len(CLASS_NAMES),
               "image_transform": colour, "cache": "memory"}
     train_ds = classification_dataset(train, augment=Augment(**AUGMENT), shuffle=True, seed=seed, **common)
     val_ds = classification_dataset(val, central_crop=EVAL_CENTRAL_CROP, **common)
@@ -318,11 +343,11 @@ def run_experiment(exp: Experiment, data: Data, session) -> dict[str, Any]:
     cfg = settings(session)
     train, val = split(data, seed=session.seed)  # repeat r: split r (seed + r), shared by every row
     counts = np.bincount(train["label"].to_numpy(), minlength=len(CLASS_NAMES))
-    train_ds, val_ds = _datasets(train, val, cfg, session.seed)
+    train_ds, val_ds = _datasets(train, val, cfg, session.seed, p["model"])
     steps = math.ceil(len(train) / cfg["batch_size"])
     epochs, optimizer, callbacks = schedules(p, cfg, steps, session)
     session.log(f"{exp.key} split {session.repeat}: {len(train)} train / {len(val)} evaluation images; building "
-                f"the {p['model']} model at {cfg['input_size']}², {epochs} epochs")
+                f"the {p['model']} model at {input_size(cfg, p['model'])}², {epochs} epochs")
     model = _build(p, cfg, counts, optimizer, session, train_ds)
     fit = session.fit(model, train_ds, epochs=epochs, callbacks=callbacks, monitor="loss", checkpoint="last")
     session.log(f"{exp.key}: evaluating on {len(val)} images")
@@ -344,7 +369,8 @@ def run_experiment(exp: Experiment, data: Data, session) -> dict[str, Any]:
 def _build(p: dict, cfg: dict, counts: np.ndarray, optimizer, session, train_ds=None):
     from dermkit.models import hierarchical_classifier, vgg16_cbam_classifier
 
-    shape = (cfg["input_size"], cfg["input_size"], 3)
+    side = input_size(cfg, p["model"])
+    shape = (side, side, 3)
     loss = _loss(p, counts)
     if p["model"] == "flat":
         model = vgg16_cbam_classifier(shape, num_classes=len(CLASS_NAMES), encoder_weights=cfg["encoder_weights"])
@@ -422,7 +448,10 @@ def _notes(session) -> list[str]:
     if session.options.quick:
         q = QUICK
         e, r = q["epochs"], q["learning_rate"]["adam"]
-        notes.append(f"--quick: {q['input_size']}×{q['input_size']} inputs, random encoders (no ImageNet) with "
+        sizes = q["input_size"]
+        notes.append(f"--quick: {sizes['flat']}² / {sizes['hierarchical']}² inputs (flat / hierarchical; "
+                     f"{sizes['hierarchical']}² keeps 4×4 attention positions at block5_conv3), random encoders "
+                     "(no ImageNet) with "
                      f"LSUV initialisation, {e['flat']} / {e['hierarchical']} epochs (flat / hierarchical), Adam lr "
                      f"{r['flat']:g} / {r['hierarchical']:g} with the step decay, rows CEL / CEL ES / CEL OHEM with "
                      "Adam, one repeat — not the paper's settings.")
@@ -489,13 +518,13 @@ def figure_predictions(results: dict[str, dict], session) -> pd.DataFrame | None
     return frame
 
 
-def _display_images(data: Data, image_ids, cfg: dict) -> np.ndarray:
+def _display_images(data: Data, image_ids, size: int) -> np.ndarray:
     """The evaluation pipeline's input for ``image_ids`` (colour constancy, central crop, resize), in order."""
     from dermkit.data.pipelines import classification_dataset
     from dermkit.preprocessing import shades_of_gray
 
     frame = data.frame.set_index(data.frame["image_id"].astype(str)).loc[[str(i) for i in image_ids]]
-    ds = classification_dataset(frame.reset_index(drop=True), image_size=cfg["input_size"], batch_size=len(frame),
+    ds = classification_dataset(frame.reset_index(drop=True), image_size=size, batch_size=len(frame),
                                 num_classes=len(CLASS_NAMES), central_crop=EVAL_CENTRAL_CROP,
                                 image_transform=lambda im: shades_of_gray(im, p=SHADES_OF_GRAY_P))
     return next(iter(ds))[0].numpy()
@@ -535,7 +564,6 @@ def _attention_figures(results: dict[str, dict], data, session, tag: str) -> lis
             session.log(f"Fig. {number}: no {kind} evaluation image of {list(classes)}; figure not drawn")
             continue
         ids = chosen["image_id"].astype(str).tolist()
-        images = _display_images(data, ids, cfg)
         conflict = " (classes from the text; the caption says nevus, vascular, actinic)" if number == 4 else ""
         for model, suffix in (("hierarchical", ""), ("flat", "_flat")):
             panels, side = {}, None
@@ -548,11 +576,14 @@ def _attention_figures(results: dict[str, dict], data, session, tag: str) -> lis
                     continue
                 where = {str(i): k for k, i in enumerate(saved["image_ids"])}
                 index = [where[i] for i in ids]
-                panels[exp.label] = {"images": images, "classes": chosen["label"].to_numpy(),
+                panels[exp.label] = {"classes": chosen["label"].to_numpy(),
                                      "spatial": saved["spatial"][index], "channel": saved["channel"][index]}
                 side = tuple(saved["spatial"].shape[1:3])
             if not panels:
                 continue
+            images = _display_images(data, ids, input_size(cfg, model))
+            for panel in panels.values():
+                panel["images"] = images
             what_model = "hierarchical model, last decision" if model == "hierarchical" else "flat model, CBAM"
             files.append(plots.plot_attention_maps(
                 panels, classes, out / f"fig{number}_attention_{what}{suffix}.png", overwrite=True,

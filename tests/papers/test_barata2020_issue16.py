@@ -130,7 +130,7 @@ def test_run_experiment_builds_its_schedules_from_session_epochs():
 # Item 3: Figs. 3–4 as the paper defines hard / easy
 # ---------------------------------------------------------------------------------------------------------
 def test_quick_input_size_gives_4x4_block5_conv3():
-    size = paper.QUICK["input_size"]
+    size = paper.QUICK["input_size"]["hierarchical"]
     for _ in range(4):  # VGG16's block1..block4 pools (2×2, stride 2) precede block5_conv3
         size //= 2
     assert size >= 4
