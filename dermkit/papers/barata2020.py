@@ -48,8 +48,9 @@ Notes where the paper is silent or the notes and the issue add to it:
   saturation ±50 %, hue ±0.05 (:data:`AUGMENT`).
 
 ``--quick`` (synthetic data, 2 CPU cores, minutes): both models with Adam and CEL under {none, ES, OHEM},
-one repeat, :data:`QUICK` (64² inputs — the smallest size whose ``block5_conv3`` keeps 4×4 attention
-positions; the flat model's CBAM at ``block5_pool`` has 2×2 — random encoders, a higher learning rate).
+one repeat, :data:`QUICK` (hierarchical rows at 64², the smallest size whose ``block5_conv3`` keeps 4×4
+attention positions; flat rows at 32², whose CBAM map at ``block5_pool`` is 1×1 and whose figure says so;
+random encoders, a higher learning rate).
 """
 
 from __future__ import annotations
@@ -69,7 +70,8 @@ from dermkit.training.report import Table, TableRow
 NAME = "barata2020"
 VERSION = 3  # 2: --quick starts its random encoders with LSUV (the quick rows learn). 3 (issue 16): CB rows
 # normalised as ES rows (one loss scale); schedules follow --epochs; the crop is taken from the original image;
-# Adam rows write predictions + attention for the hard / easy Figs. 3–4; --quick at 64² (block5_conv3 4×4).
+# Adam rows write predictions + attention for the hard / easy Figs. 3–4; --quick hierarchical rows at 64²
+# (block5_conv3 4×4).
 #: Table 2: flat, Adam; 3: hierarchical, Adam; 4: flat, SGD; 5: hierarchical, SGD.
 TABLES = ("2", "3", "4", "5")
 METRICS = ("Acc", "BAcc", "mPR", "mF1")
@@ -119,9 +121,10 @@ FULL: dict[str, Any] = {
     "n_images": None,
 }
 
-#: ``--quick``: 64² inputs (VGG16's four pools before ``block5_conv3`` leave 4×4 attention positions for the
-#: hierarchical model's Figs. 3–4; the flat CBAM on ``block5_pool`` gets 2×2, and its figure says so),
-#: random encoders (no network) started by LSUV (``"init"``), learning rates that
+#: ``--quick``: inputs per model — hierarchical 64² (VGG16's four pools before ``block5_conv3`` leave 4×4
+#: attention positions for Figs. 3–4), flat 32² (its CBAM on ``block5_pool`` gets 1×1, and its figure says
+#: so; 64² would make the flat rows ~4× slower, the whole quick run past its budget on 2 cores) — random
+#: encoders (no network) started by LSUV (``"init"``), learning rates that
 #: learn in a few epochs (per model: the hierarchical decoder needs the higher one), the paper's step decay.
 #: Measured here (32², 224 training / 56 evaluation images): with Keras' default Glorot kernels a random VGG16
 #: fed ImageNet-"caffe" inputs (± 128) starts saturated — the flat model predicts only nevus for 3+ epochs and
