@@ -405,14 +405,16 @@ PREDICTION_COLUMNS = ("image_id", "label", "predicted")
 
 def _save_predictions(val: pd.DataFrame, y_true: np.ndarray, prob: np.ndarray, session) -> None:
     """The row artifact ``predictions.csv``: per evaluation image (in ``val``'s order, which the unshuffled
-    evaluation dataset keeps) its id, true class name and predicted class name (argmax)."""
+    evaluation dataset keeps) its id, true class name and predicted class name (the flat model's argmax
+    ``prob [N, 7]``; the hierarchical model's greedy diagnosis, class indices ``[N]``)."""
     from dermkit._io import atomic_write_text
 
     if not np.array_equal(y_true, val["label"].to_numpy()):
         raise RuntimeError("the evaluation dataset's labels are not in the order of its frame")
     names = np.asarray(CLASS_NAMES)
+    predicted = np.argmax(prob, axis=1) if prob.ndim == 2 else prob.astype(np.int64)  # hierarchical: class ids
     frame = pd.DataFrame({"image_id": val["image_id"].astype(str).to_numpy(), "label": names[y_true],
-                          "predicted": names[np.argmax(prob, axis=1)]}, columns=list(PREDICTION_COLUMNS))
+                          "predicted": names[predicted]}, columns=list(PREDICTION_COLUMNS))
     atomic_write_text(session.artifact(session.key, "predictions.csv"), frame.to_csv(index=False), overwrite=True)
 
 
