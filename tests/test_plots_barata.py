@@ -28,3 +28,12 @@ def test_attention_maps_grid(tmp_path):
     assert path.exists() and [p.name for p in tmp_path.iterdir()] == ["fig3.png"]
     with pytest.raises(ValueError, match=r"none of \['DF'\] among the saved images"):
         plot_attention_maps({"CEL": saved}, ("DF",), tmp_path / "x.png")
+
+
+def test_attention_maps_accept_coarse_maps(tmp_path):
+    """The --quick flat model's CBAM map is 1×1 (block5_pool at 32²): still drawn, over the whole image."""
+    rng = np.random.default_rng(1)
+    saved = {"images": rng.random((1, 32, 32, 3)), "classes": np.array(["NV"]),
+             "spatial": rng.random((1, 1, 1)), "channel": rng.random((1, 1, 1))}
+    path = plot_attention_maps({"CEL": saved}, ("NV",), tmp_path / "fig4_flat.png", title="maps 1×1")
+    assert Image.open(path).size[0] > 100

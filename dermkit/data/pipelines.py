@@ -52,7 +52,7 @@ import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -124,7 +124,9 @@ class Augment:
             "constant" (image 0, masks 0, superpixel targets 0 for every feature), "nearest" or "wrap".
         crop_area: ``(low, high)``: a random crop covering a fraction ~ U(low, high) of the image's area is
             taken and resized back to the input size (bilinear; targets nearest) — the "random-resized crop";
-            ``None`` = off. barata2020: (0.5, 1.0). The crop is taken from the already-resized input.
+            ``None`` = off. barata2020: (0.5, 1.0). :func:`classification_dataset` takes the crop from the
+            original image (in its pixels) and then resizes it to the input size (barata2020 Section 4.2's
+            order); the other builders crop the already-resized input.
         crop_aspect: ``(low, high)`` range of the crop's width / height, drawn log-uniformly (default
             (3/4, 4/3), barata2020's 0.75–1.33); a crop that would leave the image is clipped to it.
 
@@ -865,6 +867,9 @@ class _Task:
     spatial_interpolation: str = "NEAREST"
     spatial_fill: float = 0.0
     has_spatial: bool = True
+    #: ``(image uint8 at its decoded size, element seed) → uint8 at the input size``, run before ``_augment``
+    #: (classification_dataset: barata2020's random crop taken from the original image, then resized).
+    before_augment: Callable | None = None
 
 
 def _materialise(task: _Task) -> Callable:
@@ -934,6 +939,8 @@ def _assemble(
         if augment is None:
             image = tf.cast(image_u8, tf.float32) / 255.0
         else:
+            if task.before_augment is not None:
+                image_u8 = task.before_augment(image_u8, element_seed)
             image, spatial = _augment(
                 image_u8,
                 spatial if task.has_spatial else None,
@@ -1236,7 +1243,10 @@ def classification_dataset(
         image_column: column of image paths.
         augment, cache, shuffle, shuffle_buffer, seed, repeat, drop_remainder, sampler, image_resize, validate:
             as in :func:`feature_dataset` (sampler: e.g. a
-            :class:`~dermkit.data.sampling.ClassBalancedBatchSampler` on ``df[label_column]``).
+            :class:`~dermkit.data.sampling.ClassBalancedBatchSampler` on ``df[label_column]``). With
+            ``augment.crop_area`` the random crop is taken from the original (decoded, ``image_transform``-ed)
+            image in its own pixels and then resized to ``image_size`` (barata2020 Section 4.2's order); the
+            cache then holds the original images, and a sampler with ``cache="memory"`` is refused.
         central_crop: keep the central fraction of each side of the decoded image before resizing (barata2020
             evaluates on the central 0.875 crop); None (default) = the whole image.
         image_transform: a NumPy function ``float32 [H, W, 3] in [0, 1] → same`` applied to every decoded
@@ -1286,6 +1296,13 @@ def classification_dataset(
                 f"rows {bad[:5].tolist()} hold {df[sample_weight_column].iloc[bad[:5]].tolist()}"
             )
         weight_values = tf.constant(weights.astype(np.float32))
+    # A random crop is taken from the original image, then resized (barata2020 Section 4.2 / 4.3 order): the
+    # decoded (colour-transformed) image is cached at its own size and cropped + resized per epoch.
+    crop_original = isinstance(augment, Augment) and augment.crop_area is not None
+    if crop_original and sampler is not None and cache == "memory":
+        raise ValueError("classification_dataset: augment.crop_area crops the original images, which differ in "
+                         "size, so they cannot be held in one in-memory array for a sampler; use cache=None or "
+                         "a cache file path. Received: sampler with cache='memory'")
     images = _paths(df, image_column)
     _validate_pairs(images, [], validate, [])
     image_paths, label_values = tf.constant(images), tf.constant(labels.astype(np.int32))
@@ -1302,7 +1319,23 @@ def classification_dataset(
             image = tf.ensure_shape(tf.numpy_function(transform, [image], tf.uint8, stateful=False), [None, None, 3])
         if central_crop is not None and float(central_crop) < 1:
             image = tf.image.central_crop(image, float(central_crop))
+        if crop_original:
+            return i, image, tf.zeros([], tf.uint8)
         return i, _resize_image(image, size, image_resize), tf.zeros([], tf.uint8)
+
+    def crop_then_resize(image_u8, element_seed):
+        # The seed _augment would have used for its crop; the box in whole pixels of the original image.
+        seed = tf.random.experimental.stateless_split(element_seed, 9)[8]
+        shape = tf.shape(image_u8)
+        height, width = tf.cast(shape[0], tf.float32), tf.cast(shape[1], tf.float32)
+        y1, x1, y2, x2 = tf.unstack(_random_crop_box(seed, augment, height, width))
+        top = tf.minimum(tf.cast(tf.round(y1 * height), tf.int32), shape[0] - 1)
+        left = tf.minimum(tf.cast(tf.round(x1 * width), tf.int32), shape[1] - 1)
+        rows = tf.clip_by_value(tf.cast(tf.round((y2 - y1) * height), tf.int32), 1, shape[0] - top)
+        cols = tf.clip_by_value(tf.cast(tf.round((x2 - x1) * width), tf.int32), 1, shape[1] - left)
+        out = _resize_image(image_u8[top:top + rows, left:left + cols], size, image_resize)
+        out.set_shape([*size, 3])
+        return out
 
     def finish(i, image, _):
         image.set_shape([*size, 3])
@@ -1312,9 +1345,11 @@ def classification_dataset(
             return image, target
         return image, target, tf.gather(weight_values, i)
 
-    task = _Task(len(df), load, finish, _Files("classification_dataset", [(images, _decode_image)]), has_spatial=False)
+    task = _Task(len(df), load, finish, _Files("classification_dataset", [(images, _decode_image)]), has_spatial=False,
+                 before_augment=crop_then_resize if crop_original else None)
     return _assemble(
-        task, batch_size=batch_size, augment=augment, cache=cache, shuffle=shuffle,
+        task, batch_size=batch_size, augment=replace(augment, crop_area=None) if crop_original else augment,
+        cache=cache, shuffle=shuffle,
         shuffle_buffer=shuffle_buffer, seed=seed, repeat=repeat, drop_remainder=drop_remainder,
         sampler=sampler,
     )

@@ -1087,6 +1087,14 @@ def vgg16_cbam_classifier(
     features globally (average) and applies dropout 0.5 before that layer (VGG16's 4096-unit fc layers are
     not used).
 
+    Where the flat model drops out, and why (dermkit's choice; the paper is silent and this study has no
+    public code): once, on the pooled 512-d CBAM output (layer ``dropout``), right before ``predictions``.
+    VGG16's own dropout sits in its fc6 / fc7 layers, which this model does not have, and its convolutional
+    blocks have none — adding some there would change the ImageNet features the paper starts from. The
+    single fully connected layer is the flat model's only dense layer, so it is the one place left; the
+    paper's "several layers" is met by the hierarchical model (:func:`hierarchical_classifier`: initial state,
+    LSTM input and pre-classifier dropouts of 0.5, as in the authors' earlier code).
+
     Every argument after ``input_shape`` is keyword-only.
 
     Args:

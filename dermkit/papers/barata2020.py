@@ -16,25 +16,41 @@ Equation → code:
   CBAM → fully connected): :func:`dermkit.models.vgg16_cbam_classifier`.
 * Section 4.2 colour normalisation (Shades of Gray, p = 6): :func:`dermkit.preprocessing.shades_of_gray`,
   applied to every image at its original size before resizing to 299×299; Section 4.3 augmentation (random
-  crops, flips, colour) :class:`dermkit.data.pipelines.Augment`; evaluation on the central 0.875 crop.
+  crops, flips, colour) :class:`dermkit.data.pipelines.Augment` — the random crop taken from the original
+  (colour-normalised) image and then resized to 299² (Section 4.2's order, in
+  :func:`~dermkit.data.pipelines.classification_dataset`); evaluation on the central 0.875 crop.
 * Section 4.3 optimisers: Adam 1e-5 or SGD-Nesterov 1e-4 (momentum 0.9), ÷10 at 50 % and 75 % of the epochs:
-  :func:`dermkit.training.schedules.step_decay`; batch 20; 150 epochs (flat) / 250 (hierarchical).
+  :func:`dermkit.training.schedules.step_decay`; batch 20; 150 epochs (flat) / 250 (hierarchical). The epochs
+  a row trains (``session.epochs``: ``--epochs`` when given) drive the decay and Eq. 9 (:func:`schedules`).
+* Section 5.2 / Figs. 3–4 hard and easy examples: :func:`dermkit.metrics.select_examples` over every Adam
+  row's evaluation predictions (:func:`make_figures`).
 * Section 4.4 metrics (Acc, BAcc = mean per-class RE, mPR, mF1, per-class RE):
   :func:`dermkit.metrics.multiclass_scores`.
 
 Notes where the paper is silent or the notes and the issue add to it:
 
-* ES weights (Eq. 8) with β = (N − 1)/N are ≈ 1/N_y (about 2.5e-4 … 1.1e-2 on an 80 % split of Table 1):
-  printed as is they would cut SGD's effective learning rate ~1000×, yet Table 4 has ES ≈ CB under SGD, so the
-  ES rows normalise the weights to sum to the number of classes as Cui et al. (the paper's ref. [9]) do. CB
-  rows use Eq. 7 as printed (N / N_y). Weights come from each split's own training counts.
+* One loss scale for CB and ES (dermkit, following Cui et al., the paper's ref. [9]): ES weights (Eq. 8) with
+  β = (N − 1)/N are ≈ 1/N_y and CB's (Eq. 7) N/N_y, a mean sample weight of 7.5e-4 against 7.0 on Table 1's
+  counts — a ~10,000× difference in SGD's effective learning rate, yet Table 4 has ES ≈ CB under SGD. Every
+  CB and ES row normalises its weights to sum to the number of classes (``params["normalize"] =
+  "num_classes"``, passed to ``class_weights``): mean sample weight 0.216 (CB) and 0.229 (ES). Weights come
+  from each split's own training counts.
+* Splits: "random splits" of 80 / 20 with each lesion on one side (the paper); stratified by label
+  (dermkit's choice, so every class is in each evaluation split).
+* Figs. 3–4 (Section 5.2): "hard" = an evaluation image some Adam row's model (flat or hierarchical, any
+  weighting) classifies wrongly, the one most rows get wrong; "easy" = one every row gets right, or all but
+  one (:func:`dermkit.metrics.select_examples`); split 0. Fig. 4 shows nevus, BCC and vascular, the classes the
+  text calls easiest (its caption says nevus, vascular and actinic; the title notes the conflict). The
+  paper's figures are the hierarchical model's; dermkit also draws the flat model's CBAM maps (``..._flat``).
 * γ = 1 for FL: "in almost all of the experiments, the best γ ... was equal to 1".
 * No model selection is described: every row keeps its last epoch (``checkpoint="last"``).
 * Colour jitter amounts are not given ("color transformations"): Inception-style brightness 32/255,
   saturation ±50 %, hue ±0.05 (:data:`AUGMENT`).
 
 ``--quick`` (synthetic data, 2 CPU cores, minutes): both models with Adam and CEL under {none, ES, OHEM},
-one repeat, :data:`QUICK` (small images, random encoders, a higher learning rate).
+one repeat, :data:`QUICK` (hierarchical rows at 64², the smallest size whose ``block5_conv3`` keeps 4×4
+attention positions; flat rows at 32², whose CBAM map at ``block5_pool`` is 1×1 and whose figure says so;
+random encoders, a higher learning rate).
 """
 
 from __future__ import annotations
@@ -52,7 +68,10 @@ from dermkit.training.experiment import Experiment
 from dermkit.training.report import Table, TableRow
 
 NAME = "barata2020"
-VERSION = 2  # 2: --quick starts its random encoders with LSUV (the quick rows learn)
+VERSION = 3  # 2: --quick starts its random encoders with LSUV (the quick rows learn). 3 (issue 16): CB rows
+# normalised as ES rows (one loss scale); schedules follow --epochs; the crop is taken from the original image;
+# Adam rows write predictions + attention for the hard / easy Figs. 3–4; --quick hierarchical rows at 64²
+# (block5_conv3 4×4).
 #: Table 2: flat, Adam; 3: hierarchical, Adam; 4: flat, SGD; 5: hierarchical, SGD.
 TABLES = ("2", "3", "4", "5")
 METRICS = ("Acc", "BAcc", "mPR", "mF1")
@@ -102,7 +121,10 @@ FULL: dict[str, Any] = {
     "n_images": None,
 }
 
-#: ``--quick``: small inputs, random encoders (no network) started by LSUV (``"init"``), learning rates that
+#: ``--quick``: inputs per model — hierarchical 64² (VGG16's four pools before ``block5_conv3`` leave 4×4
+#: attention positions for Figs. 3–4), flat 32² (its CBAM on ``block5_pool`` gets 1×1, and its figure says
+#: so; 64² would make the flat rows ~4× slower, the whole quick run past its budget on 2 cores) — random
+#: encoders (no network) started by LSUV (``"init"``), learning rates that
 #: learn in a few epochs (per model: the hierarchical decoder needs the higher one), the paper's step decay.
 #: Measured here (32², 224 training / 56 evaluation images): with Keras' default Glorot kernels a random VGG16
 #: fed ImageNet-"caffe" inputs (± 128) starts saturated — the flat model predicts only nevus for 3+ epochs and
@@ -110,7 +132,7 @@ FULL: dict[str, Any] = {
 #: the flat model reaches BAcc 0.36–0.52 in 8 epochs at Adam 1e-4 and the hierarchical one 0.27–0.52 in
 #: 8–12 epochs at 1e-4–3e-4 (chance 1/7; the 56-image evaluation split makes single epochs noisy).
 QUICK: dict[str, Any] = {
-    "input_size": 32,
+    "input_size": {"flat": 32, "hierarchical": 64},
     "batch_size": 20,
     "epochs": {"flat": 8, "hierarchical": 10},
     "learning_rate": {"adam": {"flat": 1e-4, "hierarchical": 2e-4}, "sgd": {"flat": 1e-3, "hierarchical": 2e-3}},
@@ -133,6 +155,11 @@ EVAL_CENTRAL_CROP = 0.875
 SHADES_OF_GRAY_P = 6
 FOCAL_GAMMA = 1.0
 SPLIT_FRACTIONS = (0.8, 0.2, 0.0)
+#: ``normalize=`` of :func:`dermkit.losses.class_weights` for every class-weighted (CB and ES) row: the weights
+#: sum to the number of classes (Cui et al., the paper's ref. [9]) — the paper prints neither scale; raw Eq. 7
+#: weights give a mean sample weight of 7.0 on Table 1's counts and raw Eq. 8 ones 7.5e-4, a ~10,000× gap in
+#: SGD's effective step, normalised 0.216 (CB) and 0.229 (ES).
+CLASS_WEIGHT_NORMALIZE = "num_classes"
 REPEATS = 2
 
 
@@ -145,6 +172,8 @@ def _row(model: str, optimizer: str, loss: str, weighting: str) -> Experiment:
     label = f"{_LABELS[loss]} {_LABELS[weighting]}" if weighting != "none" else _LABELS[loss]
     params = {"model": model, "optimizer": optimizer, "loss": loss, "weighting": weighting,
               "gamma": FOCAL_GAMMA if loss == "fl" else None}
+    if weighting in ("cb", "es"):
+        params["normalize"] = CLASS_WEIGHT_NORMALIZE  # one loss scale for CB and ES (passed to class_weights)
     return Experiment(
         key=_key(model, optimizer, loss, weighting), label=label, tables=(table,), params=params,
         reported={table: dict(zip(METRICS, PAPER[table][(loss, weighting)]))},
@@ -158,10 +187,16 @@ EXPERIMENTS: list[Experiment] = [
     for optimizer in OPTIMIZERS for model in MODELS for loss in LOSSES for weighting in WEIGHTINGS
 ]
 
-#: Figs. 3–4: the hierarchical model's attention on one evaluation image per class — the paper's "most
-#: challenging" classes (Fig. 3) and "easiest" ones (Fig. 4).
+#: Figs. 3–4: one evaluation image per class, hard (Fig. 3) or easy (Fig. 4) as Section 5.2 defines them
+#: (:func:`dermkit.metrics.select_examples` over every Adam row's predictions). Fig. 3: the caption's "most
+#: challenging classes: melanoma, dermatofibroma, keratosis, and actinic". Fig. 4: the classes the text calls
+#: easier, "nevus, BCC, and vascular" (Section 5.1; the text also says "only BCC is incorrectly classified once
+#: in the easiest examples") — the caption lists "nevus, vascular, and actinic"; dermkit follows the text and
+#: notes the conflict in the figure title.
 FIG3_CLASSES = ("MEL", "DF", "BKL", "AKIEC")
-FIG4_CLASSES = ("NV", "VASC", "AKIEC")
+FIG4_CLASSES = ("NV", "BCC", "VASC")
+#: Fewest attention positions per side a figure's maps should have (the issue's bar for ``--quick``).
+MIN_MAP_SIDE = 4
 
 
 def settings(session) -> dict[str, Any]:
@@ -205,7 +240,9 @@ def prepare(data: str, session) -> Data:
 
 
 def split(data: Data, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A random 80/20 split keeping each lesion on one side (Section 4.4); the same seed gives the same split."""
+    """A random 80/20 split keeping each lesion on one side (Section 4.4: "random splits", lesion grouping the
+    paper's), stratified by label (dermkit's choice: every class appears in each evaluation split); the same
+    seed gives the same split."""
     from dermkit.data.splits import grouped_split
 
     df = grouped_split(data.frame, SPLIT_FRACTIONS, group="group", stratify="label", seed=seed)
@@ -233,12 +270,16 @@ def _loss(params: dict, train_counts: np.ndarray):
         base = HierarchicalLoss(level_loss=base)
     weighting = params["weighting"]
     weights = None
-    if weighting == "cb":
-        weights = class_weights(train_counts, method="cb")
-    elif weighting == "es":
-        weights = class_weights(train_counts, method="es", normalize="num_classes")
+    if weighting in ("cb", "es"):
+        weights = class_weights(train_counts, method=weighting, normalize=params["normalize"])
     curriculum = weighting if weighting in ("spl", "ohem") else None
     return SampleWeightingLoss(base, class_weights=weights, curriculum=curriculum)
+
+
+def input_size(cfg: dict, model: str) -> int:
+    """The side of a row's square input: per model where the settings give a dict (``--quick``)."""
+    size = cfg["input_size"]
+    return int(size[model] if isinstance(size, dict) else size)
 
 
 def _rate(cfg: dict, params: dict) -> float:
@@ -259,18 +300,42 @@ def _optimizer(params: dict, cfg: dict, steps_per_epoch: int, epochs: int):
     return keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True)
 
 
-def _datasets(train: pd.DataFrame, val: pd.DataFrame, cfg: dict, seed: int):
+def _datasets(train: pd.DataFrame, val: pd.DataFrame, cfg: dict, seed: int, model: str):
     import functools
 
     from dermkit.data.pipelines import Augment, classification_dataset
     from dermkit.preprocessing import shades_of_gray
 
     colour = functools.partial(shades_of_gray, p=SHADES_OF_GRAY_P)
-    common = {"image_size": cfg["input_size"], "batch_size": cfg["batch_size"], "num_classes": len(CLASS_NAMES),
+    common = {"image_size": input_size(cfg, model), "batch_size": cfg["batch_size"], "num_classes": len(CLASS_NAMES),
               "image_transform": colour, "cache": "memory"}
     train_ds = classification_dataset(train, augment=Augment(**AUGMENT), shuffle=True, seed=seed, **common)
     val_ds = classification_dataset(val, central_crop=EVAL_CENTRAL_CROP, **common)
     return train_ds, val_ds
+
+
+def schedules(p: dict, cfg: dict, steps_per_epoch: int, session) -> tuple[int, Any, list]:
+    """The epochs a row trains and everything built from them: ``(epochs, optimizer, callbacks)``.
+
+    ``epochs = session.epochs(cfg["epochs"][model])`` (``--epochs`` when given, else 150 flat / 250
+    hierarchical, Section 4.3) drives the step decay (÷10 at 50 % and 75 % of ``epochs · steps_per_epoch``
+    optimizer steps) and, for SPL / OHEM rows, the Eq. 9 curriculum
+    (:class:`~dermkit.training.curriculum.CurriculumSchedule` over ``epochs``); the same count goes to
+    ``session.fit``. So ``--epochs N`` shortens the schedules with the training.
+    """
+    from dermkit.training.curriculum import CurriculumSchedule
+
+    epochs = session.epochs(cfg["epochs"][p["model"]])
+    optimizer = _optimizer(p, cfg, steps_per_epoch, epochs)
+    callbacks = [CurriculumSchedule(epochs, batch_size=cfg["batch_size"])] if p["weighting"] in ("spl", "ohem") else []
+    return epochs, optimizer, callbacks
+
+
+def writes_figure_material(p: dict) -> bool:
+    """Whether a row writes Figs. 3–4 material (``predictions.csv``, ``attention.npz``): every Adam row, flat
+    and hierarchical (the paper's figures are Adam; "hard" / "easy" count every strategy's flat or
+    hierarchical model), on repeat 0 (split 0)."""
+    return p["optimizer"] == "adam"
 
 
 def run_experiment(exp: Experiment, data: Data, session) -> dict[str, Any]:
@@ -281,12 +346,12 @@ def run_experiment(exp: Experiment, data: Data, session) -> dict[str, Any]:
     cfg = settings(session)
     train, val = split(data, seed=session.seed)  # repeat r: split r (seed + r), shared by every row
     counts = np.bincount(train["label"].to_numpy(), minlength=len(CLASS_NAMES))
-    train_ds, val_ds = _datasets(train, val, cfg, session.seed)
-    epochs = cfg["epochs"][p["model"]]
+    train_ds, val_ds = _datasets(train, val, cfg, session.seed, p["model"])
     steps = math.ceil(len(train) / cfg["batch_size"])
+    epochs, optimizer, callbacks = schedules(p, cfg, steps, session)
     session.log(f"{exp.key} split {session.repeat}: {len(train)} train / {len(val)} evaluation images; building "
-                f"the {p['model']} model at {cfg['input_size']}²")
-    model, callbacks = _build(p, cfg, counts, steps, epochs, session, train_ds)
+                f"the {p['model']} model at {input_size(cfg, p['model'])}², {epochs} epochs")
+    model = _build(p, cfg, counts, optimizer, session, train_ds)
     fit = session.fit(model, train_ds, epochs=epochs, callbacks=callbacks, monitor="loss", checkpoint="last")
     session.log(f"{exp.key}: evaluating on {len(val)} images")
     y_true, prob = _predict(model, val_ds, p["model"])
@@ -298,16 +363,17 @@ def run_experiment(exp: Experiment, data: Data, session) -> dict[str, Any]:
         "train_counts": dict(zip(CLASS_NAMES, counts.tolist())), "n_train": len(train), "n_val": len(val),
         "fit": fit,
     }
-    if p["model"] == "hierarchical" and p["optimizer"] == "adam" and session.repeat == 0:
-        _save_attention(model, val, cfg, session)
+    if writes_figure_material(p) and session.repeat == 0:
+        _save_predictions(val, y_true, prob, session)
+        _save_attention(model, val, val_ds, p["model"], session)
     return result
 
 
-def _build(p: dict, cfg: dict, counts: np.ndarray, steps: int, epochs: int, session, train_ds=None):
+def _build(p: dict, cfg: dict, counts: np.ndarray, optimizer, session, train_ds=None):
     from dermkit.models import hierarchical_classifier, vgg16_cbam_classifier
-    from dermkit.training.curriculum import CurriculumSchedule
 
-    shape = (cfg["input_size"], cfg["input_size"], 3)
+    side = input_size(cfg, p["model"])
+    shape = (side, side, 3)
     loss = _loss(p, counts)
     if p["model"] == "flat":
         model = vgg16_cbam_classifier(shape, num_classes=len(CLASS_NAMES), encoder_weights=cfg["encoder_weights"])
@@ -318,9 +384,8 @@ def _build(p: dict, cfg: dict, counts: np.ndarray, steps: int, epochs: int, sess
 
         images = next(iter(train_ds))[0]  # one augmented training batch (its statistics only)
         lsuv_init(model if p["model"] == "flat" else model.encoder, images, seed=session.seed)
-    session.compile(model, optimizer=_optimizer(p, cfg, steps, epochs), loss=loss)
-    callbacks = [CurriculumSchedule(epochs, batch_size=cfg["batch_size"])] if p["weighting"] in ("spl", "ohem") else []
-    return model, callbacks
+    session.compile(model, optimizer=optimizer, loss=loss)
+    return model
 
 
 def _predict(model, val_ds, kind: str) -> tuple[np.ndarray, np.ndarray]:
@@ -334,34 +399,41 @@ def _predict(model, val_ds, kind: str) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(truths), np.concatenate(preds)
 
 
-def _figure_images(val: pd.DataFrame) -> dict[str, int]:
-    """One evaluation image per class of Figs. 3–4: the first of that class by image id (fixed for a split)."""
-    picks = {}
-    for name in dict.fromkeys(FIG3_CLASSES + FIG4_CLASSES):
-        rows = val.index[val["label"] == CLASS_NAMES.index(name)]
-        if len(rows):
-            picks[name] = int(min(rows, key=lambda i: val.loc[i, "image_id"]))
-    return picks
+#: Columns of a row's ``predictions.csv`` (class names from :data:`CLASS_NAMES`).
+PREDICTION_COLUMNS = ("image_id", "label", "predicted")
 
 
-def _save_attention(model, val: pd.DataFrame, cfg: dict, session) -> None:
-    """Figs. 3–4 material: per chosen image, the last decision's spatial attention and best channel."""
+def _save_predictions(val: pd.DataFrame, y_true: np.ndarray, prob: np.ndarray, session) -> None:
+    """The row artifact ``predictions.csv``: per evaluation image (in ``val``'s order, which the unshuffled
+    evaluation dataset keeps) its id, true class name and predicted class name (the flat model's argmax
+    ``prob [N, 7]``; the hierarchical model's greedy diagnosis, class indices ``[N]``)."""
+    from dermkit._io import atomic_write_text
+
+    if not np.array_equal(y_true, val["label"].to_numpy()):
+        raise RuntimeError("the evaluation dataset's labels are not in the order of its frame")
+    names = np.asarray(CLASS_NAMES)
+    predicted = np.argmax(prob, axis=1) if prob.ndim == 2 else prob.astype(np.int64)  # hierarchical: class ids
+    frame = pd.DataFrame({"image_id": val["image_id"].astype(str).to_numpy(), "label": names[y_true],
+                          "predicted": names[predicted]}, columns=list(PREDICTION_COLUMNS))
+    atomic_write_text(session.artifact(session.key, "predictions.csv"), frame.to_csv(index=False), overwrite=True)
+
+
+def _save_attention(model, val: pd.DataFrame, val_ds, kind: str, session) -> None:
+    """The row artifact ``attention.npz`` (Figs. 3–4 material) for every evaluation image: ``image_ids``
+    ``[N]``, ``spatial`` ``[N, h, w]`` (the hierarchical model's last-decision spatial attention α, or the flat
+    model's CBAM M_s), ``channel`` ``[N, h, w]`` (the best channel of the features that attention acts on: the
+    argmax of the last decision's β / of CBAM's M_c) and ``best_channel`` ``[N]``. The
+    hierarchical maps follow the greedy path, as at test time. The figures are drawn after every row has run,
+    when the hard and easy images are known (:func:`make_figures`)."""
     from dermkit._io import atomic_savez
-    from dermkit.data.pipelines import classification_dataset
-    from dermkit.preprocessing import shades_of_gray
+    from dermkit.models.attention import cbam_attention_maps
 
-    picks = _figure_images(val)
-    if not picks:
-        return
-    chosen = val.loc[list(picks.values())].reset_index(drop=True)
-    ds = classification_dataset(chosen, image_size=cfg["input_size"], batch_size=len(chosen),
-                                num_classes=len(CLASS_NAMES), central_crop=EVAL_CENTRAL_CROP,
-                                image_transform=lambda im: shades_of_gray(im, p=SHADES_OF_GRAY_P))
-    x, _ = next(iter(ds))
-    maps = model.attention_maps(x.numpy())  # greedy path, as at test time
-    arrays = {"images": x.numpy(), "classes": np.array(list(picks)), "image_ids": chosen["image_id"].to_numpy(),
-              "spatial": maps["last_spatial"], "channel": maps["best_channel_map"],
-              "best_channel": maps["best_channel"], "path": maps["path"]}
+    images = np.concatenate([x.numpy() for x, _ in val_ds])
+    maps = model.attention_maps(images) if kind == "hierarchical" else cbam_attention_maps(model, images)
+    spatial = maps["last_spatial"] if kind == "hierarchical" else maps["spatial"]
+    arrays = {"image_ids": np.asarray(val["image_id"].astype(str).tolist(), dtype=str),
+              "spatial": spatial.astype(np.float32), "channel": maps["best_channel_map"].astype(np.float32),
+              "best_channel": maps["best_channel"]}
     atomic_savez(session.artifact(session.key, "attention.npz"), arrays, overwrite=True)
 
 
@@ -375,12 +447,16 @@ _TITLES = {"2": "flat model, Adam", "3": "hierarchical model, Adam", "4": "flat 
 def _notes(session) -> list[str]:
     notes = ["Percentages; dermkit: mean (± std) over the repeats (the paper: the mean of two lesion-grouped "
              "80/20 splits of the ISIC 2018 training set).",
-             "ES rows normalise Eq. 8's weights to sum to the number of classes (Cui et al.); CB rows use Eq. 7 "
-             "as printed; FL uses γ = 1."]
+             "CB and ES rows both normalise their class weights (Eq. 7, Eq. 8) to sum to the number of classes "
+             "(Cui et al.; class_weights(normalize='num_classes')), one loss scale for both — mean sample weight "
+             "0.216 (CB) and 0.229 (ES) on Table 1's counts, against 7.0 and 7.5e-4 as printed; FL uses γ = 1."]
     if session.options.quick:
         q = QUICK
         e, r = q["epochs"], q["learning_rate"]["adam"]
-        notes.append(f"--quick: {q['input_size']}×{q['input_size']} inputs, random encoders (no ImageNet) with "
+        sizes = q["input_size"]
+        notes.append(f"--quick: {sizes['flat']}² / {sizes['hierarchical']}² inputs (flat / hierarchical; "
+                     f"{sizes['hierarchical']}² keeps 4×4 attention positions at block5_conv3), random encoders "
+                     "(no ImageNet) with "
                      f"LSUV initialisation, {e['flat']} / {e['hierarchical']} epochs (flat / hierarchical), Adam lr "
                      f"{r['flat']:g} / {r['hierarchical']:g} with the step decay, rows CEL / CEL ES / CEL OHEM with "
                      "Adam, one repeat — not the paper's settings.")
@@ -408,7 +484,8 @@ _FIG2_CLASSES = ("MEL", "NV")  # melanocytic
 
 
 def make_figures(results: dict[str, dict], data, session) -> list[Path]:
-    """Figs. 1–2 (per-class RE per strategy, Adam) and Figs. 3–4 (hierarchical attention, Adam)."""
+    """Figs. 1–2 (per-class RE per strategy, Adam) and Figs. 3–4 (attention on hard / easy images, Adam:
+    the hierarchical model as in the paper, the flat model's CBAM beside; see :func:`_attention_figures`)."""
     from dermkit import plots
 
     tag = "SYNTHETIC DATA — " if session.options.synthetic else ""
@@ -425,22 +502,98 @@ def make_figures(results: dict[str, dict], data, session) -> list[Path]:
             files.append(plots.plot_per_class_recall(
                 bars, out / f"fig{number}_recall_{what}.png", overwrite=True,
                 title=f"{tag}barata2020 Fig. {number}: average RE, {what} lesions (Adam)"))
-    for number, classes, what in ((3, FIG3_CLASSES, "hardest"), (4, FIG4_CLASSES, "easiest")):
-        panels = {}
-        for exp in EXPERIMENTS:
-            p = exp.params
-            if p["model"] != "hierarchical" or p["optimizer"] != "adam" or exp.key not in results:
+    files += _attention_figures(results, data, session, tag)
+    return files
+
+
+def figure_predictions(results: dict[str, dict], session) -> pd.DataFrame | None:
+    """Every finished Adam row's ``predictions.csv`` (split 0) in one frame: ``image_id``, ``label`` (class
+    name), then one column per row key holding that row's predicted class name; None when no row wrote one."""
+    frame = None
+    for exp in EXPERIMENTS:
+        if not writes_figure_material(exp.params) or exp.key not in results:
+            continue
+        try:
+            path = session.artifact(exp.key, "predictions.csv", repeat=0)
+        except FileNotFoundError:
+            session.log(f"{exp.key} has no predictions.csv (stored by an older version?); left out of Figs. 3–4")
+            continue
+        rows = pd.read_csv(path, dtype=str).rename(columns={"predicted": exp.key})
+        frame = rows if frame is None else frame.merge(rows, on=["image_id", "label"], how="inner")
+    return frame
+
+
+def _display_images(data: Data, image_ids, size: int) -> np.ndarray:
+    """The evaluation pipeline's input for ``image_ids`` (colour constancy, central crop, resize), in order."""
+    from dermkit.data.pipelines import classification_dataset
+    from dermkit.preprocessing import shades_of_gray
+
+    frame = data.frame.set_index(data.frame["image_id"].astype(str)).loc[[str(i) for i in image_ids]]
+    ds = classification_dataset(frame.reset_index(drop=True), image_size=size, batch_size=len(frame),
+                                num_classes=len(CLASS_NAMES), central_crop=EVAL_CENTRAL_CROP,
+                                image_transform=lambda im: shades_of_gray(im, p=SHADES_OF_GRAY_P))
+    return next(iter(ds))[0].numpy()
+
+
+def _map_note(side: tuple[int, int], kind: str) -> str:
+    h, w = side
+    layer = "block5_conv3" if kind == "hierarchical" else "block5_pool (CBAM's input)"
+    note = f"maps {h}×{w} at {layer}"
+    if min(h, w) < MIN_MAP_SIDE:
+        note += f" — smaller than {MIN_MAP_SIDE}×{MIN_MAP_SIDE}: too coarse to show where the model looks"
+    return note
+
+
+def _attention_figures(results: dict[str, dict], data, session, tag: str) -> list[Path]:
+    """Figs. 3–4: pick the hard / easy images from every Adam row's predictions
+    (:func:`dermkit.metrics.select_examples`), write ``fig3_hard_examples.csv`` / ``fig4_easy_examples.csv``
+    (``image_id``, ``label``, one predicted class name per row key), and draw the attention of those images for
+    the hierarchical Adam rows (the paper's figures: ``fig3_attention_hardest.png``,
+    ``fig4_attention_easiest.png``) and for the flat Adam rows (CBAM, ``..._flat.png``)."""
+    from dermkit import plots
+    from dermkit._io import atomic_write_text
+    from dermkit.metrics.examples import select_examples
+
+    predictions = figure_predictions(results, session)
+    if predictions is None or data is None:
+        return []
+    cfg = settings(session)
+    out = session.figures_dir
+    out.mkdir(parents=True, exist_ok=True)
+    files: list[Path] = []
+    for number, classes, kind, what in ((3, FIG3_CLASSES, "hard", "hardest"), (4, FIG4_CLASSES, "easy", "easiest")):
+        chosen = select_examples(predictions, classes, kind=kind)
+        csv = out / f"fig{number}_{kind}_examples.csv"
+        files.append(atomic_write_text(csv, chosen.to_csv(index=False), overwrite=True))
+        if chosen.empty:
+            session.log(f"Fig. {number}: no {kind} evaluation image of {list(classes)}; figure not drawn")
+            continue
+        ids = chosen["image_id"].astype(str).tolist()
+        conflict = " (classes from the text; the caption says nevus, vascular, actinic)" if number == 4 else ""
+        for model, suffix in (("hierarchical", ""), ("flat", "_flat")):
+            panels, side = {}, None
+            for exp in EXPERIMENTS:
+                if exp.params["model"] != model or exp.key not in chosen.columns:
+                    continue
+                try:
+                    saved = np.load(session.artifact(exp.key, "attention.npz", repeat=0))
+                except FileNotFoundError:
+                    continue
+                where = {str(i): k for k, i in enumerate(saved["image_ids"])}
+                index = [where[i] for i in ids]
+                panels[exp.label] = {"classes": chosen["label"].to_numpy(),
+                                     "spatial": saved["spatial"][index], "channel": saved["channel"][index]}
+                side = tuple(saved["spatial"].shape[1:3])
+            if not panels:
                 continue
-            try:
-                saved = np.load(session.artifact(exp.key, "attention.npz"))
-            except FileNotFoundError:
-                continue
-            panels[exp.label] = saved
-        if panels:
+            images = _display_images(data, ids, input_size(cfg, model))
+            for panel in panels.values():
+                panel["images"] = images
+            what_model = "hierarchical model, last decision" if model == "hierarchical" else "flat model, CBAM"
             files.append(plots.plot_attention_maps(
-                panels, classes, out / f"fig{number}_attention_{what}.png", overwrite=True,
-                title=f"{tag}barata2020 Fig. {number}: spatial attention and best channel, last decision "
-                      f"({what} classes, hierarchical model, Adam)"))
+                panels, classes, out / f"fig{number}_attention_{what}{suffix}.png", overwrite=True,
+                title=f"{tag}barata2020 Fig. {number}: spatial attention and best channel ({what_model}, Adam), "
+                      f"{what} examples{conflict}; {_map_note(side, model)}"))
     return files
 
 

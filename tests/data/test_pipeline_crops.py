@@ -32,11 +32,54 @@ def _images(ds):
     return np.concatenate([x.numpy() for x, _ in ds])
 
 
-def test_full_area_square_crop_is_the_identity(frame):
-    plain = _images(classification_dataset(frame, image_size=32, batch_size=4, num_classes=3))
-    aug = Augment(flip_horizontal=False, flip_vertical=False, rot90=False, crop_area=(1.0, 1.0), crop_aspect=(1, 1))
-    cropped = _images(classification_dataset(frame, image_size=32, batch_size=4, num_classes=3, augment=aug, seed=1))
-    np.testing.assert_allclose(cropped, plain, atol=1e-5)
+def test_full_area_square_crop_is_the_identity(tmp_path, frame):
+    """A crop covering the whole original image leaves only the one resize: on square originals with aspect 1
+    and on the fixture's 4:3 (64 × 48) originals with aspect 4/3 (the crop is taken from the original)."""
+    no_flips = {"flip_horizontal": False, "flip_vertical": False, "rot90": False, "crop_area": (1.0, 1.0)}
+    rng = np.random.default_rng(1)
+    square = []
+    for i in range(3):
+        path = tmp_path / f"square_{i}.png"
+        Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(path)
+        square.append(str(path))
+    squares = pd.DataFrame({"image_path": square, "label": [0, 1, 2]})
+    for df, aspect in ((squares, 1.0), (frame, 4 / 3)):
+        plain = _images(classification_dataset(df, image_size=32, batch_size=4, num_classes=3))
+        aug = Augment(**no_flips, crop_aspect=(aspect, aspect))
+        cropped = _images(classification_dataset(df, image_size=32, batch_size=4, num_classes=3, augment=aug, seed=1))
+        np.testing.assert_allclose(cropped, plain, atol=1e-5)
+
+
+def test_random_crop_is_taken_from_the_original_image_before_resizing(frame):
+    """barata2020 Section 4.2 order: crop the original, then resize. A square crop (aspect 1) of three quarters of
+    a 64 × 48 original is a 48 × 48 window at some column offset 0–16, resized to 32²: it matches the resize of
+    one such NumPy slice of the original. (A crop of the already-resized 32² image would squeeze the whole
+    width into the window instead and match none.)"""
+    aug = Augment(flip_horizontal=False, flip_vertical=False, rot90=False, crop_area=(0.75, 0.75), crop_aspect=(1, 1))
+    for seed in (1, 2):
+        got = _images(classification_dataset(frame, image_size=32, batch_size=4, num_classes=3, augment=aug,
+                                             seed=seed))
+        for k, path in enumerate(frame["image_path"]):
+            original = np.asarray(Image.open(path))
+            errors = [np.abs(got[k] - resize_image_array(original[:, x0:x0 + 48], (32, 32))).max()
+                      for x0 in range(0, 17)]
+            assert min(errors) < 1e-5, (seed, k, min(errors))
+
+
+def test_crop_from_the_original_refuses_a_memory_cached_sampler(frame):
+    class Sampler:
+        batch_size = 2
+
+        def __len__(self):
+            return 2
+
+        def __iter__(self):
+            return iter([np.array([0, 1]), np.array([2, 3])])
+
+    aug = Augment(crop_area=(0.5, 1.0))
+    with pytest.raises(ValueError, match="crop_area crops the original images"):
+        classification_dataset(frame, image_size=16, batch_size=2, num_classes=3, augment=aug, sampler=Sampler(),
+                               cache="memory")
 
 
 def test_crop_boxes_cover_the_drawn_area_and_aspect():

@@ -96,9 +96,34 @@ def test_quick_cel_rows_of_both_models_learn(tmp_path):
         assert result["n_val"] >= 35
     names = {p.name for p in run["files"]}
     assert {"table_2.md", "table_3.md", "fig1_recall_non-melanocytic.png", "fig2_recall_melanocytic.png",
-            "fig3_attention_hardest.png", "fig4_attention_easiest.png"} <= names
+            "fig3_hard_examples.csv", "fig4_easy_examples.csv"} <= names
     table3 = (tmp_path / "table_3.md").read_text()
     assert "SYNTHETIC" in table3 and "| CEL | " in table3 and "75.500" in table3  # the paper's BAcc beside
+    # Each Adam row's evaluation predictions: scikit-learn's balanced accuracy on them is the row's BAcc.
+    import pandas as pd
+    from sklearn.metrics import balanced_accuracy_score
+
+    for key in rows:
+        predictions = pd.read_csv(tmp_path / "artifacts" / f"{key}.r0" / "predictions.csv", dtype=str)
+        assert list(predictions.columns) == ["image_id", "label", "predicted"]
+        assert len(predictions) == run["results"][key]["n_val"]
+        bacc = 100 * balanced_accuracy_score(predictions["label"], predictions["predicted"])
+        assert bacc == pytest.approx(run["results"][key]["BAcc"], abs=1e-9)
+        maps = np.load(tmp_path / "artifacts" / f"{key}.r0" / "attention.npz")
+        side = maps["spatial"].shape[1:]
+        # hierarchical: block5_conv3 at 64² (4×4); flat: CBAM on block5_pool at 32² (1×1)
+        assert side == ((4, 4) if key.startswith("hierarchical") else (1, 1))
+        assert len(maps["image_ids"]) == len(predictions)
+    # Figs. 3–4: hard = some row wrong; easy = at most one row wrong (Section 5.2).
+    for name, classes, ok in (("fig3_hard_examples.csv", paper.FIG3_CLASSES, lambda n: n >= 1),
+                              ("fig4_easy_examples.csv", paper.FIG4_CLASSES, lambda n: n <= 1)):
+        chosen = pd.read_csv(tmp_path / "figures" / name, dtype=str)
+        assert list(chosen.columns) == ["image_id", "label", *rows]
+        assert len(set(chosen["label"])) == len(chosen) and set(chosen["label"]) <= set(classes)
+        for _, row in chosen.iterrows():
+            assert ok(sum(row[k] != row["label"] for k in rows)), (name, row.tolist())
+    if (tmp_path / "figures" / "fig3_hard_examples.csv").read_text().count("\n") > 1:
+        assert {"fig3_attention_hardest.png", "fig3_attention_hardest_flat.png"} <= names
 
 
 @pytest.mark.slow
