@@ -38,6 +38,7 @@ def test_full_settings_are_the_papers():
     assert paper.QUICK["image_size"] == 64
     # the authors' main.py: real_label = 1 (no smoothing); issue 16 bumped the rows to VERSION 3
     assert full["label_smoothing"] == 0.0 and paper.QUICK["label_smoothing"] == 0.0
+    assert full["joint_batch"] is False  # the authors' separate real / generated discriminator calls
     assert paper.VERSION >= 3
 
 
