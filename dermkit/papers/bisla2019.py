@@ -22,7 +22,8 @@ Part 1 (this module's GAN rows): the data-generation unit.
 * GAN step (both kinds): the discriminator sees the real and the generated batch in two separate calls
   (DCGAN and the authors' ``Generator/main.py``; batch-normalisation statistics per batch), ``d_loss =
   BCE(D(real), 1) + BCE(D(G(z)), 0)``, the generator updated on ``D(G(z))`` alone
-  (:class:`~dermkit.training.gan.GANTrainer`'s default; rows of VERSION ≤ 2 used its ``joint_batch=True``).
+  (:class:`~dermkit.training.gan.GANTrainer`'s default; rows of VERSION ≤ 2 used its ``joint_batch=True``,
+  which ``--quick`` keeps: :data:`QUICK` says why).
 
 Each GAN row publishes its generator (``generator.keras``), its generated set (``generated/`` with
 ``manifest.csv``, read by :func:`dermkit.data.gan_data.read_generated_manifest`) and the figure material as
