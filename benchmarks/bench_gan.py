@@ -1,8 +1,11 @@
 """bisla2019 GAN training speed: ``GANTrainer.fit`` against a bare ``tf.function`` step doing the same two
-updates (one discriminator, one generator update on the joint real + generated batch), in one process.
+updates in the separate-batch recipe of DCGAN and the authors' ``Generator/main.py`` (one generator pass;
+the discriminator updated on ``D(real)`` and ``D(G(z))`` called apart; the generator updated on the new
+``D(G(z))`` alone), in one process.
 
     python benchmarks/bench_gan.py                 # 64×64 and 256×256, batch 50 (the paper's batch)
     python benchmarks/bench_gan.py --sizes 64 --steps 10
+    python benchmarks/bench_gan.py --joint         # also the joint-batch variant (compile(joint_batch=True))
 
 Prints steps/s of each (the median step, ``fit``'s per-epoch set-up excluded) and the trainer's overhead
 (target: < 5 %). Both run the DCGAN of Table 2
@@ -17,8 +20,9 @@ import time
 import numpy as np
 
 
-def measure(size: int, batch: int, steps: int, rounds: int) -> tuple[float, float]:
-    """Seconds per step of ``GANTrainer.fit`` and of the bare ``tf.function`` step at ``size``²."""
+def measure(size: int, batch: int, steps: int, rounds: int, joint: bool = False) -> tuple[float, float]:
+    """Seconds per step of ``GANTrainer.fit`` (``joint``: ``compile(joint_batch=True)``) and of the bare
+    separate-batch ``tf.function`` step at ``size``²."""
     import keras
     import tensorflow as tf
 
@@ -32,7 +36,8 @@ def measure(size: int, batch: int, steps: int, rounds: int) -> tuple[float, floa
     keras.utils.set_random_seed(0)
     trainer = GANTrainer(dcgan_generator(latent_dim=10, image_size=size), dcgan_discriminator(image_size=size),
                          latent_dim=10, seed=0)
-    trainer.compile(keras.optimizers.Adam(2e-4, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5))
+    trainer.compile(keras.optimizers.Adam(2e-4, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5),
+                    joint_batch=joint)
     trainer.fit(ds.take(1), epochs=1, verbose=0, shuffle=False)  # trace
 
     class Clock(keras.callbacks.Callback):
@@ -52,15 +57,14 @@ def measure(size: int, batch: int, steps: int, rounds: int) -> tuple[float, floa
     def bare_step(x):
         x = x * 2.0 - 1.0
         z = tf.random.normal((batch, 10))
-        fake = g(z, training=True)
-        with tf.GradientTape() as tape:
-            p = d(tf.concat([x, fake], 0), training=True)
-            loss = bce(tf.concat([ones, zeros], 0), p) * 2.0
-        d_opt.apply(tape.gradient(loss, d.trainable_variables), d.trainable_variables)
-        with tf.GradientTape() as tape:
-            p = d(tf.concat([x, g(z, training=True)], 0), training=True)[batch:]
-            loss = bce(ones, p)
-        g_opt.apply(tape.gradient(loss, g.trainable_variables), g.trainable_variables)
+        with tf.GradientTape() as g_tape:
+            fake = g(z, training=True)
+            with g_tape.stop_recording():
+                with tf.GradientTape() as tape:
+                    loss = bce(ones, d(x, training=True)) + bce(zeros, d(tf.stop_gradient(fake), training=True))
+                d_opt.apply(tape.gradient(loss, d.trainable_variables), d.trainable_variables)
+            loss = bce(ones, d(fake, training=True))
+        g_opt.apply(g_tape.gradient(loss, g.trainable_variables), g.trainable_variables)
         return loss
 
     x = tf.constant(real)
@@ -83,6 +87,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=50)
     parser.add_argument("--steps", type=int, default=3, help="timed steps per round and method")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
+    parser.add_argument("--joint", action="store_true", help="also time the joint-batch trainer variant")
     args = parser.parse_args()
 
     import keras
@@ -91,9 +96,12 @@ def main() -> None:
     print(f"bisla2019 GAN step, batch {args.batch}, TF {tf.__version__}, keras {keras.__version__}, "
           f"devices {[d.device_type for d in tf.config.list_logical_devices()]}")
     for size in args.sizes:
-        fit_step, bare = measure(size, args.batch, args.steps, args.rounds)
-        print(f"{size}×{size}: GANTrainer.fit {1 / fit_step:.3f} steps/s ({fit_step:.3f} s), bare tf.function "
-              f"{1 / bare:.3f} steps/s ({bare:.3f} s): trainer overhead {100 * (fit_step / bare - 1):+.1f} %")
+        for joint in (False, True) if args.joint else (False,):
+            fit_step, bare = measure(size, args.batch, args.steps, args.rounds, joint)
+            label = "GANTrainer.fit (joint_batch)" if joint else "GANTrainer.fit"
+            print(f"{size}×{size}: {label} {1 / fit_step:.3f} steps/s ({fit_step:.3f} s), bare separate-batch "
+                  f"tf.function {1 / bare:.3f} steps/s ({bare:.3f} s): trainer / bare {fit_step / bare:.3f} "
+                  f"({100 * (fit_step / bare - 1):+.1f} %)")
 
 
 if __name__ == "__main__":

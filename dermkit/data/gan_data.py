@@ -145,7 +145,8 @@ def read_generated_manifest(path: str | os.PathLike) -> pd.DataFrame:
 
     Raises:
         DermkitFileNotFoundError: no manifest, or an image it lists is missing (named).
-        DermkitDataError: an unreadable CSV, a missing column, a non-integer label.
+        DermkitDataError: an unreadable CSV, a missing column, an empty ``image_id`` or ``image_path``, an
+            ``image_id`` or ``image_path`` listed twice (the lines named), a non-integer label.
     """
     path = Path(path)
     if not path.is_file():
@@ -157,6 +158,20 @@ def read_generated_manifest(path: str | os.PathLike) -> pd.DataFrame:
     missing = [c for c in MANIFEST_COLUMNS if c not in frame.columns]
     if missing:
         raise DermkitDataError(f"{path}: manifest lacks column(s) {missing}; it has {list(frame.columns)}")
+    for column in ("image_id", "image_path"):
+        values = frame[column]
+        empty = values.isna() | (values.fillna("").str.strip() == "")
+        if empty.any():
+            lines = (np.flatnonzero(empty.to_numpy())[:5] + 2).tolist()
+            raise DermkitDataError(f"{path}: empty {column} on line(s) {lines} ({int(empty.sum())} row(s))")
+        resolved = values if column == "image_id" else values.map(lambda v: str((path.parent / v).resolve()))
+        twice = resolved.duplicated(keep=False)
+        if twice.any():
+            first = resolved[twice].iloc[0]
+            lines = (np.flatnonzero((resolved == first).to_numpy()) + 2).tolist()
+            raise DermkitDataError(f"{path}: {column} {values[twice].iloc[0]!r} is listed more than once (lines "
+                                   f"{lines}; {int(twice.sum())} rows share a value with another): a generated "
+                                   "set lists each image once")
     labels = pd.to_numeric(frame["label"], errors="coerce")
     bad = labels.isna() | (labels != labels.round())
     if bad.any():

@@ -4,20 +4,26 @@
 ``train_step`` with ``tf.GradientTape``) on the TensorFlow backend and trains through ``model.fit`` — so the
 experiment engine's ``RunSession.fit`` (crash-safe backups, NaN stop, history) serves it unchanged.
 
-One step (the DCGAN recipe; Goodfellow et al.'s non-saturating generator loss):
+One step (the DCGAN recipe and the authors' ``Generator/main.py``; Goodfellow et al.'s non-saturating
+generator loss):
 
-1. noise ``z ~ N(0, I)`` for the global batch from a seeded :class:`keras.random.SeedGenerator`;
-2. one discriminator update on ``BCE(D(real), 1 − s) + BCE(D(G(z)), 0)`` (``s``: one-sided label smoothing,
-   Salimans et al. 2016 — the paper's stabilisation reference [30]);
-3. one generator update on ``BCE(D(G(z)), 1)`` with the same ``z``;
+1. noise ``z ~ N(0, I)`` for the global batch from a seeded :class:`keras.random.SeedGenerator`, and one
+   generator pass ``G(z)`` (its graph kept for step 3, as ``main.py`` reuses ``fake_img``);
+2. one discriminator update on ``BCE(D(real), 1 − s) + BCE(D(G(z)), 0)``, each term the mean over its batch
+   (``s``: one-sided label smoothing, Salimans et al. 2016 — the paper's stabilisation reference [30]; default
+   0, the authors' ``real_label = 1``);
+3. one generator update on ``BCE(D(G(z)), 1)`` with the same ``G(z)`` and the updated discriminator;
 4. in epochs chosen by :class:`ExtraGeneratorSteps`, more generator updates on fresh noise.
 
-The discriminator always sees real and generated images as one joint batch (as the keras-io DCGAN example's
-"real + generated" batch), in steps 3–4 too (only the generated half enters the loss). Why: the paper puts
-batch normalisation on the discriminator's first layer, and that layer has no bias, so with separate real and
-generated batches (the authors' PyTorch code, which has no batch normalisation there) it would subtract each
-batch's own mean and divide by its own spread — hiding every global colour difference between real and
-generated images from the discriminator, and so from the generator's gradient.
+By default (``compile(joint_batch=False)``) the discriminator sees the real batch and the generated batch in
+two separate calls, as DCGAN and ``main.py`` (``Des(real_img)``, then ``Des(fake_img.detach())``), so batch
+normalisation normalises each batch by its own statistics; the generator updates of steps 3–4 call it on the
+generated batch alone. The paper (Table 2: batch normalisation on the discriminator's first layer) is silent
+on this; dermkit follows the authors' code. ``compile(joint_batch=True)`` keeps the earlier variant
+(bisla2019 rows of VERSION ≤ 2; the keras-io DCGAN example's "real + generated" batch): one discriminator
+call on the concatenated batch in step 2, and in steps 3–4 too (a second generator pass there; only the
+generated half enters the loss) — with batch statistics over both halves, a global colour difference between
+real and generated images stays visible to the discriminator's first (bias-free, batch-normalised) layer.
 
 Losses are means over the global batch (per-replica sums divided by the global batch, so gradients summed
 over replicas are the one-device gradients). Metrics: ``d_loss``, ``g_loss`` (of steps 2 and 3),
@@ -38,8 +44,15 @@ optimisers and the training noise's position; with :class:`SamplerEpoch` on the 
 continues exactly as an uninterrupted one. :class:`ResumableEarlyStopping` and :class:`ExtraGeneratorSteps`
 read the epoch number, so they resume too.
 
-Images: the trainer receives RGB in [0, 1] and feeds the networks [−1, 1]; :meth:`GANTrainer.generate` and
-:func:`generate_images` return RGB float32 in [0, 1].
+Images: the trainer receives RGB float in [0, 1] and feeds the networks [−1, 1]; integer images (uint8
+0–255) are refused, not converted (the batch's dtype says nothing of its range once cast; dermkit's pipelines
+and :func:`dermkit.data.gan_data.gan_dataset` give float32 in [0, 1]), and so are images of another size
+than the discriminator's input. :meth:`GANTrainer.generate` and :func:`generate_images` return RGB float32 in
+[0, 1]; :meth:`GANTrainer.save_generated` refuses a generator whose output is not finite.
+
+Non-finite losses: ``fit`` adds :class:`dermkit.training.checkpoints.TerminateOnNonFinite` unless the caller
+passes one (the engine does): a NaN or infinite ``d_loss``/``g_loss`` stops training, warns with the loss, the
+epoch and the batch, and leaves the message in :attr:`GANTrainer.stopped_by`.
 """
 
 from __future__ import annotations
@@ -107,7 +120,7 @@ def _check_class_id(class_id, num_classes: int | None) -> int | None:
 
 
 def generate_images(generator: keras.Model, n: int, *, class_id: int | None = None, seed: int = 0,
-                    batch_size: int = 64) -> np.ndarray:
+                    batch_size: int = 64, check_finite: bool = False) -> np.ndarray:
     """``n`` images from a DCGAN generator (:mod:`dermkit.models.dcgan`, trained or reloaded with
     :func:`dermkit.load_model`): ``float32 [n, H, W, 3]`` RGB in [0, 1], from :func:`latent_noise` ``(n, seed)``.
 
@@ -117,9 +130,11 @@ def generate_images(generator: keras.Model, n: int, *, class_id: int | None = No
         class_id: the class for a coupled generator (required there); None for a single-class one.
         seed: noise seed: the same seed gives the same images (and, coupled, the same z for every class).
         batch_size: images per forward pass.
+        check_finite: refuse a generator output holding NaN or ±inf (checked before the clip to [0, 1], which
+            would turn ±inf into valid-looking pixels); off by default (a diverged generator can be inspected).
 
     Raises:
-        ValueError: a bad ``n``, ``class_id`` or ``batch_size``.
+        ValueError: a bad ``n``, ``class_id`` or ``batch_size``; with ``check_finite``, a non-finite output.
     """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"n must be a non-negative integer. Received: n={n!r}")
@@ -136,6 +151,12 @@ def generate_images(generator: keras.Model, n: int, *, class_id: int | None = No
         inputs = chunk if num_classes is None else [chunk, np.full(len(chunk), class_id, np.int32)]
         images = keras.ops.convert_to_numpy(generator(inputs, training=False))
         out[start:start + len(chunk)] = images
+    if check_finite:
+        bad = ~np.isfinite(out.reshape(len(out), -1)).all(axis=1)
+        if bad.any():
+            raise ValueError(f"generator {generator.name!r}: {int(bad.sum())} of {int(n)} generated images hold NaN "
+                             f"or infinite values (first: image {int(np.flatnonzero(bad)[0])}); the generator has "
+                             "diverged — nothing written")
     return np.clip((out + 1.0) / 2.0, 0.0, 1.0)
 
 
@@ -212,25 +233,64 @@ class GANTrainer(keras.Model):
         self.extra_generator_steps = 0
         self._train_functions: dict[int, object] = {}
         self.label_smoothing = 0.0
+        self.joint_batch = False
+        self.stopped_by: str | None = None
         self.built = True  # the networks are built; a model without call() must say so (keras-team/keras#20164)
 
     # -- compile -----------------------------------------------------------------------------------------
-    def compile(self, d_optimizer, g_optimizer, loss=None, label_smoothing: float = 0.0, **kwargs):
+    def compile(self, d_optimizer, g_optimizer, loss=None, label_smoothing: float = 0.0, *,
+                joint_batch: bool = False, **kwargs):
         """Set the two optimisers (built here on their networks' variables, so a backup loads before ``fit``),
-        the loss (default ``keras.losses.BinaryCrossentropy()`` on the sigmoid outputs) and one-sided label
-        smoothing of the real targets (``1 − label_smoothing``, in [0, 1)). ``kwargs``: ``Model.compile``'s
-        (``jit_compile``, ``steps_per_execution``...)."""
+        the loss and the discriminator's batching.
+
+        Args:
+            d_optimizer, g_optimizer: the discriminator's and the generator's optimisers.
+            loss: a Keras loss or a function on the sigmoid outputs; default
+                ``keras.losses.BinaryCrossentropy()`` (the authors' ``nn.BCELoss``).
+            label_smoothing: one-sided smoothing of the real targets (``1 − label_smoothing``), in [0, 1);
+                default 0 (the paper's rows: the authors' ``real_label = 1``).
+            joint_batch: False (default; DCGAN and the authors' code): the discriminator sees the real and the
+                generated batch in separate calls; True: one call on the concatenated batch (module docstring).
+            kwargs: ``Model.compile``'s (``jit_compile``, ``steps_per_execution``...).
+
+        Raises:
+            ValueError: ``label_smoothing`` outside [0, 1); TypeError: ``joint_batch`` not a bool.
+        """
         if not 0.0 <= float(label_smoothing) < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1). Received: label_smoothing={label_smoothing!r}")
+        if not isinstance(joint_batch, bool):
+            raise TypeError(f"joint_batch must be True or False. Received: joint_batch={joint_batch!r}")
         kwargs.pop("optimizer", None)
         super().compile(optimizer=None, **kwargs)
         self.d_optimizer = d_optimizer
         self.g_optimizer = g_optimizer
         self.loss_fn, self._loss_per_sample = _per_sample_loss(loss)
         self.label_smoothing = float(label_smoothing)
+        self.joint_batch = joint_batch
         d_optimizer.build(self.discriminator.trainable_variables)
         g_optimizer.build(self.generator.trainable_variables)
         self._train_functions = {}
+
+    # -- fit: the non-finite-loss stop -------------------------------------------------------------------
+    def fit(self, *args, callbacks=None, **kwargs):
+        """``keras.Model.fit``, plus :class:`~dermkit.training.checkpoints.TerminateOnNonFinite` unless
+        ``callbacks`` holds one: a non-finite loss stops training with a :class:`RuntimeWarning` naming the
+        loss, the epoch and the batch (also in :attr:`stopped_by`; None when training ended normally)."""
+        from dermkit.training.checkpoints import TerminateOnNonFinite
+
+        callbacks = list(callbacks or [])
+        own = None
+        if not any(isinstance(c, TerminateOnNonFinite) for c in callbacks):
+            own = TerminateOnNonFinite()
+            callbacks.append(own)
+        self.stopped_by = None
+        history = super().fit(*args, callbacks=callbacks, **kwargs)
+        if own is not None and own.stopped:
+            import warnings
+
+            self.stopped_by = own.stopped
+            warnings.warn(f"{self.name}: training stopped: non-finite {own.stopped}", RuntimeWarning, stacklevel=2)
+        return history
 
     @property
     def metrics(self):
@@ -248,6 +308,17 @@ class GANTrainer(keras.Model):
                 raise ValueError("a coupled GANTrainer trains on (image, class_id) batches "
                                  "(dermkit.data.gan_data.gan_dataset)")
             labels = tf.reshape(tf.cast(labels, tf.int32), [-1])
+        real = tf.convert_to_tensor(real)
+        if not real.dtype.is_floating:
+            raise TypeError(f"{self.name}: GANTrainer trains on RGB float images in [0, 1]; the batches hold "
+                            f"{real.dtype.name} images (divide uint8 images by 255, or build the batches with "
+                            "dermkit.data.gan_data.gan_dataset)")
+        expected = tuple(self.discriminator.inputs[0].shape[1:])
+        if real.shape.rank is not None and (real.shape.rank != 4 or any(
+                a is not None and b is not None and a != b for a, b in zip(tuple(real.shape[1:]), expected))):
+            raise ValueError(f"{self.name}: the discriminator was built for images of shape {expected} (H, W, C); "
+                             f"the batches hold images of shape {tuple(real.shape[1:])} — resize them (gan_dataset("
+                             f"image_size={expected[0]})) or build the GAN for that size")
         return tf.cast(real, "float32") * 2.0 - 1.0, labels
 
     def _global_noise(self, local: tf.Tensor) -> tf.Tensor:
@@ -270,8 +341,8 @@ class GANTrainer(keras.Model):
         prob = tf.cast(prob, "float32")
         return tf.reduce_sum(self._loss_per_sample(tf.fill(tf.shape(prob), target), prob))
 
-    def _discriminate(self, real, fake, labels):
-        """``(D(real), D(fake))`` from one discriminator call on the joint batch (module docstring)."""
+    def _discriminate_joint(self, real, fake, labels):
+        """``(D(real), D(fake))`` from one discriminator call on the joint batch (``joint_batch=True``)."""
         both = tf.concat([real, tf.cast(fake, real.dtype)], axis=0)
         both_labels = None if labels is None else tf.concat([labels, labels], axis=0)
         prob = self.discriminator(self._d_inputs(both, both_labels), training=True)
@@ -279,13 +350,49 @@ class GANTrainer(keras.Model):
         return prob[:n], prob[n:]
 
     def _generator_update(self, real, z, labels, global_batch):
+        """One generator update on fresh ``G(z)``: ``D(G(z))`` alone, or (joint) the generated half of
+        ``D([real, G(z)])``."""
         with tf.GradientTape() as tape:
             fake = self.generator(self._g_inputs(z, labels), training=True)
-            _, prob = self._discriminate(real, fake, labels)
+            if self.joint_batch:
+                _, prob = self._discriminate_joint(real, fake, labels)
+            else:
+                prob = self.discriminator(self._d_inputs(fake, labels), training=True)
             g_loss = self._sum_loss(1.0, prob) / global_batch
         grads = tape.gradient(g_loss, self.generator.trainable_variables)
         self.g_optimizer.apply(grads, self.generator.trainable_variables)
         return g_loss
+
+    def _d_loss(self, p_real, p_fake, global_batch):
+        """``BCE(D(real), 1 − s) + BCE(D(fake), 0)``, each the mean over the global batch."""
+        return (self._sum_loss(1.0 - self.label_smoothing, p_real) + self._sum_loss(0.0, p_fake)) / global_batch
+
+    def _joint_step(self, real, z, labels, global_batch):
+        fake = tf.stop_gradient(self.generator(self._g_inputs(z, labels), training=True))
+        with tf.GradientTape() as tape:
+            p_real, p_fake = self._discriminate_joint(real, fake, labels)
+            d_loss = self._d_loss(p_real, p_fake, global_batch)
+        grads = tape.gradient(d_loss, self.discriminator.trainable_variables)
+        self.d_optimizer.apply(grads, self.discriminator.trainable_variables)
+        g_loss = self._generator_update(real, z, labels, global_batch)
+        return d_loss, g_loss, p_real, p_fake
+
+    def _separate_step(self, real, z, labels, global_batch):
+        """Steps 1–3 of the module docstring as ``main.py``: one ``G(z)``, D on real and on generated apart."""
+        with tf.GradientTape() as g_tape:
+            fake = self.generator(self._g_inputs(z, labels), training=True)
+            with g_tape.stop_recording(), tf.GradientTape() as d_tape:
+                p_real = self.discriminator(self._d_inputs(real, labels), training=True)
+                p_fake = self.discriminator(self._d_inputs(tf.stop_gradient(fake), labels), training=True)
+                d_loss = self._d_loss(p_real, p_fake, global_batch)
+            with g_tape.stop_recording():
+                grads = d_tape.gradient(d_loss, self.discriminator.trainable_variables)
+                self.d_optimizer.apply(grads, self.discriminator.trainable_variables)
+            p_gen = self.discriminator(self._d_inputs(fake, labels), training=True)
+            g_loss = self._sum_loss(1.0, p_gen) / global_batch
+        grads = g_tape.gradient(g_loss, self.generator.trainable_variables)
+        self.g_optimizer.apply(grads, self.generator.trainable_variables)
+        return d_loss, g_loss, p_real, p_fake
 
     def train_step(self, data):
         real, labels = self._unpack(data)
@@ -294,13 +401,8 @@ class GANTrainer(keras.Model):
         replicas = 1 if ctx is None else ctx.num_replicas_in_sync
         global_batch = tf.cast(local * replicas, "float32")
         z = self._global_noise(local)
-        fake = tf.stop_gradient(self.generator(self._g_inputs(z, labels), training=True))
-        with tf.GradientTape() as tape:
-            p_real, p_fake = self._discriminate(real, fake, labels)
-            d_loss = (self._sum_loss(1.0 - self.label_smoothing, p_real) + self._sum_loss(0.0, p_fake)) / global_batch
-        grads = tape.gradient(d_loss, self.discriminator.trainable_variables)
-        self.d_optimizer.apply(grads, self.discriminator.trainable_variables)
-        g_loss = self._generator_update(real, z, labels, global_batch)
+        step = self._joint_step if self.joint_batch else self._separate_step
+        d_loss, g_loss, p_real, p_fake = step(real, z, labels, global_batch)
         for _ in range(int(self.extra_generator_steps)):  # unrolled: no synchronisation inside control flow
             self._generator_update(real, self._global_noise(local), labels, global_batch)
         # Trackers average over replicas: give each the replica's own mean (= global mean × replicas / replicas).
@@ -312,7 +414,7 @@ class GANTrainer(keras.Model):
 
     # -- extra generator steps ---------------------------------------------------------------------------
     def set_extra_generator_steps(self, steps: int) -> None:
-        """Run ``steps`` more generator updates after each joint step from the next batch on (a separate
+        """Run ``steps`` more generator updates after each training step from the next batch on (a separate
         compiled step per value, cached: switching costs one trace per value)."""
         steps = int(steps)
         if steps < 0:
@@ -327,9 +429,10 @@ class GANTrainer(keras.Model):
             self.make_train_function(force=True)
 
     # -- generation --------------------------------------------------------------------------------------
-    def generate(self, n: int, *, class_id: int | None = None, seed: int = 0) -> np.ndarray:
+    def generate(self, n: int, *, class_id: int | None = None, seed: int = 0,
+                 check_finite: bool = False) -> np.ndarray:
         """``float32 [n, H, W, 3]`` RGB in [0, 1] from the generator (:func:`generate_images`)."""
-        return generate_images(self.generator, n, class_id=class_id, seed=seed)
+        return generate_images(self.generator, n, class_id=class_id, seed=seed, check_finite=check_finite)
 
     def save_generated(self, out_dir: str | os.PathLike, n: int, *, class_id: int | None = None, seed: int = 0,
                        overwrite: bool = False, label: int | None = None, class_name: str | None = None) -> Path:
@@ -352,6 +455,7 @@ class GANTrainer(keras.Model):
 
         Raises:
             FileExistsError: ``out_dir`` exists and ``overwrite`` is False.
+            ValueError: the generator's output is not finite (a diverged generator): nothing is written.
         """
         out_dir = Path(out_dir)
         if out_dir.exists() and not overwrite:
@@ -360,7 +464,7 @@ class GANTrainer(keras.Model):
         name = str(class_name if class_name is not None else label)
         if not name or any(ch in name for ch in "/\\ "):
             raise ValueError(f"class_name must be a plain word for a file name. Received: {class_name!r}")
-        images = self.generate(n, class_id=class_id, seed=seed)
+        images = self.generate(n, class_id=class_id, seed=seed, check_finite=True)
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)

@@ -62,3 +62,26 @@ def test_gan_dataset_yields_interleaved_class_ids(tmp_path):
     images, labels = next(iter(ds))
     assert images.shape == (6, 8, 8, 3) and labels.numpy().tolist() == [0, 1, 2, 0, 1, 2]
     np.testing.assert_allclose(images.numpy()[:, 0, 0, 0], [40 * c / 255 for c in [0, 1, 2, 0, 1, 2]], atol=1e-6)
+
+
+def test_read_generated_manifest_refuses_empty_paths_and_duplicates(tmp_path):
+    from dermkit.data.gan_data import read_generated_manifest
+    from dermkit.errors import DermkitDataError
+
+    for name in ("a.png", "b.png"):
+        (tmp_path / name).write_bytes(b"")
+    cases = {
+        "empty.csv": ("image_id,image_path,label,seed\nA,a.png,0,0\nB,,0,0\n", r"empty\.csv: empty image_path.*\[3\]"),
+        "blank.csv": ("image_id,image_path,label,seed\nA,a.png,0,0\nB, ,0,0\n", r"blank\.csv: empty image_path"),
+        "noid.csv": ("image_id,image_path,label,seed\n,a.png,0,0\n", r"noid\.csv: empty image_id on line\(s\) \[2\]"),
+        "dup_row.csv": ("image_id,image_path,label,seed\nA,a.png,0,0\nB,b.png,0,0\nA,a.png,0,0\n",
+                        r"dup_row\.csv: image_id 'A' is listed more than once \(lines \[2, 4\]"),
+        "dup_path.csv": ("image_id,image_path,label,seed\nA,a.png,0,0\nB,./a.png,1,0\n",
+                         r"dup_path\.csv: image_path 'a\.png' is listed more than once \(lines \[2, 3\]"),
+    }
+    for name, (text, match) in cases.items():
+        (tmp_path / name).write_text(text)
+        with pytest.raises(DermkitDataError, match=match):
+            read_generated_manifest(tmp_path / name)
+    (tmp_path / "ok.csv").write_text("image_id,image_path,label,seed\nA,a.png,0,0\nB,b.png,1,0\n")
+    assert list(read_generated_manifest(tmp_path / "ok.csv")["label"]) == [0, 1]

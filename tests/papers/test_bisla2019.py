@@ -36,6 +36,10 @@ def test_full_settings_are_the_papers():
     assert (full["learning_rate"], full["beta_1"], full["beta_2"]) == ({"d": 2e-4, "g": 2e-4}, 0.5, 0.999)
     assert (full["extra_every"], full["extra_steps"]) == (10, 2)  # "two rounds ... after every 10th round"
     assert paper.QUICK["image_size"] == 64
+    # the authors' main.py: real_label = 1 (no smoothing); issue 16 bumped the rows to VERSION 3
+    assert full["label_smoothing"] == 0.0 and paper.QUICK["label_smoothing"] == 0.0
+    assert full["joint_batch"] is False  # the authors' separate real / generated discriminator calls
+    assert paper.VERSION >= 3
 
 
 def test_registered_and_dispatching():
@@ -89,6 +93,16 @@ def test_quick_gan_learns(tmp_path, monkeypatch):
     assert len(generated) == 350 and set(generated["label"]) == {0}
     assert (art / "generator.keras").is_file() and (art / "novelty.npz").is_file()
     assert 0 < result["mse_mean"] < 1
+    # mse_check.py: every generated image's nearest training image is of its own class (melanoma = 0), and the
+    # stored MSE is that of the min–max stretched image, recomputed here in NumPy
+    novelty = np.load(art / "novelty.npz")
+    assert (novelty["train_labels"][novelty["index"]] == 0).all()
+    assert "nearest_same_class" not in result
+    g = novelty["generated"].reshape(len(novelty["generated"]), -1).astype(np.float64)
+    g = (g - g.min(1, keepdims=True)) / (g.max(1, keepdims=True) - g.min(1, keepdims=True))
+    chosen = np.concatenate([novelty["quantile"], novelty["smallest"]])
+    want = ((g - novelty["nearest"].reshape(len(g), -1)) ** 2).mean(1)
+    np.testing.assert_allclose(novelty["mse"][chosen], want, rtol=1e-5, atol=1e-7)
     names = sorted(p.name for p in run["files"])
     assert "table_gan.md" in names and "fig5_mse_histograms.png" in names and "fig6_nearest_pairs.png" in names
 

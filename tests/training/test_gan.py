@@ -306,3 +306,122 @@ def test_weights_carry_the_training_noise_state(tmp_path):
     assert fresh.noise.state.numpy().tolist() != trainer.noise.state.numpy().tolist()
     fresh.load_weights(tmp_path / "t.weights.h5")
     assert fresh.noise.state.numpy().tolist() == trainer.noise.state.numpy().tolist()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The step recipe (issue 16): separate real / generated discriminator calls by default, joint as an option
+# ---------------------------------------------------------------------------------------------------------
+def dcgan_pair(size=16, seed=3):
+    """A DCGAN pair with batch normalisation (Table 2), built twice from the same seed: two identical copies."""
+    keras.utils.set_random_seed(seed)
+    g, d = dcgan_generator(latent_dim=LATENT, image_size=size), dcgan_discriminator(image_size=size)
+    keras.utils.set_random_seed(seed + 1)
+    g2, d2 = dcgan_generator(latent_dim=LATENT, image_size=size), dcgan_discriminator(image_size=size)
+    g2.set_weights(g.get_weights())
+    d2.set_weights(d.get_weights())
+    return (g, d), (g2, d2)
+
+
+def hand_step(g, d, real01, z, *, joint, lr=0.05):
+    """One step written out here with Keras built-ins, eagerly: the authors' main.py order (separate) or the
+    joint-batch variant (one D call on [real, fake]; the G step re-runs G and D on the joint batch)."""
+    bce = keras.losses.BinaryCrossentropy()
+    x = tf.constant(real01 * 2 - 1)
+    n = len(real01)
+    d_opt, g_opt = keras.optimizers.SGD(lr), keras.optimizers.SGD(lr)
+    ones, zeros = tf.ones((n, 1)), tf.zeros((n, 1))
+    if joint:
+        fake = tf.stop_gradient(g(z, training=True))
+        with tf.GradientTape() as tape:
+            p = d(tf.concat([x, fake], 0), training=True)
+            d_loss = bce(ones, p[:n]) + bce(zeros, p[n:])
+        d_opt.apply(tape.gradient(d_loss, d.trainable_variables), d.trainable_variables)
+        with tf.GradientTape() as tape:
+            p = d(tf.concat([x, g(z, training=True)], 0), training=True)[n:]
+            g_loss = bce(ones, p)
+        g_opt.apply(tape.gradient(g_loss, g.trainable_variables), g.trainable_variables)
+        return float(d_loss), float(g_loss)
+    with tf.GradientTape(persistent=True) as tape:
+        fake = g(z, training=True)  # one generator pass, reused by the G step (main.py's fake_img)
+        d_loss = bce(ones, d(x, training=True)) + bce(zeros, d(tf.stop_gradient(fake), training=True))
+    d_opt.apply(tape.gradient(d_loss, d.trainable_variables), d.trainable_variables)
+    with tape:
+        g_loss = bce(ones, d(fake, training=True))  # the updated D on the generated batch alone
+    g_opt.apply(tape.gradient(g_loss, g.trainable_variables), g.trainable_variables)
+    del tape
+    return float(d_loss), float(g_loss)
+
+
+def trainer_step(g, d, real01, *, joint, seed=7, lr=0.05):
+    trainer = GANTrainer(g, d, latent_dim=LATENT, seed=seed)
+    kwargs = {"joint_batch": True} if joint else {}
+    trainer.compile(keras.optimizers.SGD(lr), keras.optimizers.SGD(lr), **kwargs)
+    logs = trainer.fit(tf.data.Dataset.from_tensors(real01), epochs=1, verbose=0, shuffle=False).history
+    return logs["d_loss"][0], logs["g_loss"][0]
+
+
+@pytest.mark.parametrize("joint", [False, True])
+def test_step_equals_a_hand_written_step(joint):
+    """Same initial weights, same z, same batch → the same weights (trainable and BN moving statistics) after
+    one step as the hand-written recipe; and the two recipes differ (BN on the discriminator's first layer)."""
+    (g, d), (g2, d2) = dcgan_pair()
+    real = np.random.default_rng(1).random((6, 16, 16, 3), dtype=np.float32)
+    z = keras.random.normal((6, LATENT), seed=keras.random.SeedGenerator(7))
+    expected = hand_step(g2, d2, real, z, joint=joint)
+    got = trainer_step(g, d, real, joint=joint)
+    assert got == pytest.approx(expected, rel=1e-4)
+    for a, b in zip(g.weights + d.weights, g2.weights + d2.weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5, err_msg=a.path)
+    if not joint:  # the other recipe ends elsewhere: the test can tell them apart
+        (_, _), (g3, d3) = dcgan_pair()
+        hand_step(g3, d3, real, z, joint=True)
+        assert max(float(np.max(np.abs(a.numpy() - b.numpy()))) for a, b in zip(d.weights, d3.weights)) > 1e-3
+
+
+def test_default_is_separate_batches_without_label_smoothing():
+    g, d = dense_pair()
+    trainer = GANTrainer(g, d, latent_dim=LATENT)
+    trainer.compile(keras.optimizers.SGD(), keras.optimizers.SGD())
+    assert trainer.joint_batch is False and trainer.label_smoothing == 0.0
+    with pytest.raises(TypeError, match="joint_batch"):
+        trainer.compile(keras.optimizers.SGD(), keras.optimizers.SGD(), joint_batch="yes")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Bad input and divergence (issue 17)
+# ---------------------------------------------------------------------------------------------------------
+def test_fit_refuses_uint8_images():
+    trainer = small_trainer(size=16)
+    real = np.random.default_rng(0).integers(0, 256, (4, 16, 16, 3), dtype=np.uint8)
+    with pytest.raises(TypeError, match="float images in \\[0, 1\\].*uint8.*divide"):
+        trainer.fit(tf.data.Dataset.from_tensors(real), epochs=1, verbose=0, shuffle=False)
+
+
+def test_fit_refuses_images_of_another_size():
+    trainer = small_trainer(size=16)
+    real = np.random.default_rng(0).random((4, 32, 32, 3), dtype=np.float32)
+    with pytest.raises(ValueError, match=r"built for images of shape \(16, 16, 3\).*\(32, 32, 3\)"):
+        trainer.fit(tf.data.Dataset.from_tensors(real), epochs=1, verbose=0, shuffle=False)
+
+
+def test_a_nan_loss_stops_training_naming_epoch_and_batch():
+    trainer = small_trainer(size=16)
+    real = np.random.default_rng(0).random((5, 4, 16, 16, 3), dtype=np.float32)
+    real[2, 0, 0, 0, 0] = np.nan  # batch 2 (0-based) of every epoch
+    ds = tf.data.Dataset.from_tensor_slices(real)
+    trainer.fit(ds.take(2), epochs=1, verbose=0, shuffle=False)  # finite batches: no stop
+    assert trainer.stopped_by is None
+    with pytest.warns(RuntimeWarning, match=r"non-finite d_loss=nan at epoch 2, batch 2"):
+        history = trainer.fit(ds, epochs=3, initial_epoch=1, verbose=0, shuffle=False).history  # from epoch 2
+    assert len(history["d_loss"]) == 1  # stopped in epoch 2: epoch 3 never ran
+    assert "epoch 2, batch 2" in trainer.stopped_by
+
+
+def test_save_generated_refuses_a_non_finite_generator(tmp_path):
+    trainer = small_trainer(size=16)
+    dense = next(w for w in trainer.generator.weights if w.path.endswith("kernel"))
+    dense.assign(np.full(dense.shape, np.nan, np.float32))
+    with pytest.raises(ValueError, match="4 of 4 generated images hold NaN or infinite values.*nothing written"):
+        trainer.save_generated(tmp_path / "gen", 4)
+    assert not any(tmp_path.iterdir())
+    assert np.isnan(trainer.generate(2)).all()  # generate alone still shows the diverged output
