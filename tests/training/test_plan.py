@@ -98,7 +98,7 @@ def test_a_repeated_row_counts_each_repeat_and_evaluate_runs_it_through(tmp_path
     assert row["repeats"] == 2
     assert row["row_hours"] == pytest.approx(2 * row["fit_hours"], rel=1e-3)
     assert tiny.CALLS == ["noisy"]  # measured once
-    assert pd.isna(row["note"]) and row["other_s"] > 0  # ran through its evaluation, timed
+    assert pd.isna(row["note"]) and row["other_s"] >= 0  # ran through its evaluation (seconds, rounded: 0 on a toy)
 
 
 def test_the_cli_writes_the_plan_and_refuses_what_it_must(tmp_path, capsys, monkeypatch):
