@@ -48,26 +48,35 @@ def _forbid_training(monkeypatch):
     monkeypatch.setattr(keras.Model, "fit", no_fit)
 
 
+def _run_killed_after_its_fit(monkeypatch, out, rows, *, kill_on=None):
+    """``reproduce`` into ``out`` where the process dies after a row's recipe finished (every epoch trained and
+    saved) but before its result was stored — after every row, or only after ``kill_on``; then the recipe is
+    restored for the re-run."""
+    original = tiny.run_experiment
+
+    def killed(exp, data, session):
+        result = original(exp, data, session)
+        if kill_on is None or exp.key == kill_on:
+            raise KeyboardInterrupt("killed before the row result was stored")
+        return result
+
+    monkeypatch.setattr(tiny, "run_experiment", killed)
+    with pytest.raises(KeyboardInterrupt):
+        reproduce(tiny, RunOptions(output=out, rows=tuple(rows), verbose=0))
+    monkeypatch.setattr(tiny, "run_experiment", original)
+
+
 # -- a row killed after its last epoch, before its result was stored ---------------------------------------
 @pytest.mark.parametrize("key, metrics", [("row_a", ("loss",)), ("gan", ("d_loss", "g_loss"))])
 def test_kill_after_the_last_epoch_resumes_to_the_uninterrupted_result_without_training(
         tmp_path, monkeypatch, capsys, key, metrics):
     clean = reproduce(tiny, RunOptions(output=tmp_path / "clean", rows=(key,), verbose=0))["results"][key]
-    original = tiny.run_experiment
-
-    def killed(exp, data, session):  # every epoch trained and saved, then the process dies
-        original(exp, data, session)
-        raise KeyboardInterrupt("killed before the row result was stored")
-
     out = tmp_path / "killed"
-    monkeypatch.setattr(tiny, "run_experiment", killed)
-    with pytest.raises(KeyboardInterrupt):
-        reproduce(tiny, RunOptions(output=out, rows=(key,), verbose=0))
+    _run_killed_after_its_fit(monkeypatch, out, [key])
     assert not (out / "rows" / f"{key}.r0.json").exists()
     history_csv = out / "work" / f"{key}.r0" / "fit" / "history.csv"
     lines = history_csv.read_text().splitlines()
     history_csv.write_text("\n".join(lines[:2]) + "\n")  # killed between state.json and the CSV copy
-    monkeypatch.setattr(tiny, "run_experiment", original)
     _forbid_training(monkeypatch)
     capsys.readouterr()
     resumed = reproduce(tiny, RunOptions(output=out, rows=(key,), verbose=0))["results"][key]
@@ -93,17 +102,8 @@ def test_a_damaged_best_state_is_rebuilt_from_the_saved_history(tmp_path, monkey
     """``best.json`` (which epoch ``best.weights.h5`` holds) unreadable after a kill past the last epoch: the
     resumed fit must still restore the best epoch, as the uninterrupted run does."""
     clean = reproduce(tiny, RunOptions(output=tmp_path / "clean", rows=("row_a",), verbose=0))["results"]["row_a"]
-    original = tiny.run_experiment
-
-    def killed(exp, data, session):
-        original(exp, data, session)
-        raise KeyboardInterrupt
-
     out = tmp_path / "run"
-    monkeypatch.setattr(tiny, "run_experiment", killed)
-    with pytest.raises(KeyboardInterrupt):
-        reproduce(tiny, RunOptions(output=out, rows=("row_a",), verbose=0))
-    monkeypatch.setattr(tiny, "run_experiment", original)
+    _run_killed_after_its_fit(monkeypatch, out, ["row_a"])
     state = out / "work" / "row_a.r0" / "fit" / "best.json"
     saved = json.loads(state.read_text())
     state.write_text("{") if damage == "garbage" else state.unlink()
@@ -119,20 +119,9 @@ def test_a_damaged_best_state_is_rebuilt_from_the_saved_history(tmp_path, monkey
 def test_a_row_killed_after_writing_its_artifacts_reruns_and_publishes_them(tmp_path, monkeypatch, capsys):
     """The producer row writes ``model.keras`` and creates a ``predictions`` folder (``mkdir`` without
     ``exist_ok``): a kill before its row was stored must not make the re-run fail on its own staged files."""
-    original = tiny.run_experiment
-
-    def killed(exp, data, session):
-        result = original(exp, data, session)
-        if exp.key == "producer":
-            raise KeyboardInterrupt("killed before the row result was stored")
-        return result
-
     out = tmp_path / "run"
-    monkeypatch.setattr(tiny, "run_experiment", killed)
-    with pytest.raises(KeyboardInterrupt):
-        reproduce(tiny, RunOptions(output=out, rows=("consumer",), verbose=0))
+    _run_killed_after_its_fit(monkeypatch, out, ["consumer"], kill_on="producer")
     assert (out / "artifacts" / ".staging" / "producer.r0" / "predictions").is_dir()
-    monkeypatch.setattr(tiny, "run_experiment", original)
     capsys.readouterr()
     run = reproduce(tiny, RunOptions(output=out, rows=("consumer",), verbose=0))
     printed = capsys.readouterr().out
@@ -162,17 +151,8 @@ def test_a_truncated_best_checkpoint_is_named_set_aside_and_the_fit_restarts(tmp
 
 
 def test_a_kill_after_the_last_epoch_over_a_corrupt_best_restarts_not_fails(tmp_path, monkeypatch, capsys):
-    original = tiny.run_experiment
-
-    def killed(exp, data, session):
-        original(exp, data, session)
-        raise KeyboardInterrupt
-
     out = tmp_path / "run"
-    monkeypatch.setattr(tiny, "run_experiment", killed)
-    with pytest.raises(KeyboardInterrupt):
-        reproduce(tiny, RunOptions(output=out, rows=("row_b",), verbose=0))
-    monkeypatch.setattr(tiny, "run_experiment", original)
+    _run_killed_after_its_fit(monkeypatch, out, ["row_b"])
     best = out / "work" / "row_b.r0" / "fit" / "best.weights.h5"
     best.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 40)  # an HDF5 signature and nothing else
     capsys.readouterr()
