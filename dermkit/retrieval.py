@@ -80,6 +80,12 @@ def _as_matrix(x, name: str) -> np.ndarray:
     return x
 
 
+def _centred_sq_norms(x: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """``‖x − μ‖²`` per row in float64 (the re-ranking's archive term), in blocks of :data:`_NORM_BLOCK` rows."""
+    return np.concatenate([np.einsum("ij,ij->i", c, c) for c in
+                           (x[s:s + _NORM_BLOCK].astype(np.float64) - mean for s in range(0, len(x), _NORM_BLOCK))])
+
+
 def _unit_rows(x: np.ndarray, name: str) -> np.ndarray:
     """``x`` with every row scaled to unit length in float64 (``metric="cosine"``); zero rows refused."""
     x = x.astype(np.float64)
@@ -176,9 +182,7 @@ class EmbeddingIndex:
         if self.mean is None:
             self.mean = x.mean(axis=0, dtype=np.float64)
             self.dim = x.shape[1]
-        self._sq_norms = np.concatenate([self._sq_norms, *(  # ‖x − μ‖² in float64, for the re-ranking
-            np.einsum("ij,ij->i", c, c) for c in
-            (x[s:s + _NORM_BLOCK].astype(np.float64) - self.mean for s in range(0, len(x), _NORM_BLOCK)))])
+        self._sq_norms = np.concatenate([self._sq_norms, _centred_sq_norms(x, self.mean)])
         if self.backend == "faiss":
             import faiss
 
@@ -351,9 +355,7 @@ class EmbeddingIndex:
         index = cls(backend=backend, metric=meta["metric"])
         index.size, index.dim, index.mean, index.ids = int(meta["size"]), int(meta["dim"]), mean, ids
         index._parts, index._x = [x], x
-        index._sq_norms = np.concatenate([
-            np.einsum("ij,ij->i", c, c) for c in
-            (x[s:s + _NORM_BLOCK].astype(np.float64) - mean for s in range(0, len(x), _NORM_BLOCK))])
+        index._sq_norms = _centred_sq_norms(x, mean)
         if index.backend == "faiss":
             import faiss
 
